@@ -1,0 +1,5 @@
+import sys
+
+from dbbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""Configure Django for a list of targets, outside of ``manage.py``: the CLI and library calls use this."""
+
+from __future__ import annotations
+
+import io
+import os
+
+from dbbench.database import ensure_database
+from dbbench.errors import ConfigError, DbbenchError
+from dbbench.targets import ENV_TARGETS, Target, mask_secrets, targets_from_env
+
+SETTINGS_MODULE = "settings.all"
+
+
+def setup(targets: list[Target] | None = None) -> list[Target]:
+    """Point Django at these targets (default: the configured ones) and call ``django.setup()``.
+
+    Django can be set up once per process; a second call must name the same targets.
+    """
+    import django
+    from django.conf import settings
+
+    targets = targets if targets is not None else targets_from_env()
+    if settings.configured:
+        configured = set(settings.DATABASES) - {"default"}
+        missing = [t.name for t in targets if t.name not in configured]
+        if missing:
+            raise ConfigError(f"Django is already configured without target(s): {', '.join(missing)}")
+        return targets
+    os.environ[ENV_TARGETS] = ",".join(f"{t.name}={t.url}" for t in targets)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
+    django.setup()
+    return targets
+
+
+def prepare(target: Target, *, allow_foreign: bool = False) -> None:
+    """Create and mark the target's database, then apply the quiz app's migrations to it."""
+    ensure_database(target, allow_foreign=allow_foreign)
+    migrate(target)
+
+
+def migrate(target: Target) -> None:
+    """Apply migrations on ``target`` (Django must be set up); errors become one line."""
+    from django.core.management import call_command
+    from django.db import DatabaseError
+
+    out = io.StringIO()
+    try:
+        call_command("migrate", database=target.name, interactive=False, verbosity=0, stdout=out)
+    except DatabaseError as exc:
+        raise DbbenchError(f"{target.name}: migrations failed: {mask_secrets(str(exc), [target])}") from None

@@ -1,0 +1,173 @@
+"""Result files: every stage writes self-describing JSON atomically and reads it back with one-line errors.
+
+Each dbbench result file (seed, parity, load, rehearsal...) is an envelope::
+
+    {"dbbench": {"kind": "parity", "schema": 1, "created": "...", "environment": {...}}, "data": {...}}
+
+pytest-benchmark's own JSON (the benchmark suite) is recognised by its ``benchmarks`` list whose entries carry
+``extra_info["dbbench"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dbbench import __version__
+from dbbench.errors import ResultsError
+
+SCHEMA = 1
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RESULTS_DIR = Path(os.environ.get("DBBENCH_RESULTS_DIR", "results"))
+
+
+def environment() -> dict[str, Any]:
+    """Machine, software and commit: what every result records about where it was measured."""
+    import django
+
+    return {
+        "dbbench": __version__,
+        "django": django.get_version(),
+        "python": platform.python_version(),
+        "machine": {
+            "node": platform.node(),
+            "system": platform.system(),
+            "release": platform.release(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "memory_bytes": _memory_bytes(),
+        },
+        "commit": commit_info(),
+        "drivers": _driver_versions(),
+    }
+
+
+def commit_info() -> dict[str, Any]:
+    """The git commit of the dbbench checkout, and whether it had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+
+    try:
+        return {
+            "id": git("rev-parse", "HEAD") or None,
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        }
+    except (OSError, subprocess.SubprocessError):
+        return {"id": None, "dirty": None}
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _driver_versions() -> dict[str, str]:
+    versions: dict[str, str] = {}
+    try:
+        import psycopg2
+
+        versions["psycopg2"] = psycopg2.__version__.split()[0]
+    except ImportError:
+        pass
+    try:
+        import MySQLdb
+
+        versions["mysqlclient"] = ".".join(str(p) for p in MySQLdb.version_info[:3])
+    except ImportError:
+        pass
+    return versions
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ResultsError(f"results directory {path.parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ResultsError(f"cannot write to {path.parent}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_result(path: Path, kind: str, data: dict[str, Any]) -> Path:
+    """Write one result file of ``kind`` atomically; returns the path."""
+    envelope = {
+        "dbbench": {
+            "kind": kind,
+            "schema": SCHEMA,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "environment": environment(),
+        },
+        "data": data,
+    }
+    atomic_write_text(Path(path), json.dumps(envelope, indent=2, ensure_ascii=False, default=str) + "\n")
+    return Path(path)
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file, turning every failure into a one-line :class:`ResultsError`."""
+    path = Path(path)
+    if not path.exists():
+        raise ResultsError(f"{path}: no such file")
+    if path.is_dir():
+        raise ResultsError(f"{path}: is a directory, not a results file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: cannot read: {exc}") from None
+    if not text.strip():
+        raise ResultsError(f"{path}: empty file")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: not valid JSON (truncated or corrupt? {exc.msg} at line {exc.lineno})") from None
+
+
+def result_kind(document: Any) -> str | None:
+    """``"benchmark"`` for dbbench's pytest-benchmark JSON, an envelope's kind, or None when not ours."""
+    if not isinstance(document, dict):
+        return None
+    header = document.get("dbbench")
+    if isinstance(header, dict) and isinstance(header.get("kind"), str) and isinstance(document.get("data"), dict):
+        return header["kind"]
+    benchmarks = document.get("benchmarks")
+    if (
+        isinstance(benchmarks, list)
+        and benchmarks
+        and all(isinstance(b, dict) and "dbbench" in (b.get("extra_info") or {}) for b in benchmarks)
+    ):
+        return "benchmark"
+    return None
+
+
+def load_result(path: Path, kind: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Read a result file; return ``(kind, document)``. Raises :class:`ResultsError` for anything not ours."""
+    document = read_json(path)
+    found = result_kind(document)
+    if found is None:
+        raise ResultsError(f"{path}: not a dbbench results file")
+    if kind is not None and found != kind:
+        raise ResultsError(f"{path}: a dbbench {found} file, expected {kind}")
+    if found != "benchmark" and document["dbbench"].get("schema") != SCHEMA:
+        raise ResultsError(f"{path}: results schema {document['dbbench'].get('schema')} is not supported ({SCHEMA})")
+    return found, document

@@ -1,0 +1,77 @@
+"""Shared fixtures. Every database test runs against the real servers of the configured targets.
+
+Concurrent test runs on one machine stay apart by database name: point DBBENCH_POSTGRES_URL / DBBENCH_MYSQL_URL
+at another database (e.g. ``.../dbbench_alice``) and every test database below is derived from it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dbbench.database import drop_database, ensure_database
+from dbbench.targets import Target, targets_from_env
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+TARGETS = targets_from_env()
+ALIASES = [t.name for t in TARGETS]
+# pytest-django sets up a test database per alias; tests that touch the ORM name them all.
+ALL_DATABASES = ["default", *ALIASES]
+
+
+@pytest.fixture(params=ALIASES)
+def alias(request: pytest.FixtureRequest) -> str:
+    """The name of each configured target in turn (``postgres``, ``mysql`` by default)."""
+    return request.param
+
+
+@pytest.fixture
+def target(alias: str) -> Target:
+    """The configured :class:`Target` for ``alias``."""
+    return next(t for t in TARGETS if t.name == alias)
+
+
+@pytest.fixture
+def scratch_target(target: Target) -> Iterator[Target]:
+    """A fresh, empty, dbbench-owned database on ``target``'s server, dropped afterwards."""
+    scratch = target.with_database(f"{target.database}_t{uuid.uuid4().hex[:8]}")
+    ensure_database(scratch)
+    try:
+        yield scratch
+    finally:
+        drop_database(scratch)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m dbbench ARGS`` in a subprocess, the way a user runs it."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "dbbench", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[None]:
+    """pytest-django's test databases, with every connection closed before they are dropped.
+
+    ``default`` and the first target share one test database; PostgreSQL refuses to drop it while the other
+    alias still holds a connection.
+    """
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        connections.close_all()
