@@ -11,6 +11,7 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 INSTALLED_APPS = [
     "django_mysql",
     "dbbench.quiz",
+    "dbbench.paritylab",
 ]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "dbbench.quiz.urls"

@@ -1,0 +1,1 @@
+"""Models the parity suite probes: one small table per kind of behaviour (JSON, strings, numbers, times)."""
