@@ -1,0 +1,485 @@
+"""Raw SQL in a Django project: parse it as PostgreSQL with sqlglot and say what will not work on MySQL/MariaDB.
+
+sqlglot does the parsing and the translation; the judgement is a table of constructs (``_NODES`` and friends)
+because sqlglot's MySQL output is not a proof of portability: it passes ``@>``, ``ON CONFLICT``, ``RETURNING``,
+``FILTER``, ``generate_series`` and unknown functions through unchanged, and renders ``->>`` and ``REGEXP_LIKE``,
+which MySQL 8 has and MariaDB does not. Each construct falls in one of three kinds:
+
+- ``untranslatable``: no faithful automatic translation (the query must be redesigned by hand);
+- ``rewrite``: sqlglot's MySQL output is a faithful rewrite (it is shown as the fix);
+- ``semantics``: the SQL runs unchanged on MySQL/MariaDB but returns different results.
+
+NULL ordering in ``ORDER BY`` also differs (the parity suite measures it); it is not flagged here because nearly
+every query has an ORDER BY and the fix belongs in the query's intent, not in its syntax.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.mysql import MySQL
+from sqlglot.dialects.postgres import Postgres
+from sqlglot.errors import ErrorLevel, ParseError, TokenError
+from sqlglot.tokens import TokenType
+
+UNTRANSLATABLE = "untranslatable"
+REWRITE = "rewrite"
+SEMANTICS = "semantics"
+UNPARSED = "unparsed"
+
+
+class _PostgresSource(Postgres):
+    # sqlglot emulates PostgreSQL's NULL placement by wrapping every ORDER BY (and even CREATE INDEX columns) in
+    # CASE WHEN x IS NULL; that buries the real fix in noise, so the source is read with MySQL's NULL order.
+    NULL_ORDERING = "nulls_are_small"
+
+
+class _DjangoMySQL(MySQL):
+    class Generator(MySQL.Generator):
+        def placeholder_sql(self, expression: exp.Placeholder) -> str:
+            # Django passes %s / %(name)s to both drivers; keep them as written instead of MySQL's "?".
+            name = expression.name
+            return f"%({name})s" if name and name != "?" else "%s"
+
+
+@dataclass(frozen=True)
+class Construct:
+    """A PostgreSQL construct found in a SQL string, and what to use on MySQL/MariaDB instead."""
+
+    label: str
+    kind: str
+    advice: str
+
+
+@dataclass
+class SqlCheck:
+    """The verdict on one SQL string: constructs by kind, and sqlglot's MySQL rendering when it has one."""
+
+    constructs: list[Construct] = field(default_factory=list)
+    translation: str | None = None
+    parse_error: str | None = None
+
+    def of_kind(self, kind: str) -> list[Construct]:
+        return [c for c in self.constructs if c.kind == kind]
+
+    @property
+    def portable(self) -> bool:
+        return not self.constructs and self.parse_error is None
+
+
+def _c(label: str, kind: str, advice: str) -> Construct:
+    return Construct(label, kind, advice)
+
+
+_ARRAYS = _c(
+    "arrays (ARRAY[...], array functions)",
+    UNTRANSLATABLE,
+    "MySQL/MariaDB have no array type: store a JSON array (JSON_CONTAINS, JSON_TABLE) or use a child table",
+)
+_JSONB_KEYS = _c(
+    "jsonb key-exists operators (? ?| ?&)",
+    UNTRANSLATABLE,
+    "JSON_CONTAINS_PATH(col, 'one'|'all', '$.key', ...)",
+)
+
+# Constructs recognised by the sqlglot node type alone.
+_NODES: dict[type[exp.Expression], Construct] = {
+    exp.ArrayContainsAll: _c("@> containment", UNTRANSLATABLE, "JSON_CONTAINS(col, %s) for JSON; a join for arrays"),
+    exp.ArrayContainedBy: _c("<@ contained-by", UNTRANSLATABLE, "JSON_CONTAINS(%s, col) for JSON; a join for arrays"),
+    exp.ArrayOverlaps: _c("&& overlap", UNTRANSLATABLE, "JSON_OVERLAPS (MySQL 8.0.17+, MariaDB 10.9+) on JSON arrays"),
+    exp.JSONBContains: _c("@> containment", UNTRANSLATABLE, "JSON_CONTAINS(col, %s)"),
+    exp.JSONBContainsTopKey: _JSONB_KEYS,
+    exp.JSONBContainsAnyTopKeys: _JSONB_KEYS,
+    exp.JSONBContainsAllTopKeys: _JSONB_KEYS,
+    exp.JSONBExtract: _c("#> path extraction", UNTRANSLATABLE, "JSON_EXTRACT(col, '$.a.b')"),
+    exp.JSONBExtractScalar: _c("#>> path extraction", UNTRANSLATABLE, "JSON_UNQUOTE(JSON_EXTRACT(col, '$.a.b'))"),
+    exp.JSONExtractScalar: _c(
+        "->> text extraction",
+        UNTRANSLATABLE,
+        "JSON_UNQUOTE(JSON_EXTRACT(col, '$.key')) (MariaDB has no ->> operator; MySQL 8 does)",
+    ),
+    exp.Unnest: _c("unnest()", UNTRANSLATABLE, "JSON_TABLE (MySQL 8, MariaDB 10.6+) over a JSON array"),
+    exp.Explode: _c("unnest()", UNTRANSLATABLE, "JSON_TABLE (MySQL 8, MariaDB 10.6+) over a JSON array"),
+    exp.GenerateSeries: _c("generate_series()", UNTRANSLATABLE, "a recursive CTE (WITH RECURSIVE) or a numbers table"),
+    exp.ExplodingGenerateSeries: _c(
+        "generate_series()", UNTRANSLATABLE, "a recursive CTE (WITH RECURSIVE) or a numbers table"
+    ),
+    exp.Returning: _c(
+        "RETURNING",
+        UNTRANSLATABLE,
+        "MySQL has no RETURNING (MariaDB 10.5+ only on INSERT/DELETE): use cursor.lastrowid or a second SELECT",
+    ),
+    exp.OnConflict: _c(
+        "ON CONFLICT",
+        UNTRANSLATABLE,
+        "INSERT ... ON DUPLICATE KEY UPDATE (DO UPDATE) or INSERT IGNORE (DO NOTHING; it also hides other errors)",
+    ),
+    exp.Filter: _c(
+        "aggregate FILTER (WHERE ...)", UNTRANSLATABLE, "aggregate over CASE: SUM(CASE WHEN ... THEN 1 END)"
+    ),
+    exp.SimilarTo: _c("SIMILAR TO", UNTRANSLATABLE, "REGEXP with an equivalent pattern"),
+    exp.MatchAgainst: _c(
+        "full-text search (@@, tsvector/tsquery)", UNTRANSLATABLE, "a FULLTEXT index and MATCH(...) AGAINST(...)"
+    ),
+    exp.RegexpLike: _c(
+        "~ regular expression",
+        UNTRANSLATABLE,
+        "col REGEXP pattern (MariaDB has no REGEXP_LIKE; POSIX, ICU and PCRE patterns differ: check the pattern)",
+    ),
+    exp.RegexpILike: _c("~* regular expression", UNTRANSLATABLE, "col REGEXP pattern under a _ci collation"),
+    exp.RegexpReplace: _c(
+        "regexp_replace()",
+        UNTRANSLATABLE,
+        "REGEXP_REPLACE(str, pattern, replacement) (it replaces every match; no PostgreSQL flags argument)",
+    ),
+    exp.TableSample: _c("TABLESAMPLE", UNTRANSLATABLE, "ORDER BY RAND() LIMIT n, or sample by a key range"),
+    exp.Lateral: _c("LATERAL", UNTRANSLATABLE, "a correlated subquery or a join (MariaDB has no LATERAL)"),
+    exp.Copy: _c("COPY", UNTRANSLATABLE, "LOAD DATA LOCAL INFILE"),
+    exp.MaterializedProperty: _c("materialized view", UNTRANSLATABLE, "a summary table refreshed by a job"),
+    exp.Set: _c(
+        "SET of a PostgreSQL setting",
+        UNTRANSLATABLE,
+        "the MySQL/MariaDB session variable, if any",
+    ),
+    exp.ArrayAgg: _c("array_agg()", UNTRANSLATABLE, "JSON_ARRAYAGG (MySQL 8, MariaDB 10.5+) or GROUP_CONCAT"),
+    exp.GeneratedAsIdentityColumnConstraint: _c("GENERATED ... AS IDENTITY", REWRITE, "AUTO_INCREMENT"),
+    exp.Collate: _c(
+        "COLLATE with a PostgreSQL collation",
+        UNTRANSLATABLE,
+        "a MySQL/MariaDB collation (utf8mb4_bin for case- and accent-sensitive)",
+    ),
+    exp.Opclass: _c("index operator classes", UNTRANSLATABLE, "a plain column index (no operator classes)"),
+    exp.ILike: _c("ILIKE", REWRITE, "LOWER(x) LIKE LOWER(y)"),
+    exp.DPipe: _c("|| concatenation", REWRITE, "CONCAT() (in MySQL/MariaDB || means OR)"),
+    exp.ByteString: _c("E'...' escape strings", REWRITE, "a plain string literal"),
+    exp.JSONExtract: _c("-> JSON extraction", REWRITE, "JSON_EXTRACT(col, '$.key')"),
+    exp.TimeToStr: _c("to_char()", REWRITE, "DATE_FORMAT()"),
+    exp.TimestampTrunc: _c("date_trunc()", REWRITE, "DATE() / DATE_FORMAT(); sqlglot's rewrite is shown"),
+    exp.DateTrunc: _c("date_trunc()", REWRITE, "DATE() / DATE_FORMAT(); sqlglot's rewrite is shown"),
+    exp.Fetch: _c("FETCH FIRST n ROWS", REWRITE, "LIMIT n"),
+    exp.NullSafeEQ: _c("IS NOT DISTINCT FROM", REWRITE, "<=>"),
+    exp.NullSafeNEQ: _c("IS DISTINCT FROM", REWRITE, "NOT (a <=> b)"),
+    exp.Uuid: _c("gen_random_uuid()", REWRITE, "UUID()"),
+    exp.GroupConcat: _c(
+        "string_agg()", REWRITE, "GROUP_CONCAT (MySQL truncates at group_concat_max_len, 1024 bytes by default)"
+    ),
+    exp.JSONArrayAgg: _c("json_agg()", REWRITE, "JSON_ARRAYAGG (MySQL 8, MariaDB 10.5+)"),
+    exp.Like: _c(
+        "LIKE",
+        SEMANTICS,
+        "PostgreSQL's LIKE is case- and accent-sensitive; under MariaDB's default utf8mb4_general_ci (and MySQL 8's "
+        "utf8mb4_0900_ai_ci) 'ABC' LIKE 'a%' and 'résumé' LIKE 'resume' are true: LIKE BINARY or a _bin collation",
+    ),
+    exp.Concat: _c(
+        "CONCAT()",
+        SEMANTICS,
+        "PostgreSQL's CONCAT skips NULL arguments, MySQL/MariaDB's returns NULL: COALESCE(x, '') nullable arguments",
+    ),
+    exp.Length: _c("LENGTH()", SEMANTICS, "CHAR_LENGTH() (MySQL/MariaDB LENGTH counts bytes, not characters)"),
+    exp.Greatest: _c(
+        "GREATEST()", SEMANTICS, "PostgreSQL ignores NULL arguments, MySQL/MariaDB return NULL: COALESCE them"
+    ),
+    exp.Least: _c("LEAST()", SEMANTICS, "PostgreSQL ignores NULL arguments, MySQL/MariaDB return NULL: COALESCE them"),
+}
+
+# Column and cast types with no MySQL/MariaDB equivalent of the same meaning.
+_TYPES: dict[str, str] = {
+    "ARRAY": "a JSON column or a child table",
+    "JSONB": "JSON",
+    "HSTORE": "JSON",
+    "INET": "VARCHAR(45), or INET6 on MariaDB 10.5+",
+    "MONEY": "DECIMAL(19, 4)",
+    "INTERVAL": "an integer number of seconds or microseconds",
+    "UUID": "CHAR(32) on MySQL (what Django uses), UUID on MariaDB 10.7+",
+    "SERIAL": "INT AUTO_INCREMENT",
+    "BIGSERIAL": "BIGINT AUTO_INCREMENT",
+    "SMALLSERIAL": "SMALLINT AUTO_INCREMENT",
+    "TIMESTAMPTZ": "DATETIME(6) holding UTC (what Django uses); MySQL TIMESTAMP ends in 2038",
+    "TIMETZ": "TIME plus a separate zone",
+    "XML": "LONGTEXT",
+    "USERDEFINED": "a MySQL/MariaDB type chosen by hand",
+}
+
+# Functions sqlglot does not know (it passes them through unchanged) that exist only in PostgreSQL.
+_PG_FUNCTIONS = frozenset(
+    {
+        "to_tsvector",
+        "to_tsquery",
+        "plainto_tsquery",
+        "phraseto_tsquery",
+        "websearch_to_tsquery",
+        "setweight",
+        "similarity",
+        "word_similarity",
+        "strict_word_similarity",
+        "unaccent",
+        "nextval",
+        "currval",
+        "setval",
+        "lastval",
+        "string_to_array",
+        "regexp_matches",
+        "generate_subscripts",
+        "age",
+        "current_setting",
+        "set_config",
+        "txid_current",
+        "to_jsonb",
+        "row_to_json",
+        "json_build_object",
+        "json_build_array",
+        "json_object_agg",
+        "uuid_generate_v4",
+        "crypt",
+        "gen_salt",
+        "split_part",
+        "date_bin",
+        "make_interval",
+        "clock_timestamp",
+        "statement_timestamp",
+        "quote_ident",
+        "quote_literal",
+        "initcap",
+        "btrim",
+    }
+)
+# Statements sqlglot keeps as opaque commands that only PostgreSQL has; other opaque commands are "unparsed".
+_PG_STATEMENTS: dict[str, str] = {
+    **dict.fromkeys(
+        ("CREATE EXTENSION", "DROP EXTENSION", "ALTER EXTENSION"), "nothing: MySQL/MariaDB have no extensions"
+    ),
+    "DO": "a stored procedure in MySQL/MariaDB syntax, or Python code in a RunPython step",
+    **dict.fromkeys(("VACUUM", "CLUSTER", "REINDEX"), "OPTIMIZE TABLE / ANALYZE TABLE, or nothing"),
+    "REFRESH": "a summary table refreshed by a job",
+    **dict.fromkeys(("LISTEN", "NOTIFY", "UNLISTEN"), "a message queue or polling: MySQL/MariaDB have no LISTEN"),
+    **dict.fromkeys(("DISCARD", "RESET"), "nothing, or reconnect"),
+    **dict.fromkeys(
+        ("CREATE TYPE", "ALTER TYPE", "CREATE DOMAIN"), "a CHECK constraint or an ENUM column instead of a type"
+    ),
+    **dict.fromkeys(
+        ("CREATE FUNCTION", "CREATE OR", "CREATE TRIGGER", "CREATE PROCEDURE"),
+        "rewrite the body in MySQL/MariaDB's procedure language (PL/pgSQL does not carry over)",
+    ),
+    **dict.fromkeys(
+        ("CREATE SEQUENCE", "ALTER SEQUENCE"), "AUTO_INCREMENT (MariaDB 10.3+ has sequences; MySQL has none)"
+    ),
+    "CREATE COLLATION": "a built-in MySQL/MariaDB collation",
+    "SHOW": "SHOW VARIABLES LIKE '...' / SELECT @@name for the MySQL/MariaDB setting",
+}
+# Transaction control: valid on every server, but sqlglot's PostgreSQL reader does not model all of it.
+_TRANSACTION_CONTROL = re.compile(
+    r"\s*(START\s+TRANSACTION|BEGIN|COMMIT|ROLLBACK(\s+TO(\s+SAVEPOINT)?\s+\w+)?|SAVEPOINT\s+\w+"
+    r"|RELEASE(\s+SAVEPOINT)?\s+\w+)\s*;?\s*",
+    re.IGNORECASE,
+)
+_PG_FUNCTION_PREFIXES = ("pg_", "jsonb_", "array_", "ts_", "regexp_split_", "hstore", "akeys", "avals")
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# What a complete statement parses to; anything else (a bare name, "hello world") is not SQL sqlglot understood.
+_STATEMENTS: tuple[type, ...] = tuple(
+    getattr(exp, name)
+    for name in (
+        "Query",
+        "DML",
+        "DDL",
+        "Insert",
+        "Update",
+        "Delete",
+        "Create",
+        "Drop",
+        "Alter",
+        "TruncateTable",
+        "Transaction",
+        "Commit",
+        "Rollback",
+        "Set",
+        "Command",
+        "Analyze",
+        "Grant",
+        "Comment",
+        "Merge",
+        "Copy",
+        "Use",
+    )
+    if hasattr(exp, name)
+)
+
+
+@contextmanager
+def _quiet_sqlglot() -> Iterator[None]:
+    # sqlglot logs "falling back to parsing as a Command" for every PostgreSQL-only statement; the audit reports
+    # those itself, so keep the terminal clean while parsing.
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _classify(node: exp.Expression) -> Construct | None:
+    """The construct a node stands for, or None when it is portable."""
+    if isinstance(node, exp.Distinct) and node.args.get("on") is not None:
+        return _c("DISTINCT ON", REWRITE, "ROW_NUMBER() OVER (PARTITION BY ...) in a subquery (sqlglot's rewrite)")
+    if isinstance(node, exp.Identifier) and node.quoted:
+        return _c(
+            'double-quoted identifiers ("name")',
+            REWRITE,
+            'backticks or no quotes (MySQL/MariaDB read "name" as a string unless sql_mode has ANSI_QUOTES)',
+        )
+    if isinstance(node, exp.Any | exp.All) and not isinstance(node.this, exp.Subquery | exp.Select):
+        return _c("= ANY(array)", UNTRANSLATABLE, "IN (%s, %s, ...) with one placeholder per value")
+    if isinstance(node, exp.Lock) and node.args.get("key"):
+        return _c("FOR NO KEY UPDATE / FOR KEY SHARE", UNTRANSLATABLE, "FOR UPDATE / LOCK IN SHARE MODE")
+    if isinstance(node, exp.Update) and node.args.get("from"):
+        return _c("UPDATE ... FROM", REWRITE, "UPDATE t JOIN u ON ... SET ...")
+    if isinstance(node, exp.TruncateTable) and (node.args.get("identity") or node.args.get("option")):
+        return _c("TRUNCATE ... RESTART IDENTITY / CASCADE", UNTRANSLATABLE, "TRUNCATE TABLE t, child tables first")
+    if isinstance(node, exp.Extract) and getattr(node.this, "name", "").upper() == "EPOCH":
+        return _c("extract(epoch ...)", REWRITE, "UNIX_TIMESTAMP()")
+    if isinstance(node, exp.Select) and node.args.get("offset") and not node.args.get("limit"):
+        return _c("OFFSET without LIMIT", UNTRANSLATABLE, "LIMIT 18446744073709551615 OFFSET n")
+    if isinstance(node, exp.DataType):
+        name = node.this.name if isinstance(node.this, exp.DataType.Type) else str(node.this).upper()
+        if name in _TYPES:
+            label = node.sql("postgres") if name == "USERDEFINED" else name
+            return _c(f"type {label}", UNTRANSLATABLE, _TYPES[name])
+        return None
+    if isinstance(node, exp.Anonymous):
+        fname = node.name.lower()
+        if fname in _PG_FUNCTIONS or fname.startswith(_PG_FUNCTION_PREFIXES):
+            return _c(f"{fname}()", UNTRANSLATABLE, "a MySQL/MariaDB function chosen by hand (none is equivalent)")
+        return None
+    if isinstance(node, exp.Command):
+        words = node.sql("postgres").upper().split()
+        lead = next((w for w in (" ".join(words[:2]), words[0]) if w in _PG_STATEMENTS), None)
+        if lead:
+            return _c(f"statement {lead}", UNTRANSLATABLE, _PG_STATEMENTS[lead])
+        if words[0] == "EXPLAIN" and len(words) > 1 and words[1].startswith("("):
+            return _c("EXPLAIN (options)", UNTRANSLATABLE, "EXPLAIN / ANALYZE (MariaDB) or EXPLAIN ANALYZE (MySQL 8)")
+        return None  # an opaque statement sqlglot does not model (SHOW WARNINGS, EXPLAIN ...): see check_sql
+    if isinstance(node, exp.MatchAgainst) and None in node.expressions:
+        return None  # @@name with nothing on the left is a MySQL system variable, not a text search
+    if isinstance(node, exp.Create) and node.args.get("concurrently"):
+        return _c(
+            "CREATE INDEX CONCURRENTLY",
+            UNTRANSLATABLE,
+            "plain CREATE INDEX (InnoDB builds secondary indexes online: ALGORITHM=INPLACE, LOCK=NONE)",
+        )
+    if isinstance(node, exp.IndexParameters):
+        method = node.args["using"].name.lower() if node.args.get("using") else "btree"
+        if method not in ("btree", "hash"):
+            return _c(f"index method USING {method}", UNTRANSLATABLE, "a B-tree index, or FULLTEXT for text search")
+        if node.args.get("where"):
+            return _c("partial index (WHERE)", UNTRANSLATABLE, "a full index on the columns")
+        return None
+    if type(node).__name__.startswith("Array") and type(node) not in _NODES:
+        return _ARRAYS
+    if isinstance(node, exp.Array):
+        return _ARRAYS
+    return _NODES.get(type(node))
+
+
+def _token_constructs(sql: str) -> list[Construct]:
+    """Constructs only visible in the tokens: ``::`` casts and ``INTERVAL '1 day'`` literals."""
+    found: list[Construct] = []
+    tokens = Postgres().tokenize(sql)
+    if any(t.token_type == TokenType.DCOLON for t in tokens):
+        found.append(_c(":: casts", REWRITE, "CAST(x AS type)"))
+    for before, after in zip(tokens, tokens[1:], strict=False):
+        if before.token_type == TokenType.INTERVAL and after.token_type == TokenType.STRING and " " in after.text:
+            found.append(_c("INTERVAL '1 day' literals", REWRITE, "INTERVAL 1 DAY"))
+            break
+    return found
+
+
+def check_sql(sql: str, *, fragment: str | None = None) -> SqlCheck:
+    """Parse ``sql`` as PostgreSQL and list what does not carry over to MySQL/MariaDB.
+
+    ``fragment`` is None for whole statements, ``"condition"`` for a WHERE fragment (``.extra(where=...)``) or
+    ``"expression"`` for a value (``RawSQL``, ``.extra(select=...)``); the translation is then of the fragment.
+    """
+    try:
+        return _check(sql, fragment)
+    except Exception as exc:  # sqlglot is a heuristic parser: odd user SQL must not crash the audit
+        return SqlCheck(parse_error=f"sqlglot failed: {type(exc).__name__}: {' '.join(str(exc).split())}"[:160])
+
+
+def _check(sql: str, fragment: str | None) -> SqlCheck:
+    if fragment is None:
+        early = _statement_precheck(sql)
+        if early is not None:
+            return early
+    wrapped = {None: "{}", "condition": "SELECT 1 WHERE {}", "expression": "SELECT ({})"}[fragment].format(sql)
+    result = SqlCheck()
+    with _quiet_sqlglot():
+        try:
+            trees = [t for t in sqlglot.parse(wrapped, read=_PostgresSource) if t is not None]
+            tokens = _token_constructs(wrapped)
+        except (ParseError, TokenError) as exc:
+            result.parse_error = _ANSI.sub("", " ".join(str(exc).split()))[:160]
+            return result
+        odd = [t for t in trees if not isinstance(t, _STATEMENTS)]
+        if odd or not trees:
+            kind = type(odd[0]).__name__ if odd else "nothing"
+            result.parse_error = f"not a SQL statement (sqlglot read it as {kind})"
+            return result
+        opaque = [t for t in trees if isinstance(t, exp.Command) and _classify(t) is None]
+        if opaque and not any(_classify(t) for t in trees if isinstance(t, exp.Command)):
+            words = " ".join(opaque[0].sql("postgres").split()[:2])
+            result.parse_error = f"sqlglot keeps {words!r} as an opaque statement"
+            return result
+        seen: set[Construct] = set()
+        for construct in [*tokens, *(c for tree in trees for c in map(_classify, tree.walk()) if c)]:
+            if construct not in seen:
+                seen.add(construct)
+                result.constructs.append(construct)
+        rendered: list[str] = []
+        messages: list[str] = []
+        for tree in trees:
+            generator = _DjangoMySQL().generator(unsupported_level=ErrorLevel.IGNORE)
+            rendered.append(generator.generate(_fragment_of(tree, fragment)))
+            messages.extend(generator.unsupported_messages)
+        for message in messages:
+            construct = _c(f"sqlglot: {message}", UNTRANSLATABLE, "redesign this part by hand")
+            if construct not in seen:
+                seen.add(construct)
+                result.constructs.append(construct)
+    if rendered and not result.of_kind(UNTRANSLATABLE):
+        result.translation = ";\n".join(rendered)
+    return result
+
+
+def _statement_precheck(sql: str) -> SqlCheck | None:
+    """Statements decided from their first words, before sqlglot (which misreads some, e.g. LISTEN x)."""
+    result = SqlCheck()
+    if _TRANSACTION_CONTROL.fullmatch(sql):
+        result.translation = sql.strip()
+        return result
+    words = sql.upper().split()
+    lead = next((w for w in (" ".join(words[:2]), words[0] if words else "") if w in _PG_STATEMENTS), None)
+    if lead:
+        label = " ".join(words[:4]) if lead == "CREATE OR" else lead  # CREATE OR REPLACE FUNCTION
+        result.constructs.append(_c(f"statement {label}", UNTRANSLATABLE, _PG_STATEMENTS[lead]))
+        return result
+    if words[:1] == ["EXPLAIN"] and len(words) > 1 and not words[1].startswith("("):
+        inner = check_sql(sql.strip()[len("EXPLAIN") :])
+        inner.translation = f"EXPLAIN {inner.translation}" if inner.translation else None
+        return inner
+    return None
+
+
+def _fragment_of(tree: exp.Expression, fragment: str | None) -> exp.Expression:
+    if fragment == "condition" and isinstance(tree, exp.Select) and tree.args.get("where") is not None:
+        return tree.args["where"].this
+    if fragment == "expression" and isinstance(tree, exp.Select) and tree.expressions:
+        node = tree.expressions[0]
+        return node.this if isinstance(node, exp.Paren) else node
+    return tree

@@ -1,0 +1,320 @@
+"""``dbbench audit``: the rules on the sample projects, the CLI contract, and the SQL claims on the live servers.
+
+The sample projects in ``fixtures/audit_projects`` mark every line that must produce a finding with
+``# audit: rule-id[, rule-id]``; the tests compare the audit's findings with those markers exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbbench import parity
+from dbbench.audit import audit_path, python_files, render_markdown, render_text
+from dbbench.audit_rules import RULES, SEVERITIES
+from dbbench.audit_sql import REWRITE, SEMANTICS, UNTRANSLATABLE, check_sql
+from dbbench.results import load_result
+from dbbench.targets import Target
+from tests.conftest import FIXTURES, TARGETS, run_cli
+
+PROJECTS = FIXTURES / "audit_projects"
+PROJECT_NAMES = ["postgres_contrib", "queries", "json", "strings", "schema", "raw_sql", "broken", "clean"]
+# A fixed "differing" table for the JSON sample project, so that its expected findings do not move when the parity
+# suite re-observes the servers (test_json_rule_follows_the_parity_list covers the live table).
+SAMPLE_JSON_NOTES = dict.fromkeys(["contains", "in", "gt", "gte", "lt", "exact", "order_by"], "differs")
+_MARKER = re.compile(r"#\s*audit:\s*([a-z0-9, -]+?)\s*$")
+
+
+def _markers(project: Path) -> Counter[tuple[str, int, str]]:
+    expected: Counter[tuple[str, int, str]] = Counter()
+    for path in sorted(project.rglob("*.py")):
+        text = path.read_bytes().decode("utf-8", errors="replace")  # broken/ holds a file that is not UTF-8
+        for number, line in enumerate(text.splitlines(), start=1):
+            match = _MARKER.search(line)
+            if match:
+                for rule in match.group(1).split(","):
+                    expected[(path.relative_to(project).as_posix(), number, rule.strip())] += 1
+    return expected
+
+
+def _found(project: Path) -> Counter[tuple[str, int, str]]:
+    result = audit_path(project, json_notes=SAMPLE_JSON_NOTES)
+    return Counter((f.file, f.line, f.rule) for f in result.findings)
+
+
+@pytest.mark.parametrize("name", PROJECT_NAMES)
+def test_sample_project_findings_match_its_markers(name: str) -> None:
+    project = PROJECTS / name
+    expected = _markers(project)
+    assert (name == "clean") == (not expected), "every sample project but clean/ marks findings"
+    assert _found(project) == expected
+
+
+def test_every_rule_is_exercised_by_a_sample_project() -> None:
+    seen = {rule for name in PROJECT_NAMES for (_, _, rule) in _markers(PROJECTS / name)}
+    assert seen == set(RULES)
+
+
+def test_queries_project_in_full() -> None:
+    # Spelled out (not from markers) so that a bug in the marker reader cannot hide a wrong result.
+    result = audit_path(PROJECTS / "queries", json_notes={})
+    got = [(f.file, f.line, f.rule, f.severity) for f in result.findings]
+    assert got == [
+        ("orders/views.py", 9, "distinct-on", "blocker"),
+        ("orders/views.py", 18, "select-for-update-no-key", "blocker"),
+        ("orders/views.py", 20, "select-for-update-of", "blocker"),
+        ("orders/views.py", 31, "upsert-unique-fields", "blocker"),
+        ("orders/views.py", 47, "ignore-conflicts", "behaviour change"),
+        ("orders/views.py", 53, "iterator-buffered", "performance risk"),
+    ]
+    assert result.counts == {"blocker": 4, "behaviour change": 1, "performance risk": 1}
+    assert result.exit_code == 1
+    upsert = result.findings[3]
+    assert "supports_update_conflicts_with_target" in upsert.instead
+    assert upsert.code == 'unique_fields=["sku"],  # audit: upsert-unique-fields'
+
+
+def test_clean_project_has_no_findings_with_the_parity_suites_list() -> None:
+    result = audit_path(PROJECTS / "clean")  # the live differing-lookups table, not the sample one
+    assert result.findings == []
+    assert result.files == 6
+    assert result.exit_code == 0
+
+
+def test_json_rule_follows_the_parity_list(tmp_path: Path) -> None:
+    assert set(audit_path(PROJECTS / "clean").json_notes) == set(parity.DIFFERING_JSON_LOOKUPS)
+    candidates = ["exact", "iexact", "contains", "icontains", "contained_by", "in", "gt", "gte", "lt", "lte"]
+    candidates += ["has_key", "has_keys", "has_any_keys", "isnull", "startswith"]
+    lines = ["from app.models import Doc", ""]
+    expected: set[int] = set()
+    for lookup in candidates:
+        lines.append(f"Doc.objects.filter(data__k__{lookup}=1)")
+        if lookup in parity.DIFFERING_JSON_LOOKUPS:
+            expected.add(len(lines))
+    lines.append('Doc.objects.order_by("data__k")')
+    if "order_by" in parity.DIFFERING_JSON_LOOKUPS:
+        expected.add(len(lines))
+    (tmp_path / "app").mkdir()
+    model = "from django.db import models\n\n\nclass Doc(models.Model):\n    data = models.JSONField()\n"
+    (tmp_path / "app" / "models.py").write_text(model)
+    (tmp_path / "app" / "views.py").write_text("\n".join(lines) + "\n")
+    result = audit_path(tmp_path)
+    assert {f.line for f in result.findings if f.rule == "json-lookup"} == expected
+    assert expected, "the parity suite lists at least one differing JSON lookup"
+    for finding in result.findings:
+        lookup = re.search(r"JSON '(\w+)'", finding.message)
+        if lookup:  # the parity suite's note on how the lookup differs is passed on
+            assert parity.JSON_LOOKUP_NOTES[lookup.group(1)] in finding.message
+
+
+def test_walk_skips_virtualenvs_caches_and_excluded_paths(tmp_path: Path) -> None:
+    for rel in ["app/models.py", "app/tests/test_x.py", ".venv/lib/x.py", "env2/lib/y.py", "node_modules/z.py",
+                "app/__pycache__/m.py", "build/gen.py", "notes.txt"]:  # fmt: skip
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("X = 1\n")
+    (tmp_path / "env2" / "pyvenv.cfg").write_text("home = /usr/bin\n")  # a virtualenv under any name
+    found = [p.relative_to(tmp_path).as_posix() for p in python_files(tmp_path, exclude=["build", "*/tests/*"])]
+    assert found == ["app/models.py"]
+
+
+# --- the SQL checker ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a FROM t WHERE b = %s AND c IN (%s, %s) ORDER BY a DESC LIMIT 5",
+        "UPDATE t SET a = a + 1 WHERE id = %(id)s",
+        "INSERT INTO t (a, b) VALUES (%s, %s)",
+        "SELECT COUNT(*), MAX(a) FROM t LEFT JOIN u ON t.id = u.t_id GROUP BY t.x HAVING COUNT(*) > 1",
+        "CREATE INDEX t_a ON t (a)",
+        "SELECT a FROM t WHERE id = ANY(SELECT t_id FROM u)",
+        "WITH x AS (SELECT a FROM t) SELECT a FROM x UNION ALL SELECT 1",
+        "START TRANSACTION",
+        "EXPLAIN SELECT 1",
+    ],
+)
+def test_portable_sql_has_no_constructs(sql: str) -> None:
+    check = check_sql(sql)
+    assert check.portable, check.constructs
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind", "label"),
+    [
+        ("SELECT * FROM t WHERE data @> %s", UNTRANSLATABLE, "@> containment"),
+        ("SELECT * FROM generate_series(1, 3)", UNTRANSLATABLE, "generate_series()"),
+        ("INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO NOTHING", UNTRANSLATABLE, "ON CONFLICT"),
+        ("DELETE FROM t WHERE id = 1 RETURNING id", UNTRANSLATABLE, "RETURNING"),
+        ("SELECT a FROM t WHERE id = ANY(%s)", UNTRANSLATABLE, "= ANY(array)"),
+        ("SELECT data->>'k' FROM t", UNTRANSLATABLE, "->> text extraction"),
+        ("SELECT count(*) FILTER (WHERE x) FROM t", UNTRANSLATABLE, "aggregate FILTER (WHERE ...)"),
+        ("SELECT id FROM t FOR NO KEY UPDATE", UNTRANSLATABLE, "FOR NO KEY UPDATE / FOR KEY SHARE"),
+        ("CREATE TABLE x (id SERIAL PRIMARY KEY)", UNTRANSLATABLE, "type SERIAL"),
+        ("CREATE EXTENSION IF NOT EXISTS pg_trgm", UNTRANSLATABLE, "statement CREATE EXTENSION"),
+        ("LISTEN jobs", UNTRANSLATABLE, "statement LISTEN"),
+        ("SELECT a FROM t WHERE a ~ '^x'", UNTRANSLATABLE, "~ regular expression"),
+        ("SELECT to_tsvector('english', body) FROM t", UNTRANSLATABLE, "to_tsvector()"),
+        ("SELECT id::text FROM t", REWRITE, ":: casts"),
+        ("SELECT * FROM t WHERE name ILIKE %s", REWRITE, "ILIKE"),
+        ('SELECT "name" FROM "t"', REWRITE, 'double-quoted identifiers ("name")'),
+        ("SELECT a || b FROM t", REWRITE, "|| concatenation"),
+        ("SELECT DISTINCT ON (a) a, b FROM t ORDER BY a, b", REWRITE, "DISTINCT ON"),
+        ("SELECT a FROM t WHERE d > now() - interval '1 day'", REWRITE, "INTERVAL '1 day' literals"),
+        ("SELECT a FROM t WHERE name LIKE %s", SEMANTICS, "LIKE"),
+        ("SELECT LENGTH(a) FROM t", SEMANTICS, "LENGTH()"),
+    ],
+)
+def test_postgresql_only_sql_is_named(sql: str, kind: str, label: str) -> None:
+    check = check_sql(sql)
+    assert label in [c.label for c in check.of_kind(kind)]
+    assert (check.translation is None) == bool(check.of_kind(UNTRANSLATABLE))
+
+
+def test_rewrites_come_with_sqlglots_mysql_version_keeping_django_placeholders() -> None:
+    check = check_sql("SELECT id::text FROM t WHERE name ILIKE %(q)s AND id > %s")
+    assert check.translation == "SELECT CAST(id AS CHAR) FROM t WHERE LOWER(name) LIKE LOWER(%(q)s) AND id > %s"
+    assert check_sql("a || 'x' = %s", fragment="condition").translation == "CONCAT(a, 'x') = %s"
+
+
+def test_unreadable_sql_is_reported_not_raised() -> None:
+    assert "Unexpected token" in (check_sql("SELEC x FROM (").parse_error or "")
+    assert check_sql("hello world").parse_error == "not a SQL statement (sqlglot read it as Alias)"
+
+
+# --- the command line ---------------------------------------------------------------------------------------
+
+
+def test_cli_text_output_groups_by_severity_and_exits_1_on_blockers() -> None:
+    proc = run_cli("audit", str(PROJECTS / "queries"))
+    assert proc.returncode == 1, proc.stderr
+    out = proc.stdout
+    assert out.splitlines()[0].endswith(
+        "6 findings in 3 Python files (4 blockers, 1 behaviour change, 1 performance risk)"
+    )
+    assert out.index("BLOCKERS (4)") < out.index("BEHAVIOUR CHANGES (1)") < out.index("PERFORMANCE RISKS (1)")
+    assert "  orders/views.py:9  [distinct-on] " in out
+    assert proc.stderr == ""
+
+
+def test_cli_json_shape_and_result_file(tmp_path: Path) -> None:
+    output = tmp_path / "audit.json"
+    proc = run_cli("audit", str(PROJECTS / "schema"), "--json", "--output", str(output))
+    assert proc.returncode == 0, proc.stderr  # no blockers in schema/
+    data = json.loads(proc.stdout)
+    assert set(data) == {"path", "files", "counts", "findings", "rules", "differing_json_lookups", "sqlglot"}
+    assert data["counts"] == {"blocker": 0, "behaviour change": 4, "performance risk": 3}
+    assert set(data["rules"]) == {"index-skipped", "constraint-skipped"}
+    first = data["findings"][0]
+    assert set(first) == {"file", "line", "col", "rule", "severity", "message", "instead", "code"}
+    assert (first["file"], first["line"], first["rule"]) == ("catalog/models.py", 16, "index-skipped")
+    kind, document = load_result(output, "audit")
+    assert kind == "audit" and document["data"] == data
+
+
+def test_cli_clean_project_exits_0() -> None:
+    proc = run_cli("audit", str(PROJECTS / "clean"))
+    assert proc.returncode == 0, proc.stderr
+    assert "0 findings in 6 Python files" in proc.stdout
+    assert "no PostgreSQL-only code found" in proc.stdout
+
+
+def test_cli_unparseable_files_are_findings_and_can_be_excluded() -> None:
+    proc = run_cli("audit", str(PROJECTS / "broken"))
+    assert proc.returncode == 1
+    assert "app/views.py:6  [python-syntax] cannot parse: closing parenthesis" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    proc = run_cli("audit", str(PROJECTS / "broken"), "--exclude", "app/views.py", "--exclude", "app/legacy*")
+    assert proc.returncode == 0, proc.stdout
+    assert "0 findings in 2 Python files" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["/no/such/project"], "audit: /no/such/project: no such file or directory"),
+        ([str(FIXTURES / "quiz_small.json")], "not a Python file or a folder"),
+        ([str(PROJECTS / "queries"), "--exclude", "*"], "no Python files found"),
+        ([str(PROJECTS / "queries"), "--output", "/no/such/folder/audit.json"], "folder /no/such/folder does not"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(args: list[str], message: str, tmp_path: Path) -> None:
+    output = tmp_path / "audit.json"
+    extra = [] if "--output" in args else ["--output", str(output)]
+    proc = run_cli("audit", *args, *extra)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("dbbench: error: ") and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not output.exists()
+
+
+def test_renderings_cover_every_finding() -> None:
+    data = audit_path(PROJECTS / "raw_sql", json_notes={}).as_dict()
+    text, markdown = render_text(data), render_markdown(data)
+    for f in data["findings"]:
+        assert f"{f['file']}:{f['line']}  [{f['rule']}]" in text
+        assert f"`{f['file']}:{f['line']}`" in markdown
+    assert [s for s in SEVERITIES if data["counts"][s]] == ["blocker", "behaviour change"]
+
+
+# --- the SQL claims on the live servers -----------------------------------------------------------------------
+
+
+def _one_of(family: str) -> Target:
+    target = next((t for t in TARGETS if t.family == family), None)
+    if target is None:
+        pytest.skip(f"no {family} target configured")
+    return target
+
+
+def _value(target: Target, sql: str) -> Any:
+    with target.spec.connection(target, None) as conn:  # no database: these read literals only
+        cur = conn.cursor()
+        cur.execute(sql)
+        value = cur.fetchone()[0]
+    return int(value) if isinstance(value, bool) else value  # PostgreSQL booleans vs MariaDB 0/1
+
+
+# What each "semantics" construct does on this machine's servers: the same SQL, different answers.
+SEMANTICS_CASES = [
+    ("SELECT 'ABC' LIKE 'a%'", "LIKE", 0, 1),
+    ("SELECT 'résumé' LIKE 'resume'", "LIKE", 0, 1),
+    ("SELECT CONCAT('a', NULL)", "CONCAT()", "a", None),
+    ("SELECT LENGTH('é')", "LENGTH()", 1, 2),
+    ("SELECT GREATEST(1, NULL)", "GREATEST()", 1, None),
+    ("SELECT LEAST(1, NULL)", "LEAST()", 1, None),
+]
+
+
+def test_semantics_findings_hold_on_the_live_servers() -> None:
+    pg, my = _one_of("postgresql"), _one_of("mysql")
+    for sql, label, on_pg, on_my in SEMANTICS_CASES:
+        assert label in [c.label for c in check_sql(sql).of_kind(SEMANTICS)], sql
+        assert (_value(pg, sql), _value(my, sql)) == (on_pg, on_my), sql
+
+
+# Rewrites: sqlglot's MySQL version gives PostgreSQL's answer on the MySQL-family server.
+REWRITE_CASES = [
+    ("SELECT 'ab' || 'cd'", "abcd"),
+    ("SELECT '41'::int + 1", 42),
+    ("SELECT 'ABC' ILIKE 'a%'", 1),
+    ("SELECT 1 IS DISTINCT FROM NULL", 1),
+    ("SELECT to_char(DATE '2024-03-05', 'YYYY-MM-DD')", "2024-03-05"),
+]
+
+
+def test_rewrites_give_postgresqls_answer_on_the_mysql_family_server() -> None:
+    pg, my = _one_of("postgresql"), _one_of("mysql")
+    for sql, answer in REWRITE_CASES:
+        check = check_sql(sql)
+        assert check.of_kind(REWRITE) and check.translation, sql
+        assert _value(pg, sql) == answer, sql
+        assert _value(my, check.translation) == answer, check.translation
+    # And why they are blockers: as written, || is a logical OR there (no error, a wrong answer).
+    assert _value(my, "SELECT 'ab' || 'cd'") == 0
