@@ -27,4 +27,4 @@ def test_help_runs() -> None:
 
 def test_no_command_is_a_usage_error() -> None:
     proc = run_cli()
-    assert proc.returncode == 2 and "usage:" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.startswith("dbbench: error:") and "COMMAND" in proc.stderr

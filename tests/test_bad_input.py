@@ -1,0 +1,121 @@
+"""Bad input, table-driven: one line on stderr, a non-zero exit, no traceback, nothing written.
+
+Each case runs the real CLI in a subprocess against the real servers (or a port where none listens).
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dbbench.database import is_owned
+from dbbench.targets import parse_target
+from tests.conftest import FIXTURES, ROOT, run_cli
+
+SECRET = "Wr0ng-Pa55word"
+# A database name no test uses: after a failing command it must still not exist.
+UNTOUCHED = f"dbbench_badinput_{uuid.uuid4().hex[:6]}"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _files(tmp: Path, name: str, text: str | None) -> Path:
+    path = tmp / name
+    if text is not None:
+        path.write_text(text)
+    return path
+
+
+# (id, argv built from a tmp dir, expected fragment of the one-line error)
+Case = tuple[str, Callable[[Path], list[str]], str]
+CASES: list[Case] = [
+    ("malformed URL", lambda t: ["doctor", "--target", "pg=postgres://h:port/db"], "malformed URL"),
+    ("unknown scheme", lambda t: ["seed", "--target", "x=oracle://h/db", "--attempts", "10"], "unknown URL scheme"),
+    (
+        "wrong password",
+        lambda t: ["seed", "--target", f"my=mysql://root:{SECRET}@127.0.0.1:3306/{UNTOUCHED}", "--attempts", "10"],
+        "Access denied",
+    ),
+    (
+        "server down",
+        lambda t: [
+            "seed",
+            "--target",
+            f"pg=postgres://postgres@127.0.0.1:{_closed_port()}/{UNTOUCHED}",
+            "--attempts",
+            "10",
+        ],
+        "cannot connect",
+    ),
+    (
+        "unreachable host",
+        lambda t: ["setup", "--target", f"pg=postgres://postgres@nonexistent.invalid:5432/{UNTOUCHED}"],
+        "cannot connect",
+    ),
+    ("unknown backend", lambda t: ["seed", "--backend", "oracle", "--attempts", "10"], "unknown backend 'oracle'"),
+    ("unknown profile", lambda t: ["run", "--profile", "huge"], "invalid choice: 'huge'"),
+    ("zero attempts", lambda t: ["seed", "--attempts", "0"], "must be at least 1"),
+    ("negative attempts", lambda t: ["seed", "--attempts", "-5"], "bad --attempts"),
+    ("attempts not a number", lambda t: ["seed", "--attempts", "lots"], "bad --attempts"),
+    ("bad sizes", lambda t: ["bench", "--sizes", "10k,zero"], "bad"),
+    ("zero load users", lambda t: ["load", "--users", "0"], "bad"),
+    ("results file missing", lambda t: ["report", str(t / "missing.json")], "no such file"),
+    ("results file empty", lambda t: ["report", str(_files(t, "empty.json", ""))], "empty file"),
+    (
+        "results file truncated",
+        lambda t: ["report", str(_files(t, "cut.json", (FIXTURES / "results_small.json").read_text()[:500]))],
+        "not valid JSON",
+    ),
+    (
+        "results file foreign",
+        lambda t: ["report", str(_files(t, "other.json", '{"benchmarks": [{"name": "x"}]}'))],
+        "not a dbbench results file",
+    ),
+    (
+        "results directory missing",
+        lambda t: ["report", str(FIXTURES / "results_small.json"), "--output-dir", str(t / "no" / "such" / "dir")],
+        "does not exist",
+    ),
+    (
+        "results directory read-only",
+        # Even root cannot create files in sysfs.
+        lambda t: ["report", str(FIXTURES / "results_small.json"), "--output-dir", "/sys"],
+        "cannot write",
+    ),
+    ("audit path missing", lambda t: ["audit", str(t / "nowhere")], "no such file"),
+]
+
+
+@pytest.mark.parametrize(("name", "argv", "fragment"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input(tmp_path: Path, name: str, argv: Callable[[Path], list[str]], fragment: str) -> None:
+    args = argv(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    proc = run_cli(*args, timeout=120)
+    assert proc.returncode != 0, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("dbbench: error:"), lines[0]
+    assert fragment in lines[0], lines[0]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
+    # Nothing written: no new files next to the inputs, no database created on either server.
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert not any((ROOT / "results").glob(f"*{UNTOUCHED}*"))
+    for url in (f"postgres://postgres@127.0.0.1:5432/{UNTOUCHED}", f"mysql://root@127.0.0.1:3306/{UNTOUCHED}"):
+        assert not is_owned(parse_target("check", url))
+
+
+def test_unparseable_python_is_reported_not_crashed(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text("class Broken(:\n    pass\n")
+    proc = run_cli("audit", str(tmp_path))
+    assert proc.returncode == 1  # a blocker: the audit cannot vouch for code it could not read
+    assert "python-syntax" in proc.stdout and "models.py:1" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr

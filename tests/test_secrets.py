@@ -1,0 +1,69 @@
+"""No password appears in anything a run prints or writes (issue: secrets)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dbbench.database import drop_database
+from dbbench.targets import Target, parse_target
+from tests.conftest import run_cli
+
+SECRET = "Tr0ub4dor&3-horse"  # '&' is percent-encoded in the URL: both spellings must stay hidden
+ENCODED = "Tr0ub4dor%263-horse"
+USER = "dbbench_pw"
+
+
+@pytest.fixture
+def password_targets() -> Iterator[list[Target]]:
+    """A PostgreSQL target (trust auth accepts any password) and a MariaDB user that really has one."""
+    suffix = uuid.uuid4().hex[:6]
+    admin = parse_target("admin", "mysql://root@127.0.0.1:3306/dbbench")
+    with admin.spec.connection(admin, None) as conn:
+        cur = conn.cursor()
+        cur.execute(f"CREATE USER IF NOT EXISTS '{USER}'@'%%' IDENTIFIED BY %s", (SECRET,))
+        cur.execute(f"ALTER USER '{USER}'@'%%' IDENTIFIED BY %s", (SECRET,))
+        cur.execute(f"GRANT ALL PRIVILEGES ON `dbbench\\_pw\\_%`.* TO '{USER}'@'%'")  # no params: % is literal
+    targets = [
+        parse_target("pg", f"postgres://postgres:{ENCODED}@127.0.0.1:5432/dbbench_pw_{suffix}"),
+        parse_target("my", f"mysql://{USER}:{ENCODED}@127.0.0.1:3306/dbbench_pw_{suffix}"),
+    ]
+    assert targets[1].password == SECRET
+    yield targets
+    for target in targets:
+        drop_database(target)
+
+
+def _written(folder: Path) -> Iterator[tuple[Path, bytes]]:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            yield path, path.read_bytes()
+
+
+@pytest.mark.slow
+def test_a_whole_run_never_writes_the_password(password_targets: list[Target], tmp_path: Path) -> None:
+    args = [arg for t in password_targets for arg in ("--target", f"{t.name}={t.url}")]
+    out = tmp_path / "run"
+    proc = run_cli("run", "--profile", "quick", "--skip", "load", "--output-dir", str(out), *args, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "report.html").exists()
+    printed = proc.stdout + proc.stderr
+    assert SECRET not in printed and ENCODED not in printed
+    files = list(_written(out))
+    assert len(files) >= 4  # benchmark JSON, parity, report.md, report.html, plots
+    for path, data in files:
+        for secret in (SECRET, ENCODED):
+            assert secret.encode() not in data, f"{path} holds the password"
+    # The masked URL is what the results carry instead.
+    assert any(b"***@127.0.0.1" in data for _, data in files)
+
+
+def test_errors_mask_the_password(password_targets: list[Target]) -> None:
+    wrong = password_targets[1].url.replace(ENCODED, "not-" + ENCODED)
+    proc = run_cli("doctor", "--target", f"my={wrong}")
+    assert proc.returncode == 1
+    assert "Access denied" in proc.stdout
+    assert SECRET not in proc.stdout + proc.stderr and ENCODED not in proc.stdout + proc.stderr
