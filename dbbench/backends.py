@@ -7,12 +7,14 @@ vendor. The raw-driver helpers here are used where Django is not configured yet:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbbench.errors import ConnectionFailed
+from dbbench.errors import ConnectionFailed, DbbenchError
 
 if TYPE_CHECKING:
     from dbbench.targets import Target
@@ -72,6 +74,73 @@ class BackendSpec:
         raise NotImplementedError
 
     def quote_name(self, name: str) -> str:
+        raise NotImplementedError
+
+    def table_bytes_sql(self) -> str:
+        """One value: bytes of the table named by the single parameter, indexes included (current database)."""
+        raise NotImplementedError
+
+    def settle_sql(self, table: str) -> list[str]:
+        """Statements that leave a table as a fresh load would: compact, with fresh planner statistics.
+
+        Run between benchmark sizes (autocommit connection): after the seeder shrank or grew a table, or after
+        rows were inserted and deleted, both engines then read equally compact tables.
+        """
+        raise NotImplementedError
+
+    def reclaim_sql(self, table: str) -> list[str]:
+        """Statements that make the space of deleted rows reusable now (autocommit connection), if any are needed."""
+        raise NotImplementedError
+
+    # Bulk loading, the seeder's fast path (dbbench.bulkload). The file is tab-separated with backslash escapes,
+    # \N for NULL and naive UTC timestamps: PostgreSQL's COPY text format and LOAD DATA's defaults alike.
+    bulk_load_name = "bulk_create"
+
+    def bulk_load_available(self, cursor: Any) -> bool:
+        """Whether this server takes :meth:`bulk_load` (else dbbench falls back to ``bulk_create``)."""
+        return False
+
+    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
+        """Load the file at ``path`` into ``table`` within the cursor's transaction; returns rows loaded."""
+        raise NotImplementedError
+
+    def quiesce(self, cursor: Any, timeout_s: float) -> float:
+        """Let the server write out what earlier loads left in memory, so the next timed step does not pay for
+        it (autocommit connection); returns the seconds waited."""
+        raise NotImplementedError
+
+    # Migration rehearsal (dbbench.rehearsal): read a source without writing to it, in one snapshot, as text in
+    # the bulk-load format; then make the copy's generated ids continue after the explicit ids it was given.
+    def begin_read_only_snapshot(self, conn: Any) -> None:
+        """Start a read-only transaction on a raw connection that sees one snapshot of every table."""
+        raise NotImplementedError
+
+    def read_only_session_sql(self) -> str:
+        """Makes every later transaction of a (Django) session read-only: a write fails instead of happening."""
+        raise NotImplementedError
+
+    def streaming_cursor(self, conn: Any, name: str, batch_size: int) -> Any:
+        """A server-side cursor: rows come over as they are fetched, not all at once (bounded memory)."""
+        raise NotImplementedError
+
+    def utc_text_sql(self, column: str) -> str:
+        """A timestamp column as naive UTC text with microseconds (``2024-01-02 03:04:05.000006``)."""
+        raise NotImplementedError
+
+    def json_text_sql(self, column: str) -> str:
+        """A JSON column as JSON text (the driver would otherwise hand over parsed objects, or text)."""
+        raise NotImplementedError
+
+    def continue_ids(self, cursor: Any, table: str, column: str) -> int:
+        """Make ``table``'s generated ids continue after the highest ``column`` value; returns the next id."""
+        raise NotImplementedError
+
+    def columns_sql(self) -> str:
+        """(table, column, type, datetime precision, collation or '') of each column in the current database."""
+        raise NotImplementedError
+
+    def statistics_sql(self, table: str) -> list[str]:
+        """Statements that give a freshly loaded table its planner statistics (autocommit connection)."""
         raise NotImplementedError
 
     @contextmanager
@@ -156,6 +225,19 @@ class PostgresSpec(BackendSpec):
     def quote_name(self, name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
 
+    def table_bytes_sql(self) -> str:
+        return "SELECT pg_total_relation_size(%s::regclass)"
+
+    def settle_sql(self, table: str) -> list[str]:
+        # VACUUM FULL rewrites the table and its indexes without dead space (DELETE never gives it back); the
+        # plain VACUUM after it sets the visibility map, without which index-only scans visit the heap.
+        name = self.quote_name(table)
+        return [f"VACUUM FULL {name}", f"VACUUM (ANALYZE) {name}"]
+
+    def reclaim_sql(self, table: str) -> list[str]:
+        # Without it, rows inserted after a DELETE go to new pages until autovacuum comes by: the table bloats.
+        return [f"VACUUM {self.quote_name(table)}"]
+
     # Settings that decide whether a comparison is fair: durability, memory, encoding, limits.
     SETTINGS = (
         "fsync",
@@ -186,6 +268,72 @@ class PostgresSpec(BackendSpec):
         settings["collation"] = cursor.fetchone()[0]
         durable = settings["fsync"] == "on" and settings["synchronous_commit"] != "off"
         return ServerInfo("PostgreSQL", version, settings, durable, buffer_bytes)
+
+    bulk_load_name = "COPY"
+
+    def bulk_load_available(self, cursor: Any) -> bool:
+        return True
+
+    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
+        # timestamptz reads the file's naive timestamps in the session time zone (Django's is UTC; a raw one's
+        # is the server default).
+        cursor.execute("SET TIME ZONE 'UTC'")
+        names = ", ".join(self.quote_name(c) for c in columns)
+        with open(path, "rb") as handle:
+            # Big reads: psycopg2 takes the GIL for each, and the seeder's generating thread holds it most of
+            # the time (the 8 KiB default made COPY wait on it).
+            cursor.copy_expert(f"COPY {self.quote_name(table)} ({names}) FROM STDIN", handle, size=4 << 20)
+        return int(cursor.rowcount)
+
+    def quiesce(self, cursor: Any, timeout_s: float) -> float:
+        import psycopg2
+
+        started = time.perf_counter()
+        with contextlib.suppress(psycopg2.errors.InsufficientPrivilege):  # needs superuser or pg_checkpoint
+            cursor.execute("CHECKPOINT")  # returns when the dirty buffers are on disk
+        return time.perf_counter() - started
+
+    def begin_read_only_snapshot(self, conn: Any) -> None:
+        # REPEATABLE READ holds one snapshot for the whole transaction: tables copied one after another still
+        # agree with each other while the app keeps writing.
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True, autocommit=False)
+
+    def read_only_session_sql(self) -> str:
+        return "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
+
+    def streaming_cursor(self, conn: Any, name: str, batch_size: int) -> Any:
+        # A named cursor is a server-side one: the server keeps the result, fetchmany() pulls a batch at a time.
+        cursor = conn.cursor(name=name)
+        cursor.itersize = batch_size
+        return cursor
+
+    def utc_text_sql(self, column: str) -> str:
+        return f"to_char({self.quote_name(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+    def json_text_sql(self, column: str) -> str:
+        # jsonb's text form: keys in jsonb's order (shorter first), ", " and ": " separators.
+        return f"{self.quote_name(column)}::text"
+
+    def continue_ids(self, cursor: Any, table: str, column: str) -> int:
+        # Explicit ids (COPY) leave the identity sequence where it was: the next insert would collide.
+        cursor.execute(f"SELECT COALESCE(MAX({self.quote_name(column)}), 0) + 1 FROM {self.quote_name(table)}")
+        next_id = int(cursor.fetchone()[0])
+        cursor.execute("SELECT setval(pg_get_serial_sequence(%s, %s), %s, false)", [table, column, next_id])
+        return next_id
+
+    def columns_sql(self) -> str:
+        # A column without its own collation uses the database's (pg_database.datcollate).
+        return (
+            "SELECT c.table_name, c.column_name, c.data_type, c.datetime_precision, "
+            "CASE WHEN c.collation_name IS NOT NULL THEN c.collation_name "
+            "WHEN c.data_type IN ('character varying', 'text', 'character') THEN d.datcollate ELSE '' END "
+            "FROM information_schema.columns c JOIN pg_database d ON d.datname = current_database() "
+            "WHERE c.table_schema = current_schema()"
+        )
+
+    def statistics_sql(self, table: str) -> list[str]:
+        # VACUUM also sets the visibility map, without which index-only scans visit the heap after a COPY.
+        return [f"VACUUM (ANALYZE) {self.quote_name(table)}"]
 
 
 class MySQLSpec(BackendSpec):
@@ -257,6 +405,20 @@ class MySQLSpec(BackendSpec):
     def quote_name(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
 
+    def table_bytes_sql(self) -> str:
+        # InnoDB's figures are estimates refreshed by ANALYZE TABLE (persistent statistics).
+        return (
+            "SELECT data_length + index_length FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_name = %s"
+        )
+
+    def settle_sql(self, table: str) -> list[str]:
+        # On InnoDB, OPTIMIZE TABLE rebuilds the table and its indexes, then analyzes it.
+        return [f"OPTIMIZE TABLE {self.quote_name(table)}"]
+
+    def reclaim_sql(self, table: str) -> list[str]:
+        return []  # InnoDB's purge threads free deleted rows' space by themselves
+
     SETTINGS = (
         "innodb_flush_log_at_trx_commit",
         "sync_binlog",
@@ -300,6 +462,85 @@ class MySQLSpec(BackendSpec):
         )
         buffer_bytes = int(settings.get("innodb_buffer_pool_size", "0") or 0)
         return ServerInfo(vendor, version.split("-")[0], settings, durable, buffer_bytes)
+
+    bulk_load_name = "LOAD DATA LOCAL INFILE"
+
+    def bulk_load_available(self, cursor: Any) -> bool:
+        # Off by default on MySQL 8; the client side is enabled in django_settings/raw_connect.
+        cursor.execute("SELECT @@GLOBAL.local_infile")
+        return str(cursor.fetchone()[0]).upper() in ("1", "ON")
+
+    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
+        names = ", ".join(self.quote_name(c) for c in columns)
+        cursor.execute(
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE {self.quote_name(table)} CHARACTER SET utf8mb4 "
+            "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+            f"({names})",
+            [path],
+        )
+        loaded = int(cursor.rowcount)
+        # LOCAL implies IGNORE: duplicate keys and unconvertible values become warnings, even in strict mode.
+        cursor.execute("SHOW WARNINGS LIMIT 1")
+        warning = cursor.fetchone()
+        if warning:
+            raise DbbenchError(f"LOAD DATA into {table} raised {warning[0].lower()} {warning[1]}: {warning[2]}")
+        return loaded
+
+    def quiesce(self, cursor: Any, timeout_s: float) -> float:
+        # InnoDB flushes dirty pages in the background at innodb_io_capacity: wait until <= 1% of the pool.
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout_s:
+            cursor.execute(
+                "SELECT variable_name, variable_value FROM information_schema.global_status "
+                "WHERE variable_name IN ('INNODB_BUFFER_POOL_PAGES_DIRTY', 'INNODB_BUFFER_POOL_PAGES_TOTAL')"
+            )
+            pages = {name.upper(): int(value) for name, value in cursor.fetchall()}
+            if pages.get("INNODB_BUFFER_POOL_PAGES_DIRTY", 0) <= pages.get("INNODB_BUFFER_POOL_PAGES_TOTAL", 0) // 100:
+                break
+            time.sleep(0.5)
+        return time.perf_counter() - started
+
+    def begin_read_only_snapshot(self, conn: Any) -> None:
+        conn.autocommit(False)
+        cursor = conn.cursor()
+        # Without CONSISTENT SNAPSHOT, InnoDB takes the snapshot at the first read, table by table.
+        cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT")
+        cursor.close()
+
+    def read_only_session_sql(self) -> str:
+        return "SET SESSION TRANSACTION READ ONLY"
+
+    def streaming_cursor(self, conn: Any, name: str, batch_size: int) -> Any:
+        import MySQLdb.cursors
+
+        # SSCursor leaves the result on the server and reads rows as fetched (the default cursor buffers all).
+        return conn.cursor(MySQLdb.cursors.SSCursor)
+
+    def utc_text_sql(self, column: str) -> str:
+        # Django stores naive UTC in datetime(6); no time zone conversion is involved.
+        return f"DATE_FORMAT({self.quote_name(column)}, '%Y-%m-%d %H:%i:%s.%f')"
+
+    def json_text_sql(self, column: str) -> str:
+        # MariaDB keeps JSON as the text Django wrote (LONGTEXT); MySQL 8 hands its normalised text over.
+        return self.quote_name(column)
+
+    def continue_ids(self, cursor: Any, table: str, column: str) -> int:
+        cursor.execute(f"SELECT COALESCE(MAX({self.quote_name(column)}), 0) + 1 FROM {self.quote_name(table)}")
+        next_id = int(cursor.fetchone()[0])
+        # Explicit ids already push AUTO_INCREMENT past them; setting it says so outright, and lowers it again
+        # after a rolled-back insert (InnoDB accepts any value above the highest id).
+        cursor.execute(f"ALTER TABLE {self.quote_name(table)} AUTO_INCREMENT = {next_id:d}")
+        return next_id
+
+    def columns_sql(self) -> str:
+        return (
+            "SELECT table_name, column_name, column_type, datetime_precision, COALESCE(collation_name, '') "
+            "FROM information_schema.columns WHERE table_schema = DATABASE()"
+        )
+
+    def statistics_sql(self, table: str) -> list[str]:
+        return [f"ANALYZE TABLE {self.quote_name(table)}"]
 
 
 def _build_backends() -> dict[str, BackendSpec]:

@@ -72,3 +72,20 @@ class QuizAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.pk}"
+
+
+class SeedState(models.Model):
+    """The seeder's progress, written in the same transaction as each batch of rows (see ``dbbench.seeding``).
+
+    One row (id 1). Rows with ids ``1..attempts`` of QuizAttempt (and ``1..students`` of Student) are the
+    seeder's; data made with another ``recipe`` (seed, generator and library versions) is replaced, not grown.
+    """
+
+    recipe = models.CharField(max_length=200)
+    seed = models.BigIntegerField()
+    attempts = models.BigIntegerField()
+    students = models.BigIntegerField()
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.attempts} attempts ({self.recipe})"

@@ -1,0 +1,356 @@
+"""The benchmark suite's wiring: options, parametrisation over size x variant x backend, order, data, measuring.
+
+Run it with ``pytest --benchmark-only`` from the repository root (or ``dbbench bench``). Each ``test_<operation>``
+in ``bench_*.py`` measures :data:`dbbench.workloads.OPERATIONS` ``[<operation>]`` and gets one case per size,
+variant (``orm``, and ``raw`` where the operation has a twin) and backend. The data lives in the targets' real
+dbbench databases (not pytest-django's test databases) and grows through the seeder between sizes.
+
+Order (fairness): sizes ascending; within a size, operation by operation, and for each operation and variant
+every backend back to back, the first backend alternating between operations so no backend always goes first.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from dbbench.backends import ServerInfo
+from dbbench.benchrun import PROFILES, Profile, attempt_table_bytes, buffer_warning, get_profile, settle
+from dbbench.errors import DbbenchError
+from dbbench.sizes import format_count, parse_counts
+from dbbench.targets import Target, targets_from_env
+
+VARIANTS = ("orm", "raw")
+PARAMS = ("size", "variant", "backend")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dbbench", "dbbench benchmark suite")
+    group.addoption("--dbbench-profile", choices=sorted(PROFILES), default=None, help="quick, default or full")
+    group.addoption("--dbbench-sizes", default=None, help="attempt counts, e.g. 10k,100k,1m (default: the profile's)")
+    group.addoption("--dbbench-seed", type=int, default=42, help="the seeder's seed and the arguments' (default 42)")
+    group.addoption(
+        "--dbbench-allow-foreign-database",
+        action="store_true",
+        help="let the seeder write to a database that holds tables dbbench did not create",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark reads its options (its hook runs last)
+def pytest_configure(config: pytest.Config) -> None:
+    config.option.benchmark_save_data = True  # raw timings in every saved file: the report needs them
+    saving = config.option.benchmark_json or config.option.benchmark_save or config.option.benchmark_autosave
+    if config.option.benchmark_only and not saving:
+        from pytest_benchmark.utils import get_tag
+
+        # `pytest --benchmark-only` keeps its results: results/benchmarks/<machine>/NNNN_<commit>_<date>.json
+        config.option.benchmark_autosave = get_tag()
+    config._dbbench_started = time.perf_counter()  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Case:
+    size: int
+    operation: str
+    variant: str
+    alias: str
+
+    @property
+    def id(self) -> str:
+        return f"{format_count(self.size)}-{self.variant}-{self.alias}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile: Profile
+    sizes: tuple[int, ...]
+    seed: int
+    targets: tuple[Target, ...]
+    explicit: bool  # the user asked for the suite (--benchmark-only or a --dbbench-* option)
+
+
+def _plan(config: pytest.Config) -> Plan:
+    plan = getattr(config, "_dbbench_plan", None)
+    if plan is None:
+        try:
+            profile = get_profile(config.getoption("dbbench_profile") or "default")
+            text = config.getoption("dbbench_sizes")
+            sizes = tuple(parse_counts(text)) if text else profile.sizes
+            targets = tuple(targets_from_env())
+        except DbbenchError as exc:
+            raise pytest.UsageError(f"dbbench: {exc}") from None
+        explicit = bool(config.option.benchmark_only or config.getoption("dbbench_profile") or text)
+        plan = Plan(profile, sizes, config.getoption("dbbench_seed"), targets, explicit)
+        config._dbbench_plan = plan  # type: ignore[attr-defined]
+    return plan
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    from dbbench.workloads import OPERATIONS
+
+    name = metafunc.function.__name__.removeprefix("test_")
+    if name not in OPERATIONS:
+        raise pytest.UsageError(f"{metafunc.function.__name__}: no operation {name!r} in dbbench.workloads")
+    plan = _plan(metafunc.config)
+    variants = OPERATIONS[name].variants
+    cases = [Case(size, name, variant, t.name) for size in plan.sizes for variant in variants for t in plan.targets]
+    # Plain values, so pytest-benchmark's JSON shows them as params: {"size": 1000, "variant": "orm", ...}.
+    metafunc.parametrize(PARAMS, [(c.size, c.variant, c.alias) for c in cases], ids=[c.id for c in cases])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from dbbench.workloads import OPERATIONS
+
+    plan = _plan(config)
+    operations = list(OPERATIONS)
+    aliases = [t.name for t in plan.targets]
+
+    def key(item: pytest.Item) -> tuple[int, ...]:
+        case = _case(item)
+        if case is None:
+            return (1, 0, 0, 0, 0)
+        op = operations.index(case.operation)
+        variant = VARIANTS.index(case.variant)
+        backend = aliases.index(case.alias)
+        if (op + variant) % 2:  # alternate which backend goes first
+            backend = len(aliases) - 1 - backend
+        return (0, case.size, op, variant, backend)
+
+    items.sort(key=key)
+    if not plan.explicit:
+        skip = pytest.mark.skip(reason="benchmarks run with --benchmark-only, --dbbench-profile or dbbench bench")
+        for item in items:
+            if "case" in getattr(item, "fixturenames", ()):
+                item.add_marker(skip)
+    sizes = {case.size for case in map(_case, items) if case}
+    config._dbbench_sizes_used = sorted(sizes)  # type: ignore[attr-defined]
+
+
+def _case(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or not set(PARAMS) <= set(callspec.params):
+        return None
+    size, variant, backend = (callspec.params[p] for p in PARAMS)
+    return Case(size, item.originalname.removeprefix("test_"), variant, backend)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def case(request: pytest.FixtureRequest, size: int, variant: str, backend: str) -> Case:
+    """The case a benchmark measures: its operation (from the test's name), size, variant and backend."""
+    return Case(size, request.function.__name__.removeprefix("test_"), variant, backend)
+
+
+# --- the data at each size -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SizeState:
+    """One backend at one size: the data the operations draw from and what the buffer check found."""
+
+    size: int
+    dataset: Any  # dbbench.workloads.Dataset
+    last_id: int
+    data_bytes: int
+    seed_seconds: float
+
+
+@dataclass
+class Suite:
+    plan: Plan
+    allow_foreign: bool
+    servers: dict[str, ServerInfo] = field(default_factory=dict)
+    states: dict[str, SizeState] = field(default_factory=dict)  # alias -> the current size's state
+    warnings: list[str] = field(default_factory=list)
+    broken: str | None = None  # why the data could not be brought to a size: later cases fail at once
+
+    def target(self, alias: str) -> Target:
+        return next(t for t in self.plan.targets if t.name == alias)
+
+    def server(self, alias: str) -> ServerInfo:
+        if alias not in self.servers:
+            from dbbench.doctor import server_info
+
+            self.servers[alias] = server_info(self.target(alias))
+        return self.servers[alias]
+
+    def at(self, size: int, alias: str) -> SizeState:
+        """The state of ``alias`` at ``size``; the first call for a size brings *every* backend to it."""
+        if self.broken:
+            pytest.fail(self.broken, pytrace=False)
+        state = self.states.get(alias)
+        if state is None or state.size != size:
+            try:
+                self._grow(size)
+            except DbbenchError as exc:
+                self.broken = f"dbbench: cannot bring the data to {format_count(size)} attempts: {exc}"
+                pytest.fail(self.broken, pytrace=False)
+        return self.states[alias]
+
+    def _grow(self, size: int) -> None:
+        from dbbench import seeding, workloads
+
+        for target in self.plan.targets:
+            result = seeding.seed(target, size, seed=self.plan.seed, progress=False, allow_foreign=self.allow_foreign)
+            settle(target)
+            dataset = workloads.load_dataset(target.name)
+            if dataset.attempts != size:
+                raise RuntimeError(f"{target.name}: seeded {dataset.attempts} attempts, expected {size}")
+            state = SizeState(size, dataset, max(dataset.attempt_ids), attempt_table_bytes(target), result.seconds)
+            self.states[target.name] = state
+            server = self.server(target.name)
+            warning = buffer_warning(target.name, server.vendor, size, state.data_bytes, server.buffer_bytes)
+            if warning and warning not in self.warnings:
+                self.warnings.append(warning)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dbbench_database_access(django_db_blocker: Any) -> Iterator[None]:
+    """The suite measures the targets' real dbbench databases, so it lifts pytest-django's block for the session."""
+    with django_db_blocker.unblock():
+        yield
+        from django.db import connections
+
+        connections.close_all()
+
+
+@pytest.fixture(scope="session")
+def dbbench_suite(request: pytest.FixtureRequest) -> Suite:
+    """The run's plan and the data state of every backend (seeded as sizes grow)."""
+    suite = Suite(_plan(request.config), bool(request.config.getoption("dbbench_allow_foreign_database")))
+    request.config._dbbench_suite = suite  # type: ignore[attr-defined]
+    return suite
+
+
+# --- measuring one case --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def measure(benchmark: Any, dbbench_suite: Suite, case: Case) -> Callable[[], Any]:
+    """Measure ``case`` with pytest-benchmark; returns the operation's last result.
+
+    Warm-up rounds first (their median sets the number of rounds, see :class:`dbbench.benchrun.Profile`), then
+    measured rounds with fresh arguments each (drawn in an untimed setup, the same sequence on every backend).
+    Rows a benchmark inserts are deleted afterwards (bulk inserts after each round) and updated scores are put
+    back, so the next benchmark and the next size see exactly the seeded data.
+    """
+    from dbbench import workloads as w
+
+    def run() -> Any:
+        suite, alias, profile = dbbench_suite, case.alias, dbbench_suite.plan.profile
+        state = suite.at(case.size, alias)
+        op = w.OPERATIONS[case.operation]
+        make_args, timed = op.bind(case.variant)
+        benchmark.group = f"{format_count(case.size)} {case.operation}"  # read when pedantic() starts
+        # Warm-up draws from its own stream: however many warm-up rounds a backend gets, the measured rounds see
+        # the same arguments on every backend.
+        key = f"{suite.plan.seed}:{case.operation}:{case.size}"
+        rng = random.Random(key + ":warmup")
+        originals: dict[int, int] = {}
+        inserted = calls = 0
+
+        def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
+            nonlocal calls
+            calls += 1
+            args = op.arguments(state.dataset, rng)
+            if op.updates and args[0] not in originals:
+                originals[args[0]] = w.score_of(alias, args[0])
+            return make_args(alias, args), {}
+
+        def clean(*_: Any, **__: Any) -> None:
+            nonlocal inserted
+            inserted += w.delete_attempts_after(alias, state.last_id)
+            w.reclaim_space(alias)
+
+        # A bulk insert adds 1,000 rows a round: removed after each, so every round sees the same table size.
+        teardown = clean if op.inserts >= w.BULK_ROWS else None
+        try:
+            warm: list[float] = []
+            started = time.perf_counter()
+            while len(warm) < profile.warmup and (not warm or time.perf_counter() - started < profile.warmup_budget_s):
+                args, _ = setup()
+                t0 = time.perf_counter()
+                timed(*args)
+                warm.append(time.perf_counter() - t0)
+                if teardown:
+                    teardown()
+            rounds = profile.rounds_for(statistics.median(warm))
+            rng = random.Random(key)
+            result = benchmark.pedantic(timed, setup=setup, teardown=teardown, rounds=rounds, iterations=1)
+        finally:
+            if op.inserts:
+                clean()
+            if originals:
+                w.restore_scores(alias, originals)
+                w.reclaim_space(alias)  # the old row versions of an UPDATE are dead rows too (PostgreSQL)
+        rows_after = w.attempt_count(alias)
+        assert rows_after == case.size, f"{alias}: {rows_after} attempts after the benchmark, expected {case.size}"
+        assert inserted == op.inserts * calls, f"{alias}: removed {inserted} rows, inserted {op.inserts * calls}"
+        server = suite.server(alias)
+        benchmark.extra_info["dbbench"] = {
+            "operation": case.operation,
+            "variant": case.variant,
+            "alias": alias,
+            "vendor": server.vendor,
+            "version": server.version,
+            "rows": state.dataset.attempts,
+            "size": case.size,
+            "seed": suite.plan.seed,
+            "server": server.as_dict(),
+            "data_bytes": state.data_bytes,
+            "buffer_bytes": server.buffer_bytes,
+            "fits_in_buffer": state.data_bytes <= server.buffer_bytes,
+            "rows_inserted": inserted,
+            "warmup_rounds": len(warm),
+            "rounds": rounds,
+            "profile": profile.name,
+            "description": op.summary,
+            "students": len(state.dataset.student_ids),
+            "quizzes": len(state.dataset.quiz_ids),
+        }
+        return result
+
+    return run
+
+
+# --- reporting -------------------------------------------------------------------------------------------------
+
+
+def _run_summary(config: pytest.Config) -> dict[str, Any]:
+    plan = _plan(config)
+    suite: Suite | None = getattr(config, "_dbbench_suite", None)
+    return {
+        "profile": plan.profile.name,
+        "sizes": getattr(config, "_dbbench_sizes_used", list(plan.sizes)),
+        "seed": plan.seed,
+        "targets": {t.name: t.safe_url for t in plan.targets},
+        "wall_seconds": round(time.perf_counter() - config._dbbench_started, 1),  # type: ignore[attr-defined]
+        "seed_seconds": {a: round(s.seed_seconds, 1) for a, s in suite.states.items()} if suite else {},
+        "warnings": list(suite.warnings) if suite else [],
+    }
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    from dbbench.results import environment
+
+    output_json["dbbench_run"] = {**_run_summary(config), "environment": environment()}
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    suite: Suite | None = getattr(config, "_dbbench_suite", None)
+    if suite is None:
+        return
+    for warning in suite.warnings:
+        terminalreporter.write_line(f"dbbench: warning: {warning}", yellow=True, bold=True)
+    summary = _run_summary(config)
+    terminalreporter.write_line(
+        f"dbbench: profile {summary['profile']}, sizes {', '.join(format_count(s) for s in summary['sizes'])}, "
+        f"wall time {summary['wall_seconds']:.0f} s"
+    )

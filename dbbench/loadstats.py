@@ -1,0 +1,239 @@
+"""Pure figures of a load test: Locust's raw output -> one step's figures, the knee, tables and curves.
+
+Locust records each response time rounded to two significant digits above 100 ms (e.g. 1,234 ms -> 1,200 ms),
+so percentiles here are exact over those rounded values: good to ~5%, plenty to find where a site gives out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DEFAULT_P95_THRESHOLD_MS = 1000.0
+DEFAULT_MAX_FAILURE_RATE = 0.01  # a step that fails more than 1% of requests does not "serve" its users
+TOP_ERRORS = 5
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    requests: int
+    failures: int
+    p50_ms: float
+    p95_ms: float
+
+
+@dataclass(frozen=True)
+class StepFigures:
+    """One user count held for a fixed time, ramp-up excluded."""
+
+    users: int
+    requests: int
+    failures: int
+    seconds: float  # the measured window: end of ramp-up to stop
+    rps: float  # completed requests (successes and failures) per second of the window
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)  # the most frequent: {"endpoint", "error", "count"}
+    locust_workers: int = 0  # workers connected to the Locust master (0: one Locust process)
+    tool_errors: int = 0  # tracebacks in Locust's own log: the load generator misbehaved, not the site
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["failure_rate"] = self.failure_rate
+        return data
+
+
+@dataclass(frozen=True)
+class Knee:
+    """The most users served with p95 under the threshold (and few failures) before the first step that is not.
+
+    ``users`` is None when even the smallest step missed; ``reached`` is False when no step missed (the knee lies
+    beyond the largest step measured).
+    """
+
+    users: int | None
+    reached: bool
+    threshold_ms: float
+    max_failure_rate: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        if self.users is None:
+            return f"below the smallest step (p95 over {self.threshold_ms:g} ms from the start)"
+        return f"{self.users} users" if self.reached else f">= {self.users} users (not reached)"
+
+
+def percentile(histogram: Mapping[int, int], fraction: float) -> float:
+    """Nearest-rank percentile of a ``{response_ms: count}`` histogram (0 for an empty one)."""
+    total = sum(histogram.values())
+    if total <= 0:
+        return 0.0
+    rank = max(1, math.ceil(fraction * total - 1e-9))  # the epsilon keeps 0.95 * 100 at 95, not 96
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return float(value)
+    return float(max(histogram))
+
+
+def merge_histograms(histograms: Iterable[Mapping[Any, int]]) -> dict[int, int]:
+    """Add histograms; JSON turns Locust's integer keys into strings, so keys are parsed back."""
+    merged: dict[int, int] = {}
+    for histogram in histograms:
+        for key, count in histogram.items():
+            merged[int(float(key))] = merged.get(int(float(key)), 0) + int(count)
+    return merged
+
+
+def step_figures(locust: Mapping[str, Any], users: int) -> StepFigures:
+    """Figures for one step from the JSON the locustfile writes (``--dbbench-output``)."""
+    entries = list(locust.get("entries") or [])
+    histogram = merge_histograms(e.get("response_times") or {} for e in entries)
+    requests = sum(int(e.get("num_requests") or 0) for e in entries)
+    failures = sum(int(e.get("num_failures") or 0) for e in entries)
+    total_ms = sum(float(e.get("total_response_time") or 0) for e in entries)
+    reset_at, stopped_at = locust.get("reset_at"), locust.get("stopped_at")
+    seconds = float(stopped_at) - float(reset_at) if reset_at and stopped_at else 0.0
+    endpoints = {}
+    for e in sorted(entries, key=lambda e: str(e.get("name"))):
+        h = merge_histograms([e.get("response_times") or {}])
+        name = f"{e.get('method', '')} {e.get('name', '')}".strip()
+        endpoints[name] = Endpoint(
+            int(e.get("num_requests") or 0), int(e.get("num_failures") or 0), percentile(h, 0.5), percentile(h, 0.95)
+        )
+    errors = [
+        {
+            "endpoint": f"{e.get('method', '')} {e.get('name', '')}".strip(),
+            "error": str(e.get("error")),
+            "count": int(e.get("occurrences") or 0),
+        }
+        for e in locust.get("errors") or []
+    ]
+    errors = sorted(errors, key=lambda e: -e["count"])[:TOP_ERRORS]
+    return StepFigures(
+        users=users,
+        requests=requests,
+        failures=failures,
+        seconds=round(seconds, 3),
+        rps=requests / seconds if seconds > 0 else 0.0,
+        p50_ms=percentile(histogram, 0.50),
+        p95_ms=percentile(histogram, 0.95),
+        p99_ms=percentile(histogram, 0.99),
+        mean_ms=total_ms / requests if requests else 0.0,
+        max_ms=float(max(histogram)) if histogram else 0.0,
+        endpoints=endpoints,
+        errors=errors,
+        locust_workers=int(locust.get("workers") or 0),
+    )
+
+
+def knee(
+    steps: Sequence[Mapping[str, Any]],
+    *,
+    threshold_ms: float = DEFAULT_P95_THRESHOLD_MS,
+    max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE,
+) -> Knee:
+    """Walk the steps by user count; the knee is the last one served well before the first one that is not.
+
+    Conservative on purpose: a lucky larger step after a bad one does not move the knee up (that is noise).
+    """
+    served: int | None = None
+    for step in sorted(steps, key=lambda s: int(s["users"])):
+        ok = (
+            int(step["requests"]) > 0
+            and float(step["p95_ms"]) <= threshold_ms
+            and float(step["failure_rate"]) <= max_failure_rate
+        )
+        if not ok:
+            return Knee(served, True, threshold_ms, max_failure_rate)
+        served = int(step["users"])
+    return Knee(served, False, threshold_ms, max_failure_rate)
+
+
+def encode_ids(ids: Iterable[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3,7"``: seeded ids are mostly contiguous, so this stays short."""
+    parts: list[str] = []
+    run: list[int] = []
+    for i in sorted(set(ids)):
+        if run and i == run[-1] + 1:
+            run.append(i)
+            continue
+        if run:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [i]
+    if run:
+        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(parts)
+
+
+def compact_ids(ids: Sequence[int], max_chars: int = 20_000) -> str:
+    """:func:`encode_ids`, thinned to every k-th id when the ranges would be too long for a command line.
+
+    Seeded ids are contiguous (``"1-5000"``); scattered ids (someone else's data) are sampled evenly instead of
+    overflowing Linux's 128 KiB limit on one argument.
+    """
+    ordered = sorted(set(ids))
+    step = 1
+    while len(text := encode_ids(ordered[::step])) > max_chars:
+        step *= 2
+    return text
+
+
+def parse_ids(text: str) -> tuple[int, ...]:
+    """``"1-3,7"`` -> ``(1, 2, 3, 7)`` (the inverse of :func:`encode_ids`)."""
+    ids: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        ids.extend(range(int(low), int(high or low) + 1))
+    return tuple(ids)
+
+
+def run_label(run: Mapping[str, Any]) -> str:
+    """``PostgreSQL 15.18, CONN_MAX_AGE=60`` (with the alias when the vendor alone is ambiguous)."""
+    name = f"{run.get('vendor') or '?'} {run.get('version') or ''}".strip()
+    return f"{name} ({run['alias']}), CONN_MAX_AGE={run['conn_max_age']}"
+
+
+def curves(data: Mapping[str, Any]) -> dict[str, list[tuple[float, float, float]]]:
+    """``{label: [(users, requests/s, p95 ms), ...]}`` for every run of a load result (``plots.load_curves``)."""
+    return {
+        run_label(run): [(float(s["users"]), float(s["rps"]), float(s["p95_ms"])) for s in run.get("steps", [])]
+        for run in data.get("runs", [])
+    }
+
+
+def render_table(data: Mapping[str, Any]) -> str:
+    """The sweep as a Markdown table, one row per backend, CONN_MAX_AGE and user count, then the knees."""
+    lines = [
+        "| backend | CONN_MAX_AGE | users | requests/s | p50 ms | p95 ms | p99 ms | failures | requests |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    knees: list[str] = []
+    for run in data.get("runs", []):
+        name = f"{run.get('vendor') or '?'} {run.get('version') or ''} ({run['alias']})".strip()
+        for s in run.get("steps", []):
+            lines.append(
+                f"| {name} | {run['conn_max_age']} | {s['users']} | {s['rps']:.1f} | {s['p50_ms']:.0f} | "
+                f"{s['p95_ms']:.0f} | {s['p99_ms']:.0f} | {100 * s['failure_rate']:.2f}% | {s['requests']} |"
+            )
+        status = run.get("status", "?")
+        knee_text = Knee(**run["knee"]).describe() if run.get("knee") else "-"
+        suffix = "" if status == "complete" else f" [{status}{': ' + run['error'] if run.get('error') else ''}]"
+        knees.append(f"- knee of {name}, CONN_MAX_AGE={run['conn_max_age']}: {knee_text}{suffix}")
+    return "\n".join([*lines, "", *knees])

@@ -1,0 +1,214 @@
+"""``dbbench run``: the whole job in one call: doctor, setup, benchmarks (which seed), parity, load, report.
+
+Each stage is a library call into its own module (never the CLI). A stage that fails stops the run with one line
+naming the stage (and the backend when one is to blame); the result files of completed stages stay in the run's
+folder, and ``dbbench report`` can be pointed at them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dbbench.errors import ConfigError, DbbenchError, StageFailed
+from dbbench.results import DEFAULT_RESULTS_DIR, load_result, write_result
+from dbbench.targets import Target, mask_secrets
+
+OPTIONAL_STAGES = ("parity", "load")
+# The sizes and rounds of each profile are the benchmark suite's (dbbench.benchrun.PROFILES); the load test
+# has its own per profile (dbbench.load.config_for_profile).
+PROFILES: dict[str, str] = {
+    "quick": "a first look in a couple of minutes: tiny data, a handful of rounds",
+    "default": "10k and 100k attempts: the comparison the README's figures come from",
+    "full": "up to 1M attempts (an hour or more)",
+}
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    status: str  # "ok", "skipped" or "failed"
+    seconds: float
+    outputs: list[Path] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class RunOutcome:
+    profile: str
+    output_dir: Path
+    stages: list[StageOutcome]
+    seconds: float
+    report: tuple[Path, Path] | None = None
+
+
+def run(
+    profile: str,
+    targets: list[Target],
+    output_dir: Path | None = None,
+    *,
+    allow_foreign: bool = False,
+    skip: Collection[str] = (),
+    echo: Callable[[str], None] = print,
+) -> RunOutcome:
+    """Run every stage for ``targets`` under ``profile``; returns where the report is.
+
+    ``skip`` names optional stages to leave out (:data:`OPTIONAL_STAGES`); the report then says they were not
+    run. Raises :class:`StageFailed` (one line) when a stage fails; what completed stays in ``output_dir``.
+    """
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r} (choose from: {', '.join(PROFILES)})")
+    unknown = sorted(set(skip) - set(OPTIONAL_STAGES))
+    if unknown:
+        raise ConfigError(f"cannot skip {', '.join(unknown)}: only {', '.join(OPTIONAL_STAGES)} are optional")
+    if len(targets) < 2:
+        raise ConfigError("dbbench run compares backends: configure at least two targets")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out = Path(output_dir) if output_dir else DEFAULT_RESULTS_DIR / f"run-{stamp}-{profile}"
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    outcome = RunOutcome(profile, out, [], 0.0)
+    stages: list[tuple[str, Callable[[], list[Path]]]] = [
+        ("doctor", lambda: _doctor(targets, echo)),
+        ("setup", lambda: _setup(targets, allow_foreign)),
+        ("benchmarks", lambda: _benchmarks(targets, profile, out, allow_foreign)),
+        ("parity", lambda: _parity(targets, out)),
+        ("load", lambda: _load(targets, profile, out, allow_foreign, echo)),
+    ]
+    for number, (name, call) in enumerate(stages, 1):
+        echo(f"[{number}/{len(stages) + 1}] {name} ...")
+        if name in skip:
+            echo("    skipped (--skip)")
+            outcome.stages.append(StageOutcome(name, "skipped", 0.0, note="skipped on request"))
+            continue
+        try:
+            outcome.stages.append(_stage(name, call, targets, out, echo))
+        except StageFailed as exc:
+            # Say in the run's folder how far it got, next to what the completed stages wrote.
+            outcome.stages.append(StageOutcome(name, "failed", 0.0, note=str(exc)))
+            outcome.seconds = time.perf_counter() - started
+            _write_manifest(outcome)
+            raise
+    echo(f"[{len(stages) + 1}/{len(stages) + 1}] report ...")
+    results = [p for s in outcome.stages for p in s.outputs]
+    outcome.seconds = time.perf_counter() - started
+    results.append(_write_manifest(outcome))
+    outcome.stages.append(_stage("report", lambda: list(_report(results, out)), targets, out, echo))
+    outcome.report = (out / "report.md", out / "report.html")
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _stage(
+    name: str, call: Callable[[], list[Path]], targets: list[Target], out: Path, echo: Callable[[str], None]
+) -> StageOutcome:
+    started = time.perf_counter()
+    try:
+        result = call()
+    except DbbenchError as exc:
+        raise StageFailed(_stage_message(name, str(exc), out)) from None
+    except Exception as exc:  # an unforeseen error still gets one line, with passwords masked
+        text = mask_secrets(" ".join(str(exc).split()), targets)
+        raise StageFailed(_stage_message(name, f"{type(exc).__name__}: {text}", out)) from None
+    seconds = time.perf_counter() - started
+    echo(f"    done in {seconds:.1f} s" + (f": {', '.join(p.name for p in result)}" if result else ""))
+    return StageOutcome(name, "ok", seconds, outputs=result)
+
+
+def _stage_message(name: str, text: str, out: Path) -> str:
+    """``stage NAME failed[ on BACKEND]: why (results so far kept in DIR)``: one line, whoever raised."""
+    text = text if text.startswith("stage ") else f"stage {name} failed: {text}"
+    return text if "kept in" in text else f"{text} (results so far kept in {out})"
+
+
+def _doctor(targets: list[Target], echo: Callable[[str], None]) -> list[Path]:
+    from dbbench.doctor import fairness_warnings, probe
+
+    probes = []
+    for target in targets:
+        p = probe(target)
+        if not p.ok:
+            raise StageFailed(f"stage doctor failed on {target.name}: {p.error}")
+        assert p.info is not None
+        echo(f"    {target.name}: {p.info.vendor} {p.info.version} at {target.safe_url}")
+        probes.append(p)
+    for warning in fairness_warnings(probes):
+        echo(f"    warning: {warning}")  # the report flags it too; measuring still makes sense
+    return []
+
+
+def _setup(targets: list[Target], allow_foreign: bool) -> list[Path]:
+    from dbbench import djangoenv
+
+    djangoenv.setup(targets)
+    for target in targets:
+        try:
+            djangoenv.prepare(target, allow_foreign=allow_foreign)
+        except DbbenchError as exc:
+            raise StageFailed(f"stage setup failed on {target.name}: {exc}") from None
+    return []
+
+
+def _benchmarks(targets: list[Target], profile: str, out: Path, allow_foreign: bool) -> list[Path]:
+    from dbbench.benchrun import run_benchmarks
+
+    # The benchmark suite seeds each size itself (the seeder adds only the difference between sizes).
+    return [Path(run_benchmarks(targets, None, profile, out, allow_foreign=allow_foreign))]
+
+
+def _parity(targets: list[Target], out: Path) -> list[Path]:
+    from dbbench.parity import run_parity
+
+    return [Path(run_parity(targets, out))]
+
+
+def _load(
+    targets: list[Target], profile: str, out: Path, allow_foreign: bool, echo: Callable[[str], None]
+) -> list[Path]:
+    from dbbench.load import run_load
+
+    path = Path(
+        run_load(
+            targets,
+            profile=profile,
+            output_dir=out,
+            progress=lambda line: echo("    " + line),
+            allow_foreign=allow_foreign,
+        )
+    )
+    # The load test goes on past a broken backend and records it; for the run that is a failed stage.
+    _, document = load_result(path, "load")
+    for run in document["data"].get("runs") or []:
+        if run.get("status") == "failed":
+            raise StageFailed(f"stage load failed on {run.get('alias')}: {run.get('error')}")
+    return [path]
+
+
+def _report(results: list[Path], out: Path) -> tuple[Path, Path]:
+    from dbbench.report import build_report
+
+    return build_report(results, out)
+
+
+def _write_manifest(outcome: RunOutcome) -> Path:
+    return write_result(
+        outcome.output_dir / "run.json",
+        "run",
+        {
+            "profile": outcome.profile,
+            "seconds_before_report": round(outcome.seconds, 1),
+            "stages": [
+                {
+                    "stage": s.name,
+                    "status": s.status,
+                    "seconds": round(s.seconds, 1),
+                    "outputs": ", ".join(p.name for p in s.outputs),
+                    "note": s.note,
+                }
+                for s in outcome.stages
+            ],
+        },
+    )

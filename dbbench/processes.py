@@ -1,0 +1,146 @@
+"""Child processes that never outlive dbbench: own process group, stopped in ``finally``, killed if we die.
+
+The load test starts gunicorn and Locust. Each child gets its own session (so a terminal's Ctrl-C reaches only
+dbbench, which then stops them in order), and on Linux asks the kernel to SIGTERM it if dbbench itself is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+STOP_TIMEOUT_S = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM me when my parent dies (Linux only; a no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    """One started process (and its process group), with its output going to ``log``."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def last_lines(self, n: int = 3) -> str:
+        """The end of the child's output, for a one-line error."""
+        try:
+            lines = [line.strip() for line in self.log.read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            return ""
+        return " | ".join(lines[-n:])
+
+
+def spawn(name: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path) -> Child:
+    """Start ``argv`` in a new session with stdout and stderr appended to ``log``."""
+    with open(log, "ab") as out:
+        # argv is built by dbbench, never a shell string; preexec_fn is safe: dbbench spawns from one thread.
+        popen = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    return Child(name, popen, log)
+
+
+def stop(child: Child, *, timeout: float = STOP_TIMEOUT_S) -> int | None:
+    """SIGTERM the child's whole process group, wait, then SIGKILL what is left. Returns the exit code."""
+    if child.running():
+        _signal_group(child.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.popen.wait(timeout=timeout)
+    # Whatever is left in the group (a worker whose master died, a straggler) goes now.
+    _signal_group(child.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.popen.wait(timeout=timeout)
+    return child.popen.returncode
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+@contextlib.contextmanager
+def running(children: list[Child]) -> Iterator[list[Child]]:
+    """Stop every child in ``children`` (newest first) when the block ends, however it ends."""
+    try:
+        yield children
+    finally:
+        for child in reversed(children):
+            stop(child)
+
+
+def wait(child: Child, timeout: float) -> int | None:
+    """Wait for a child to exit on its own; None if it is still running after ``timeout`` seconds."""
+    try:
+        return child.popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it; the caller binds it immediately)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C so every ``finally`` stops its children."""
+
+
+@contextlib.contextmanager
+def interrupts_unwind() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` for the duration (main thread only)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def deadline_loop(timeout: float, interval: float = 0.2) -> Iterator[float]:
+    """Yield the time left until ``timeout`` seconds have passed, sleeping ``interval`` between turns."""
+    end = time.monotonic() + timeout
+    while (left := end - time.monotonic()) > 0:
+        yield left
+        time.sleep(min(interval, max(0.0, end - time.monotonic())))

@@ -1,0 +1,164 @@
+"""The benchmark suite's quick profile, run the way a user runs it (``dbbench bench``) on every live backend.
+
+CI proves here that every operation and variant works on every backend and that the JSON describes itself; the
+real sizes are not run in CI. The run uses its own databases (``<database>_bq``), dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbbench.benchrun import PROFILES, Profile, buffer_warning
+from dbbench.database import drop_database
+from dbbench.doctor import server_info
+from dbbench.results import load_result
+from dbbench.targets import Target
+from dbbench.workloads import OPERATIONS
+from tests.conftest import ROOT, TARGETS, run_cli
+
+QUICK_SIZES = (1_000, 2_000)
+
+
+def test_rounds_follow_the_time_budget_within_bounds() -> None:
+    p = Profile("t", (10,), warmup=1, warmup_budget_s=1, min_rounds=50, max_rounds=1_000, budget_s=4.0)
+    assert p.rounds_for(0.000_2) == 1_000  # 20,000 would fit: capped
+    assert p.rounds_for(0.01) == 400
+    assert p.rounds_for(0.5) == 50  # 8 would fit: p95 needs more
+    assert p.rounds_for(0.0) == 1_000
+    assert PROFILES["quick"].sizes == QUICK_SIZES
+    assert PROFILES["default"].sizes == (10_000, 100_000)
+
+
+def test_buffer_warning_only_when_the_data_outgrows_the_buffer() -> None:
+    assert buffer_warning("mysql", "MariaDB", 100_000, 21 * 2**20, 128 * 2**20) is None
+    text = buffer_warning("mysql", "MariaDB", 1_000_000, 208 * 2**20, 128 * 2**20)
+    assert text is not None
+    assert text.startswith(
+        "mysql (MariaDB): the attempt data at 1m attempts (208 MiB) does not fit its buffer (128 MiB)"
+    )
+
+
+@pytest.fixture(scope="module")
+def bench_targets() -> Iterator[list[Target]]:
+    """Every configured target, on a database of its own for this module (dropped before and after)."""
+    targets = [t.with_database(f"{t.database}_bq") for t in TARGETS]
+    for t in targets:
+        drop_database(t)  # a leftover from an interrupted run (only ever a dbbench-owned one)
+    yield targets
+    for t in targets:
+        drop_database(t)
+
+
+def _env(targets: list[Target]) -> dict[str, str]:
+    return {"DBBENCH_TARGETS": ",".join(f"{t.name}={t.url}" for t in targets)}
+
+
+@pytest.fixture(scope="module")
+def quick_run(bench_targets: list[Target], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench")
+    proc = run_cli("bench", "--profile", "quick", "--output-dir", str(out), env=_env(bench_targets), timeout=170)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (path,) = out.glob("benchmarks-quick-*.json")
+    assert f"benchmarks: {path}" in proc.stdout
+    return {"path": path, "doc": json.loads(path.read_text(encoding="utf-8")), "stdout": proc.stdout}
+
+
+@pytest.mark.slow
+def test_quick_profile_measures_every_operation_variant_size_and_backend(quick_run: dict[str, Any]) -> None:
+    found = [
+        (i["size"], i["operation"], i["variant"], i["alias"])
+        for i in (b["extra_info"]["dbbench"] for b in quick_run["doc"]["benchmarks"])
+    ]
+    expected = {
+        (size, name, variant, t.name)
+        for size in QUICK_SIZES
+        for name, op in OPERATIONS.items()
+        for variant in op.variants
+        for t in TARGETS
+    }
+    assert len(found) == len(set(found)) == len(expected) == 20 * len(TARGETS) * len(QUICK_SIZES)
+    assert set(found) == expected
+
+
+@pytest.mark.slow
+def test_sizes_grow_and_backends_run_back_to_back(quick_run: dict[str, Any]) -> None:
+    infos = [b["extra_info"]["dbbench"] for b in quick_run["doc"]["benchmarks"]]
+    assert [i["size"] for i in infos] == sorted(i["size"] for i in infos)
+    runs = [key for key, _ in groupby(infos, key=lambda i: (i["size"], i["operation"], i["variant"]))]
+    assert len(runs) == len(set(runs))  # each (size, operation, variant) is one uninterrupted block of backends
+    assert [i["operation"] for i in infos[: 2 * len(TARGETS)]] == ["insert_attempt"] * (2 * len(TARGETS))
+
+
+@pytest.mark.slow
+def test_every_result_describes_itself(quick_run: dict[str, Any], bench_targets: list[Target]) -> None:
+    servers = {t.name: server_info(t) for t in bench_targets}
+    for bench in quick_run["doc"]["benchmarks"]:
+        info = bench["extra_info"]["dbbench"]
+        server = servers[info["alias"]]
+        assert (info["vendor"], info["version"]) == (server.vendor, server.version), bench["name"]
+        assert info["server"]["buffer_bytes"] == server.buffer_bytes > 0
+        assert info["server"]["durable"] == server.durable
+        assert info["rows"] == info["size"] and info["seed"] == 42
+        assert info["data_bytes"] > 0 and info["fits_in_buffer"] == (info["data_bytes"] <= server.buffer_bytes)
+        data = bench["stats"]["data"]
+        assert len(data) == bench["stats"]["rounds"] == info["rounds"] >= PROFILES["quick"].min_rounds
+        assert all(t > 0 for t in data) and info["warmup_rounds"] >= 1
+        assert info["rows_inserted"] == OPERATIONS[info["operation"]].inserts * (info["rounds"] + info["warmup_rounds"])
+    assert {s.vendor for s in servers.values()} <= {"PostgreSQL", "MariaDB", "MySQL"}
+    run = quick_run["doc"]["dbbench_run"]
+    assert (run["profile"], run["sizes"], run["seed"]) == ("quick", list(QUICK_SIZES), 42)
+
+
+@pytest.mark.slow
+def test_the_data_is_exactly_the_seeded_data_afterwards(quick_run: dict[str, Any], bench_targets: list[Target]) -> None:
+    sums = {}
+    for target in bench_targets:
+        with target.spec.connection(target, target.database) as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT COUNT(*), MAX(id), SUM(score) FROM quiz_quizattempt")
+            count, last, total = cur.fetchone()
+        assert (count, last) == (QUICK_SIZES[-1], QUICK_SIZES[-1]), target.name  # benchmark rows removed
+        sums[target.name] = int(total)
+    assert len(set(sums.values())) == 1, sums  # regrades put back: the same seeded scores everywhere
+
+
+@pytest.mark.slow
+def test_results_load_in_dbbench_and_pytest_benchmark_compare(quick_run: dict[str, Any]) -> None:
+    kind, _ = load_result(quick_run["path"])
+    assert kind == "benchmark"
+    compare = subprocess.run(
+        [sys.executable, "-m", "pytest_benchmark", "compare", str(quick_run["path"]), "--group-by=group"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert compare.returncode == 0, compare.stderr
+    assert "1k pk_lookup" in compare.stdout
+
+
+def test_bad_sizes_are_one_line_errors_and_write_nothing(tmp_path: Path) -> None:
+    proc = run_cli("bench", "--sizes", "10k,0", "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["dbbench: error: bad size '0': must be at least 1"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreachable_server_is_one_line_without_password(tmp_path: Path) -> None:
+    proc = run_cli(
+        "bench", "--target", "pg=postgres://postgres:s3cret@127.0.0.1:1/dbbench_x", "--output-dir", str(tmp_path / "o")
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dbbench: error: pg: cannot connect to postgres://postgres:***@")
+    assert "s3cret" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "o").exists()
