@@ -92,7 +92,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """The whole job: check servers, migrate, seed and benchmark as the data grows, parity, load, report.
+    """The whole job: check servers, migrate, seed and benchmark as the data grows, parity, load, rehearsal, report.
 
     Profiles: quick (a first look in a couple of minutes: 1k and 2k attempts, a handful of rounds), default
     (10k and 100k attempts), full (10k, 100k and 1M). A failed stage stops the run with one line; the results of
@@ -422,7 +422,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     _add_backend(p)
     p.add_argument("--profile", choices=["quick", "default", "full"], default="default", help="data sizes (default)")
     p.add_argument("--output-dir", help="folder for this run's results and report (default: results/run-...)")
-    p.add_argument("--skip", metavar="STAGES", help="leave out optional stages: parity, load (comma-separated)")
+    p.add_argument(
+        "--skip", metavar="STAGES", help="leave out optional stages: parity, load, rehearsal (comma-separated)"
+    )
 
 
 def _load_args(p: argparse.ArgumentParser) -> None:

@@ -1,4 +1,4 @@
-"""``dbbench run``: the whole job in one call: doctor, setup, benchmarks (which seed), parity, load, report.
+"""``dbbench run``: the whole job in one call: doctor, setup, benchmarks (which seed), parity, load, rehearsal, report.
 
 Each stage is a library call into its own module (never the CLI). A stage that fails stops the run with one line
 naming the stage (and the backend when one is to blame); the result files of completed stages stay in the run's
@@ -17,7 +17,7 @@ from dbbench.errors import ConfigError, DbbenchError, StageFailed
 from dbbench.results import DEFAULT_RESULTS_DIR, load_result, write_result
 from dbbench.targets import Target, mask_secrets
 
-OPTIONAL_STAGES = ("parity", "load")
+OPTIONAL_STAGES = ("parity", "load", "rehearsal")
 # The sizes and rounds of each profile are the benchmark suite's (dbbench.benchrun.PROFILES); the load test
 # has its own per profile (dbbench.load.config_for_profile).
 PROFILES: dict[str, str] = {
@@ -77,6 +77,7 @@ def run(
         ("benchmarks", lambda: _benchmarks(targets, profile, out, allow_foreign)),
         ("parity", lambda: _parity(targets, out)),
         ("load", lambda: _load(targets, profile, out, allow_foreign, echo)),
+        ("rehearsal", lambda: _rehearsal(targets, out, allow_foreign)),
     ]
     for number, (name, call) in enumerate(stages, 1):
         echo(f"[{number}/{len(stages) + 1}] {name} ...")
@@ -185,6 +186,14 @@ def _load(
         if run.get("status") == "failed":
             raise StageFailed(f"stage load failed on {run.get('alias')}: {run.get('error')}")
     return [path]
+
+
+def _rehearsal(targets: list[Target], out: Path, allow_foreign: bool) -> list[Path]:
+    """Copy the first target's seeded data to the second's server and verify it (``dbbench migrate-data``)."""
+    from dbbench import rehearsal
+
+    result = rehearsal.rehearse(targets[0], targets[1], replace=True, progress=False, allow_foreign=allow_foreign)
+    return [rehearsal.write(result, out / "rehearsal.json")]
 
 
 def _report(results: list[Path], out: Path) -> tuple[Path, Path]:

@@ -38,7 +38,7 @@ def test_an_unreachable_server_stops_the_run_at_the_doctor(tmp_path: Path) -> No
     assert message.startswith("stage doctor failed on mysql: ")
     assert "hunter2" not in message and "\n" not in message
     assert str(tmp_path / "run") in message  # where the completed stages' results are
-    assert lines[0].startswith("[1/6] doctor")
+    assert lines[0].startswith("[1/7] doctor")
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())["data"]
     assert [(s["stage"], s["status"]) for s in manifest["stages"]] == [("doctor", "failed")]
     assert "hunter2" not in (tmp_path / "run" / "run.json").read_text()
@@ -74,8 +74,8 @@ def test_a_foreign_database_stops_the_run_at_setup(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("dbbench: error: stage setup failed on postgres: ")
     assert "refusing to touch it" in result.stderr and result.stderr.count("\n") == 1
-    assert "[1/6] doctor" in result.stdout and "[2/6] setup" in result.stdout
-    assert "[3/6]" not in result.stdout
+    assert "[1/7] doctor" in result.stdout and "[2/7] setup" in result.stdout
+    assert "[3/7]" not in result.stdout
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())["data"]
     assert [(s["stage"], s["status"]) for s in manifest["stages"]] == [("doctor", "ok"), ("setup", "failed")]
 
@@ -86,15 +86,22 @@ def test_quick_run_produces_the_report(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = run_cli("run", "--profile", "quick", "--skip", "load", "--output-dir", str(out), timeout=600)
     assert result.returncode == 0, result.stderr
-    for stage in ("doctor", "setup", "benchmarks", "parity", "load", "report"):
+    for stage in ("doctor", "setup", "benchmarks", "parity", "load", "rehearsal", "report"):
         assert f"] {stage} ..." in result.stdout, stage
     assert f"report: {out / 'report.html'}" in result.stdout
     names = sorted(p.name for p in out.iterdir())
     assert any(n.startswith("benchmarks-quick-") and n.endswith(".json") for n in names), names
-    assert {"parity.json", "run.json", "report.md", "report.html", "report_files"} <= set(names)
+    assert {"parity.json", "rehearsal.json", "run.json", "report.md", "report.html", "report_files"} <= set(names)
     manifest = json.loads((out / "run.json").read_text())["data"]
     statuses = {s["stage"]: s["status"] for s in manifest["stages"]}
-    assert statuses == {"doctor": "ok", "setup": "ok", "benchmarks": "ok", "parity": "ok", "load": "skipped"}
+    assert statuses == {
+        "doctor": "ok",
+        "setup": "ok",
+        "benchmarks": "ok",
+        "parity": "ok",
+        "load": "skipped",
+        "rehearsal": "ok",
+    }
     md = (out / "report.md").read_text()
     for heading in ("## Verdict", "## What was measured", "## Latency per operation and size", "## Portability"):
         assert heading in md, heading
