@@ -76,6 +76,10 @@ class BackendSpec:
     def quote_name(self, name: str) -> str:
         raise NotImplementedError
 
+    def try_lock_sql(self) -> str:
+        """SQL that takes a session-level named lock without waiting; returns one row, truthy when taken."""
+        raise NotImplementedError
+
     def table_bytes_sql(self) -> str:
         """One value: bytes of the table named by the single parameter, indexes included (current database)."""
         raise NotImplementedError
@@ -224,6 +228,10 @@ class PostgresSpec(BackendSpec):
 
     def quote_name(self, name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
+
+    def try_lock_sql(self) -> str:
+        # Advisory locks are keyed by integers; hashtext() maps the name onto one (collisions only over-lock).
+        return "SELECT pg_try_advisory_lock(hashtext(%s))"
 
     def table_bytes_sql(self) -> str:
         return "SELECT pg_total_relation_size(%s::regclass)"
@@ -404,6 +412,10 @@ class MySQLSpec(BackendSpec):
 
     def quote_name(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
+
+    def try_lock_sql(self) -> str:
+        # GET_LOCK names are server-wide (max 64 characters) and released when the session ends.
+        return "SELECT GET_LOCK(%s, 0)"
 
     def table_bytes_sql(self) -> str:
         # InnoDB's figures are estimates refreshed by ANALYZE TABLE (persistent statistics).

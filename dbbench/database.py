@@ -7,11 +7,13 @@ caller passes ``allow_foreign=True`` (the CLI's ``--allow-foreign-database``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dbbench import __version__
-from dbbench.errors import ForeignDatabaseError
+from dbbench.errors import DbbenchError, ForeignDatabaseError
 from dbbench.targets import Target
 
 MARKER_TABLE = "dbbench_owner"
@@ -77,6 +79,27 @@ def drop_database(target: Target) -> bool:
     with spec.connection(target, None) as conn:
         conn.cursor().execute(spec.drop_database_sql(target.database))
     return True
+
+
+@contextmanager
+def exclusive(target: Target, activity: str) -> Iterator[None]:
+    """Hold a server-side named lock on ``target``'s database for ``activity``; refuse if another process has it.
+
+    The lock lives in its own session, so it is released when the process exits, even after ``kill -9``. It is
+    taken on the server's admin database (PostgreSQL advisory locks are per database), so it can be held while the
+    target database is created and migrated.
+    """
+    spec = target.spec
+    name = f"dbbench:{target.database}:{activity}"[:64]
+    with spec.connection(target, None) as conn:
+        cur = conn.cursor()
+        cur.execute(spec.try_lock_sql(), (name,))
+        if not cur.fetchone()[0]:
+            raise DbbenchError(
+                f"{target.name}: another dbbench process is {activity} database {target.database!r} right now; "
+                "refusing to run alongside it (wait for it to finish, or stop it)"
+            )
+        yield
 
 
 def _tables(conn: object, target: Target) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from dbbench import bulkload, datagen, djangoenv
 from dbbench.bulkload import BatchFile
-from dbbench.database import MARKER_TABLE
+from dbbench.database import MARKER_TABLE, exclusive
 from dbbench.datagen import DataGenerator, students_for
 from dbbench.errors import ConfigError, DbbenchError, ForeignDatabaseError
 from dbbench.sizes import parse_count
@@ -76,9 +76,13 @@ def seed(
     check_seed(seed)
     if batch_rows < 1:
         raise ConfigError(f"bad batch size {batch_rows}: must be at least 1")
-    djangoenv.prepare(target, allow_foreign=allow_foreign)
     try:
-        return _Seeder(target, seed, batch_rows, _Progress.create(target.name, progress)).run(attempts, method, reset)
+        # Two seeders on one database would race (creating it, migrating, the same ids): the second one refuses.
+        with exclusive(target, "seeding"):
+            djangoenv.prepare(target, allow_foreign=allow_foreign)
+            return _Seeder(target, seed, batch_rows, _Progress.create(target.name, progress)).run(
+                attempts, method, reset
+            )
     except DbbenchError:
         raise
     except Exception as exc:

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dbbench.database import drop_database
+from dbbench.database import drop_database, is_owned
 from dbbench.results import load_result
 from dbbench.targets import Target, parse_target
 from tests.conftest import ROOT, TARGETS
@@ -225,3 +225,42 @@ def test_ctrl_c_is_prompt_and_leaves_no_orphans(
     assert elapsed < 20, f"{stage}: took {elapsed:.1f} s to stop"
     assert "Traceback" not in stderr, stderr[-2000:]
     _assert_all_gone(children)
+
+
+def test_two_seeders_on_one_database(pg_target: Target) -> None:
+    """The second seeder refuses in one line while the first runs; the first still ends at exactly N."""
+    target = ["--target", f"pg={pg_target.url}"]
+    first = _cli(["seed", "--attempts", "200k", "--json", *target])
+    try:
+        # The first one holds the lock from before it creates the database until it is done: once the database
+        # carries dbbench's marker, the lock is taken.
+        deadline = time.monotonic() + 60
+        while not is_owned(pg_target) and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.1)
+        second = subprocess.run(
+            [sys.executable, "-m", "dbbench", "seed", "--attempts", "200k", *target],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        out, err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert first.returncode == 0, err[-2000:]
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert second.stderr.strip().splitlines() == [
+        f"dbbench: error: pg: another dbbench process is seeding database {pg_target.database!r} right now; "
+        "refusing to run alongside it (wait for it to finish, or stop it)"
+    ]
+    # Not corrupted: a third run finds exactly N attempts and nothing to add or remove.
+    third = subprocess.run(
+        [sys.executable, "-m", "dbbench", "seed", "--attempts", "200k", "--json", *target],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert third.returncode == 0, third.stderr
+    assert '"added": 0' in third.stdout and '"removed": 0' in third.stdout and '"attempts": 200000' in third.stdout
