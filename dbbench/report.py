@@ -448,8 +448,9 @@ class _Document:
                 "ran, cut into 10 blocks; 2,000 resamples of whole blocks (seed 0), percentile interval. Whole blocks, "
                 "because a disturbance (another process, a checkpoint) slows a stretch of consecutive rounds.",
                 "- **Labels**: *no significant difference* when the interval contains 1 (it could be noise); "
-                f"*equivalent* when the interval excludes 1 but the ratio is within {self.threshold:.0%} "
-                "(a real difference too small to matter); otherwise *faster* or *slower* (the candidate's).",
+                "*equivalent* when the interval excludes 1 but does not lie wholly beyond "
+                f"{self.threshold:.0%} (a real difference, not shown to matter); *faster* or *slower* (the "
+                f"candidate's) only when the whole interval is beyond {self.threshold:.0%}.",
                 "- The interval covers disturbances *within* each run, not a machine that was busier during one "
                 "backend's run than during the other's: *unsteady* runs and the busy-machine warning point at that, "
                 "and the control run in the README (one server under two names) shows how large such differences "
