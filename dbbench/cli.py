@@ -18,9 +18,14 @@ from dbbench.targets import Target, mask_url, parse_target_list, select_targets,
 Handler = Callable[[argparse.Namespace], int]
 
 
+def _configured(args: argparse.Namespace) -> list[Target]:
+    """Every configured target: ``--target`` options, else the environment."""
+    return parse_target_list(",".join(args.target)) if args.target else targets_from_env()
+
+
 def _targets(args: argparse.Namespace) -> list[Target]:
     """The targets for this invocation: ``--target`` options, else the environment; filtered by --backend."""
-    configured = parse_target_list(",".join(args.target)) if args.target else targets_from_env()
+    configured = _configured(args)
     return select_targets(configured, getattr(args, "backend", None))
 
 
@@ -28,7 +33,7 @@ def _setup_django(args: argparse.Namespace) -> list[Target]:
     """Configure Django with *every* configured target, return the selected ones."""
     from dbbench import djangoenv
 
-    configured = parse_target_list(",".join(args.target)) if args.target else targets_from_env()
+    configured = _configured(args)
     djangoenv.setup(configured)
     return select_targets(configured, getattr(args, "backend", None))
 
@@ -349,7 +354,7 @@ def cmd_migrate_data(args: argparse.Namespace) -> int:
 
     output = rehearsal.output_path(Path(args.output) if args.output else None)
     rehearsal.check_estimate_sizes(args.estimate_for or [])
-    configured = parse_target_list(",".join(args.target)) if args.target else targets_from_env()
+    configured = _configured(args)
     source, target = select_targets(configured, f"{args.source},{args.destination}")
     _setup_django(args)
     if args.verify_only:
