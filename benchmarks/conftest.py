@@ -5,14 +5,13 @@ in ``bench_*.py`` measures :data:`dbbench.workloads.OPERATIONS` ``[<operation>]`
 variant (``orm``, and ``raw`` where the operation has a twin) and backend. The data lives in the targets' real
 dbbench databases (not pytest-django's test databases) and grows through the seeder between sizes.
 
-Order (fairness): sizes ascending; within a size, operation by operation, and for each operation and variant
-every backend back to back, the first backend alternating between operations so no backend always goes first.
+Order (fairness): sizes ascending; within a size, operation by operation and variant. The backends of one
+operation and variant are measured together, their rounds interleaved (:mod:`dbbench.measure`), when the first of
+their cases runs; each case then hands its own backend's timings to pytest-benchmark.
 """
 
 from __future__ import annotations
 
-import random
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -64,6 +63,11 @@ class Case:
     @property
     def id(self) -> str:
         return f"{format_count(self.size)}-{self.variant}-{self.alias}"
+
+    @property
+    def group(self) -> tuple[int, str, str]:
+        """The cases measured together: one operation and variant at one size, every backend."""
+        return (self.size, self.operation, self.variant)
 
 
 @dataclass(frozen=True)
@@ -117,12 +121,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         case = _case(item)
         if case is None:
             return (1, 0, 0, 0, 0)
-        op = operations.index(case.operation)
-        variant = VARIANTS.index(case.variant)
-        backend = aliases.index(case.alias)
-        if (op + variant) % 2:  # alternate which backend goes first
-            backend = len(aliases) - 1 - backend
-        return (0, case.size, op, variant, backend)
+        return (0, case.size, operations.index(case.operation), VARIANTS.index(case.variant), aliases.index(case.alias))
 
     items.sort(key=key)
     if not plan.explicit:
@@ -132,6 +131,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
     sizes = {case.size for case in map(_case, items) if case}
     config._dbbench_sizes_used = sorted(sizes)  # type: ignore[attr-defined]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # After -k/-m deselection: the backends each group measures together are the ones whose cases will run.
+    groups: dict[tuple[int, str, str], list[str]] = {}
+    for case in filter(None, map(_case, session.items)):
+        groups.setdefault(case.group, []).append(case.alias)
+    session.config._dbbench_groups = groups  # type: ignore[attr-defined]
 
 
 def _case(item: pytest.Item) -> Case | None:
@@ -170,6 +177,8 @@ class Suite:
     states: dict[str, SizeState] = field(default_factory=dict)  # alias -> the current size's state
     warnings: list[str] = field(default_factory=list)
     broken: str | None = None  # why the data could not be brought to a size: later cases fail at once
+    groups: dict[tuple[int, str, str], list[str]] = field(default_factory=dict)  # Case.group -> its aliases
+    measured: dict[tuple[int, str, str], Any] = field(default_factory=dict)  # Case.group -> runs, or its error
 
     def target(self, alias: str) -> Target:
         return next(t for t in self.plan.targets if t.name == alias)
@@ -224,7 +233,9 @@ def _dbbench_database_access(django_db_blocker: Any) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def dbbench_suite(request: pytest.FixtureRequest) -> Suite:
     """The run's plan and the data state of every backend (seeded as sizes grow)."""
-    suite = Suite(_plan(request.config), bool(request.config.getoption("dbbench_allow_foreign_database")))
+    config = request.config
+    suite = Suite(_plan(config), bool(config.getoption("dbbench_allow_foreign_database")))
+    suite.groups = getattr(config, "_dbbench_groups", {})
     request.config._dbbench_suite = suite  # type: ignore[attr-defined]
     return suite
 
@@ -236,68 +247,29 @@ def dbbench_suite(request: pytest.FixtureRequest) -> Suite:
 def measure(benchmark: Any, dbbench_suite: Suite, case: Case) -> Callable[[], Any]:
     """Measure ``case`` with pytest-benchmark; returns the operation's last result.
 
-    Warm-up rounds first (their median sets the number of rounds, see :class:`dbbench.benchrun.Profile`), then
-    measured rounds with fresh arguments each (drawn in an untimed setup, the same sequence on every backend).
-    Rows a benchmark inserts are deleted afterwards (bulk inserts after each round) and updated scores are put
-    back, so the next benchmark and the next size see exactly the seeded data.
+    The first case of a group measures every backend of the group at once, rounds interleaved
+    (:func:`dbbench.measure.measure_interleaved`: warm-up, rounds from the warm-up's medians, fresh arguments each
+    round drawn untimed, the same sequence on every backend, the data put back afterwards). Each case then hands
+    its own backend's timings to pytest-benchmark, which keeps, summarises and saves them as usual.
     """
-    from dbbench import workloads as w
 
     def run() -> Any:
-        suite, alias, profile = dbbench_suite, case.alias, dbbench_suite.plan.profile
-        state = suite.at(case.size, alias)
-        op = w.OPERATIONS[case.operation]
-        make_args, timed = op.bind(case.variant)
+        from dbbench.workloads import OPERATIONS
+
+        suite = dbbench_suite
         benchmark.group = f"{format_count(case.size)} {case.operation}"  # read when pedantic() starts
-        # Warm-up draws from its own stream: however many warm-up rounds a backend gets, the measured rounds see
-        # the same arguments on every backend.
-        key = f"{suite.plan.seed}:{case.operation}:{case.size}"
-        rng = random.Random(key + ":warmup")
-        originals: dict[int, int] = {}
-        inserted = calls = 0
-
-        def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-            nonlocal calls
-            calls += 1
-            args = op.arguments(state.dataset, rng)
-            if op.updates and args[0] not in originals:
-                originals[args[0]] = w.score_of(alias, args[0])
-            return make_args(alias, args), {}
-
-        def clean(*_: Any, **__: Any) -> None:
-            nonlocal inserted
-            inserted += w.delete_attempts_after(alias, state.last_id)
-            w.reclaim_space(alias)
-
-        # A bulk insert adds 1,000 rows a round: removed after each, so every round sees the same table size.
-        teardown = clean if op.inserts >= w.BULK_ROWS else None
-        try:
-            warm: list[float] = []
-            started = time.perf_counter()
-            while len(warm) < profile.warmup and (not warm or time.perf_counter() - started < profile.warmup_budget_s):
-                args, _ = setup()
-                t0 = time.perf_counter()
-                timed(*args)
-                warm.append(time.perf_counter() - t0)
-                if teardown:
-                    teardown()
-            rounds = profile.rounds_for(statistics.median(warm))
-            rng = random.Random(key)
-            result = benchmark.pedantic(timed, setup=setup, teardown=teardown, rounds=rounds, iterations=1)
-        finally:
-            if op.inserts:
-                clean()
-            if originals:
-                w.restore_scores(alias, originals)
-                w.reclaim_space(alias)  # the old row versions of an UPDATE are dead rows too (PostgreSQL)
-        rows_after = w.attempt_count(alias)
-        assert rows_after == case.size, f"{alias}: {rows_after} attempts after the benchmark, expected {case.size}"
-        assert inserted == op.inserts * calls, f"{alias}: removed {inserted} rows, inserted {op.inserts * calls}"
-        server = suite.server(alias)
+        runs = _group_runs(suite, case, benchmark.disabled)
+        mine = runs.pop(case.alias)
+        if mine.error is not None:
+            pytest.fail(f"{case.alias}: {type(mine.error).__name__}: {mine.error}", pytrace=False)
+        if not mine.timings:
+            pytest.fail(f"{case.alias}: no rounds were measured", pytrace=False)
+        result = _hand_over(benchmark, mine)
+        state, server = suite.states[case.alias], suite.server(case.alias)
         benchmark.extra_info["dbbench"] = {
             "operation": case.operation,
             "variant": case.variant,
-            "alias": alias,
+            "alias": case.alias,
             "vendor": server.vendor,
             "version": server.version,
             "rows": state.dataset.attempts,
@@ -307,17 +279,67 @@ def measure(benchmark: Any, dbbench_suite: Suite, case: Case) -> Callable[[], An
             "data_bytes": state.data_bytes,
             "buffer_bytes": server.buffer_bytes,
             "fits_in_buffer": state.data_bytes <= server.buffer_bytes,
-            "rows_inserted": inserted,
-            "warmup_rounds": len(warm),
-            "rounds": rounds,
-            "profile": profile.name,
-            "description": op.summary,
+            "rows_inserted": mine.inserted,
+            "warmup_rounds": mine.warmup_rounds,
+            "rounds": len(mine.timings),
+            "interleaved_with": [a for a in suite.groups.get(case.group, []) if a != case.alias],
+            "profile": suite.plan.profile.name,
+            "description": OPERATIONS[case.operation].summary,
             "students": len(state.dataset.student_ids),
             "quizzes": len(state.dataset.quiz_ids),
         }
         return result
 
     return run
+
+
+def _group_runs(suite: Suite, case: Case, disabled: bool) -> dict[str, Any]:
+    """The interleaved runs of ``case``'s group, measuring them now if this is the group's first case."""
+    from dataclasses import replace
+
+    from dbbench.measure import Subject, check_data, measure_interleaved
+    from dbbench.workloads import OPERATIONS
+
+    if case.group not in suite.measured:
+        aliases = suite.groups.get(case.group) or [case.alias]
+        profile = suite.plan.profile
+        if disabled:  # --benchmark-disable: the benchmarks run once each, as plain tests
+            profile = replace(profile, warmup=1, min_rounds=1, max_rounds=1)
+        key = f"{suite.plan.seed}:{case.operation}:{case.size}"
+        try:
+            states = {a: suite.at(case.size, a) for a in aliases}
+            subjects = [Subject(a, states[a].dataset, states[a].last_id) for a in aliases]
+            operation = OPERATIONS[case.operation]
+            runs = measure_interleaved(operation, case.variant, subjects, profile, key)
+            check_data(runs, operation, case.size)
+        except Exception as exc:
+            suite.measured[case.group] = exc
+            raise
+        suite.measured[case.group] = runs
+    runs = suite.measured[case.group]
+    if isinstance(runs, Exception):
+        pytest.fail(f"measured with {case.alias} and failed: {type(runs).__name__}: {runs}", pytrace=False)
+    return runs
+
+
+def _hand_over(benchmark: Any, run: Any) -> Any:
+    """Give pytest-benchmark the timings :mod:`dbbench.measure` took, through its own pedantic() path.
+
+    pytest-benchmark times one callable per test, so interleaved timings are handed over through its timer (the
+    hook ``--benchmark-timer`` sets): a clock that moves by exactly each measured duration between a round's two
+    readings. Everything else (stats, JSON, comparison tables) is pytest-benchmark's as usual.
+    """
+    durations = iter(run.timings)
+    clock = {"now": 0.0, "started": False}
+
+    def perf_counter_interleaved() -> float:
+        if clock["started"]:
+            clock["now"] += next(durations)
+        clock["started"] = not clock["started"]
+        return clock["now"]
+
+    benchmark._timer = perf_counter_interleaved
+    return benchmark.pedantic(lambda: run.result, rounds=len(run.timings), iterations=1)
 
 
 # --- reporting -------------------------------------------------------------------------------------------------

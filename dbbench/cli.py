@@ -216,7 +216,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Benchmark the quiz app's operations on every backend as the data grows (pytest-benchmark JSON).
 
     Seeds each backend to each size (smallest first), then measures the twelve operations (ORM, plus raw SQL for
-    the writes and key reads) with the backends back to back. Profiles: quick (1k, 2k; a few rounds: proves it
+    the writes and key reads) with the backends' rounds interleaved. Profiles: quick (1k, 2k; a few rounds: proves it
     works), default (10k, 100k), full (10k, 100k, 1M). --sizes overrides the profile's sizes.
     Example: dbbench bench --sizes 10k,100k --profile default
     """

@@ -437,6 +437,21 @@ class _Document:
             lines.append(f"| `{op}` | " + " | ".join(_num(data[a].get(op)) for a in data) + " |")
         return "\n".join(lines) + "\n"
 
+    def _order_caveat(self) -> str:
+        if self.r.measurements and all(m.interleaved for m in self.r.measurements):
+            return (
+                "- **Order**: the backends' rounds were interleaved (one round on each, the order rotating), so a "
+                "machine that grew busier or quieter during a benchmark slowed every backend alike: it widens the "
+                "intervals instead of favouring one backend. The control run in the README (one server under two "
+                "names) shows what that leaves on the machine."
+            )
+        return (
+            "- **Order**: these results were measured one backend after another. The interval covers disturbances "
+            "*within* each run, not a machine that was busier during one backend's run than during the other's: "
+            "*unsteady* runs and the busy-machine warning point at that. Re-measure with a current `dbbench bench`, "
+            "which interleaves the backends' rounds."
+        )
+
     def _method_section(self) -> str:
         mix = ", ".join(f"{op} {w:g}" for op, w in (self.weights if self.user_mix else DEFAULT_MIX).items())
         return "\n".join(
@@ -451,10 +466,7 @@ class _Document:
                 "*equivalent* when the interval excludes 1 but does not lie wholly beyond "
                 f"{self.threshold:.0%} (a real difference, not shown to matter); *faster* or *slower* (the "
                 f"candidate's) only when the whole interval is beyond {self.threshold:.0%}.",
-                "- The interval covers disturbances *within* each run, not a machine that was busier during one "
-                "backend's run than during the other's: *unsteady* runs and the busy-machine warning point at that, "
-                "and the control run in the README (one server under two names) shows how large such differences "
-                "are on the machine.",
+                self._order_caveat(),
                 f"- **Mix** weights: {mix}.",
                 "- Rebuild this report: `dbbench report " + " ".join(str(p) for p, _ in self.r.files) + "`.",
                 "",

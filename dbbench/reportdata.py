@@ -35,6 +35,7 @@ class Measurement:
     seed: int | None
     data_bytes: int | None
     source: Path
+    interleaved: bool = False  # its rounds alternated with the other backends' (dbbench.measure)
 
 
 @dataclass
@@ -119,7 +120,7 @@ def load_results(paths: Iterable[Path | str]) -> ResultSet:
                         f"{m.operation}/{m.variant} on {m.alias} at {m.size:,} is in several files: {path} kept"
                     )
                 by_key[key] = m
-    # The suite alternates which backend runs first; the run's own target order says which one is the baseline.
+    # The run's own target order says which backend is the baseline.
     order = [
         a for _, doc in documents.get("benchmark", []) for a in (doc.get("dbbench_run") or {}).get("targets") or []
     ]
@@ -162,7 +163,10 @@ def _benchmark_measurements(path: Path, document: dict[str, Any], backends: dict
         data_bytes = info.get("data_bytes")
         if isinstance(data_bytes, int):
             backend.data_bytes[size] = max(data_bytes, backend.data_bytes.get(size, 0))
-        found.append(Measurement(alias, operation, variant, size, rows, samples, info.get("seed"), data_bytes, path))
+        interleaved = bool(info.get("interleaved_with"))
+        found.append(
+            Measurement(alias, operation, variant, size, rows, samples, info.get("seed"), data_bytes, path, interleaved)
+        )
     return found
 
 

@@ -153,7 +153,7 @@ def test_cli_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_failures_are_blamed_on_an_unreachable_database(target: Target) -> None:
+def test_failures_are_blamed_on_an_unreachable_database(scratch_target: Target) -> None:
     from dbbench.load import diagnose
     from dbbench.targets import parse_target
 
@@ -161,7 +161,7 @@ def test_failures_are_blamed_on_an_unreachable_database(target: Target) -> None:
     text = diagnose(down, "every request failed at 10 users: HTTPError 500")
     assert text.startswith("every request failed at 10 users: HTTPError 500; down: cannot connect to ")
     assert "s3cret" not in text
-    assert diagnose(target, "the site is not healthy") == "the site is not healthy"
+    assert diagnose(scratch_target, "the site is not healthy") == "the site is not healthy"
 
 
 # --- real runs ----------------------------------------------------------------------------------------------

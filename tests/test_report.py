@@ -100,6 +100,14 @@ def test_the_method_and_the_reproduction_command_are_stated(built: tuple[str, st
     method = md.split("## How to read this report", 1)[1]
     assert "bootstrap" in method and "5%" in method
     assert "dbbench report " in method
+    assert "rounds were interleaved" in method  # the fixture comes from the current suite
+
+
+def test_results_measured_one_backend_after_another_say_so(tmp_path: Path) -> None:
+    # Files from before the suite interleaved the backends (no interleaved_with) still load, with the caveat.
+    md, _ = build_report([_benchmark_file(tmp_path / "old.json", {"pk_lookup": 1.0})], tmp_path / "out")
+    method = md.read_text().split("## How to read this report", 1)[1]
+    assert "measured one backend after another" in method and "rounds were interleaved" not in method
 
 
 def test_no_password_anywhere(tmp_path: Path) -> None:
@@ -320,6 +328,7 @@ def test_control_same_server_twice_shows_no_difference(tmp_path: Path) -> None:
     rows = analyse(load_results([out]))
     labels = [c.label for r in rows for c in r.comparisons.values()]
     assert len(labels) == 6  # 3 operations x (orm, raw)
+    assert "rounds were interleaved" in text
     if noise_flag(rows) is None:
         decisive = [label for label in labels if label in (Label.FASTER, Label.SLOWER)]
         assert len(decisive) <= 1, f"the control shows differences: {labels}"
