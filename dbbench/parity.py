@@ -273,10 +273,11 @@ def scratch_alias(target: Target, *, suffix: str = SCRATCH_SUFFIX, keep: bool = 
 
     from dbbench.database import drop_database, ensure_database
     from dbbench.errors import DbbenchError
+    from dbbench.routers import PARITY_ALIAS_PREFIX
 
     scratch = target.with_database(target.database + suffix)
-    # Target names cannot hold "-", so this alias never shadows a configured one.
-    alias = f"parity-{target.name}"
+    # Target names cannot hold "-", so this alias never shadows a configured one (and the router knows it).
+    alias = f"{PARITY_ALIAS_PREFIX}{target.name}"
     drop_database(scratch)  # a leftover from an interrupted run: only dropped if it carries dbbench's mark
     ensure_database(scratch)
     # Django reads DATABASES once; an alias added to the connection handler's settings (with Django's defaults

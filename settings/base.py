@@ -13,6 +13,7 @@ INSTALLED_APPS = [
     "dbbench.quiz",
     "dbbench.paritylab",
 ]
+DATABASE_ROUTERS = ["dbbench.routers.ParityLabRouter"]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "dbbench.quiz.urls"
 USE_TZ = True
