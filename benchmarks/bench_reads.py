@@ -13,7 +13,8 @@ def test_pk_lookup(measure: Callable[[], Any]) -> None:
 
 
 def test_student_recent(measure: Callable[[], Any]) -> None:
-    assert 1 <= len(measure()) <= RECENT_LIMIT  # every seeded student has an attempt
+    # Some seeded students never took a quiz (244 of 5,000 at 100k): their dashboard is empty.
+    assert len(measure()) <= RECENT_LIMIT
 
 
 def test_leaderboard(measure: Callable[[], Any]) -> None:
