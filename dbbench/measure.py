@@ -91,12 +91,12 @@ def measure_interleaved(
             _remove_added(runs[alias], subject.last_id)
         return seconds, result
 
-    def rounds_of(streams: Mapping[str, random.Random], count: int | None, budget_s: float) -> dict[str, list[float]]:
-        """Up to ``count`` rounds (None: no limit) while within ``budget_s`` (0: no budget); each backend's times."""
+    def rounds_of(streams: Mapping[str, random.Random], count: int, budget_s: float) -> dict[str, list[float]]:
+        """Up to ``count`` rounds, stopping early once past ``budget_s`` (0: no budget); each backend's times."""
         times: dict[str, list[float]] = {a: [] for a in streams}
         started = time.perf_counter()
         r = 0
-        while (count is None or r < count) and not (budget_s and r and time.perf_counter() - started >= budget_s):
+        while r < count and not (budget_s and r and time.perf_counter() - started >= budget_s):
             live = [a for a in rotation(list(streams), r) if runs[a].error is None]
             if not live:
                 break
