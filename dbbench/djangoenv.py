@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 import os
 
-from dbbench.database import ensure_database
-from dbbench.errors import ConfigError, DbbenchError
-from dbbench.targets import ENV_TARGETS, Target, mask_secrets, targets_from_env
+from dbbench.backends.database import ensure_database
+from dbbench.backends.targets import ENV_TARGETS, Target, targets_from_env
+from dbbench.errors import ConfigError, DbbenchError, mask_secrets
 
-SETTINGS_MODULE = "settings.all"
+SETTINGS_MODULE = "dbbench.settings.all"
 
 
 def setup(targets: list[Target] | None = None) -> list[Target]:

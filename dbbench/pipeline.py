@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dbbench.errors import ConfigError, DbbenchError, StageFailed
+from dbbench.backends.targets import Target
+from dbbench.errors import ConfigError, DbbenchError, StageFailed, mask_secrets
 from dbbench.results import DEFAULT_RESULTS_DIR, load_result, write_result
-from dbbench.targets import Target, mask_secrets
 
 OPTIONAL_STAGES = ("parity", "load", "rehearsal")
-# The sizes and rounds of each profile are the benchmark suite's (dbbench.benchrun.PROFILES); the load test
-# has its own per profile (dbbench.load.config_for_profile).
+# The sizes and rounds of each profile are the benchmark suite's (dbbench.bench.runner.PROFILES); the load test
+# has its own per profile (dbbench.load.sweep.config_for_profile).
 PROFILES: dict[str, str] = {
     "quick": "a first look in a couple of minutes: tiny data, a handful of rounds",
     "default": "10k and 100k attempts: the comparison the README's figures come from",
@@ -126,7 +126,7 @@ def _stage_message(name: str, text: str, out: Path) -> str:
 
 
 def _doctor(targets: list[Target], echo: Callable[[str], None]) -> list[Path]:
-    from dbbench.doctor import fairness_warnings, probe
+    from dbbench.backends.doctor import fairness_warnings, probe
 
     probes = []
     for target in targets:
@@ -154,14 +154,14 @@ def _setup(targets: list[Target], allow_foreign: bool) -> list[Path]:
 
 
 def _benchmarks(targets: list[Target], profile: str, out: Path, allow_foreign: bool) -> list[Path]:
-    from dbbench.benchrun import run_benchmarks
+    from dbbench.bench.runner import run_benchmarks
 
     # The benchmark suite seeds each size itself (the seeder adds only the difference between sizes).
     return [Path(run_benchmarks(targets, None, profile, out, allow_foreign=allow_foreign))]
 
 
 def _parity(targets: list[Target], out: Path) -> list[Path]:
-    from dbbench.parity import run_parity
+    from dbbench.parity.suite import run_parity
 
     return [Path(run_parity(targets, out))]
 
@@ -169,7 +169,7 @@ def _parity(targets: list[Target], out: Path) -> list[Path]:
 def _load(
     targets: list[Target], profile: str, out: Path, allow_foreign: bool, echo: Callable[[str], None]
 ) -> list[Path]:
-    from dbbench.load import run_load
+    from dbbench.load.sweep import run_load
 
     path = Path(
         run_load(
@@ -190,14 +190,14 @@ def _load(
 
 def _rehearsal(targets: list[Target], out: Path, allow_foreign: bool) -> list[Path]:
     """Copy the first target's seeded data to the second's server and verify it (``dbbench migrate-data``)."""
-    from dbbench import rehearsal
+    from dbbench.rehearsal import rehearse as rehearsal
 
     result = rehearsal.rehearse(targets[0], targets[1], replace=True, progress=False, allow_foreign=allow_foreign)
     return [rehearsal.write(result, out / "rehearsal.json")]
 
 
 def _report(results: list[Path], out: Path) -> tuple[Path, Path]:
-    from dbbench.report import build_report
+    from dbbench.report.build import build_report
 
     return build_report(results, out)
 

@@ -23,7 +23,7 @@ from dbbench import __version__
 from dbbench.errors import ResultsError
 
 SCHEMA = 1
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS_DIR = Path(os.environ.get("DBBENCH_RESULTS_DIR", "results"))
 
 
@@ -53,10 +53,14 @@ def commit_info() -> dict[str, Any]:
 
     def git(*args: str) -> str:
         return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+            ["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10, check=False
         ).stdout.strip()
 
     try:
+        # Only a checkout of dbbench itself has dbbench's commit: an installed copy inside someone else's
+        # repository (a virtualenv in their project) must not report their commit as ours.
+        if git("rev-parse", "--show-toplevel") != str(PACKAGE_DIR.parent):
+            return {"id": None, "dirty": None}
         return {
             "id": git("rev-parse", "HEAD") or None,
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),

@@ -1,8 +1,3 @@
-"""Every configured target at once, each under its own alias, so one process measures them side by side."""
+"""A shim for running from a checkout with DJANGO_SETTINGS_MODULE=settings.all: see dbbench.settings.all."""
 
-from dbbench.targets import targets_from_env
-
-from .base import *  # noqa: F403
-from .base import databases
-
-DATABASES = databases(targets_from_env())
+from dbbench.settings.all import *  # noqa: F403

@@ -1,10 +1,3 @@
-"""The MySQL family only (``DBBENCH_MYSQL_URL``): MySQL 8 or MariaDB, whichever answers there."""
+"""A shim for running from a checkout with DJANGO_SETTINGS_MODULE=settings.mysql: see dbbench.settings.mysql."""
 
-import os
-
-from dbbench.targets import DEFAULT_URLS, parse_target
-
-from .base import *  # noqa: F403
-from .base import databases
-
-DATABASES = databases([parse_target("mysql", os.environ.get("DBBENCH_MYSQL_URL") or DEFAULT_URLS["mysql"])])
+from dbbench.settings.mysql import *  # noqa: F403

@@ -1,10 +1,3 @@
-"""PostgreSQL only (``DBBENCH_POSTGRES_URL``)."""
+"""A shim for running from a checkout with DJANGO_SETTINGS_MODULE=settings.postgres: see dbbench.settings.postgres."""
 
-import os
-
-from dbbench.targets import DEFAULT_URLS, parse_target
-
-from .base import *  # noqa: F403
-from .base import databases
-
-DATABASES = databases([parse_target("postgres", os.environ.get("DBBENCH_POSTGRES_URL") or DEFAULT_URLS["postgres"])])
+from dbbench.settings.postgres import *  # noqa: F403

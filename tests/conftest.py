@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dbbench.database import drop_database, ensure_database
-from dbbench.targets import Target, targets_from_env
+from dbbench.backends.database import drop_database, ensure_database
+from dbbench.backends.targets import Target, targets_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from dbbench import parity
-from dbbench.audit import audit_path, python_files, render_markdown, render_text
-from dbbench.audit_rules import RULES, SEVERITIES
-from dbbench.audit_sql import REWRITE, SEMANTICS, UNTRANSLATABLE, check_sql
+from dbbench.audit.rules import RULES, SEVERITIES
+from dbbench.audit.scan import audit_path, python_files, render_markdown, render_text
+from dbbench.audit.sql import REWRITE, SEMANTICS, UNTRANSLATABLE, check_sql
+from dbbench.backends.targets import Target
+from dbbench.parity import suite as parity
 from dbbench.results import load_result
-from dbbench.targets import Target
 from tests.conftest import FIXTURES, TARGETS, run_cli
 
 PROJECTS = FIXTURES / "audit_projects"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dbbench.database import is_owned
-from dbbench.targets import parse_target
+from dbbench.backends.database import is_owned
+from dbbench.backends.targets import parse_target
 from tests.conftest import FIXTURES, ROOT, run_cli
 
 SECRET = "Wr0ng-Pa55word"

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from dbbench.benchrun import PROFILES, Profile, buffer_warning, pytest_command
-from dbbench.database import drop_database
-from dbbench.doctor import server_info
-from dbbench.measure import rotation
+from dbbench.backends.database import drop_database
+from dbbench.backends.doctor import server_info
+from dbbench.backends.targets import Target
+from dbbench.bench.measure import rotation
+from dbbench.bench.runner import PROFILES, Profile, buffer_warning, pytest_command
+from dbbench.bench.workloads import OPERATIONS
 from dbbench.results import load_result
-from dbbench.targets import Target
-from dbbench.workloads import OPERATIONS
 from tests.conftest import ROOT, TARGETS, run_cli
 
 QUICK_SIZES = (1_000, 2_000)

@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from dbbench.targets import targets_from_env
+from dbbench.backends.targets import targets_from_env
 from tests.conftest import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

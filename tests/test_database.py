@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from dbbench.database import MARKER_TABLE, drop_database, ensure_database, is_owned
+from dbbench.backends.database import MARKER_TABLE, drop_database, ensure_database, is_owned
+from dbbench.backends.targets import Target
 from dbbench.errors import ForeignDatabaseError
-from dbbench.targets import Target
 from tests.conftest import run_cli
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import socket
 
-from dbbench.doctor import probe
-from dbbench.targets import Target, parse_target
+from dbbench.backends.doctor import probe
+from dbbench.backends.targets import Target, parse_target
 from tests.conftest import TARGETS, run_cli
 
 # What this project's machines run: the doctor must name these, whatever the URL scheme says.

@@ -21,9 +21,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dbbench.database import drop_database, is_owned
+from dbbench.backends.database import drop_database, is_owned
+from dbbench.backends.targets import Target, parse_target
 from dbbench.results import load_result
-from dbbench.targets import Target, parse_target
 from tests.conftest import ROOT, TARGETS
 
 pytestmark = pytest.mark.slow

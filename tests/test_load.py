@@ -18,12 +18,12 @@ from typing import Any
 import psutil
 import pytest
 
-from dbbench import loadstats
-from dbbench.database import drop_database, ensure_database
+from dbbench.backends.database import drop_database, ensure_database
+from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, ResultsError
-from dbbench.load import build_config, parse_seconds
+from dbbench.load import stats as loadstats
+from dbbench.load.sweep import build_config, parse_seconds
 from dbbench.results import load_result
-from dbbench.targets import Target
 from tests.conftest import FIXTURES, ROOT, TARGETS, run_cli
 
 # --- pure figures -------------------------------------------------------------------------------------------
@@ -154,8 +154,8 @@ def test_cli_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_failures_are_blamed_on_an_unreachable_database(scratch_target: Target) -> None:
-    from dbbench.load import diagnose
-    from dbbench.targets import parse_target
+    from dbbench.backends.targets import parse_target
+    from dbbench.load.sweep import diagnose
 
     down = parse_target("down", "postgres://postgres:s3cret@127.0.0.1:1/dbbench_x")
     text = diagnose(down, "every request failed at 10 users: HTTPError 500")
@@ -179,7 +179,7 @@ def fixture_targets() -> Iterator[list[Target]]:
         for t in scratch:
             loaded = subprocess.run(
                 [sys.executable, "-m", "django", "loaddata", str(FIXTURES / "quiz_small.json"), "--database", t.name],
-                env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "settings.all"},
+                env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "dbbench.settings.all"},
                 cwd=ROOT,
                 capture_output=True,
                 text=True,
@@ -218,7 +218,7 @@ def _runs(path: Path) -> list[dict[str, Any]]:
 @pytest.mark.slow
 def test_short_run_on_every_backend(tmp_path: Path) -> None:
     """Seeded through the seeder, a few users for a few seconds: requests succeed, figures recorded, data kept."""
-    from dbbench.database import is_owned
+    from dbbench.backends.database import is_owned
 
     scratch = [t.with_database(f"{t.database}_ls{os.getpid()}") for t in TARGETS]
     out = tmp_path / "load.json"

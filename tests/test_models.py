@@ -32,7 +32,7 @@ def test_migrations_are_applied_and_complete(alias: str) -> None:
     assert executor.migration_plan(executor.loader.graph.leaf_nodes()) == []
     tables = set(connections[alias].introspection.table_names())
     assert {"quiz_student", "quiz_quiz", "quiz_question", "quiz_quizattempt"} <= tables
-    # The parity probes' tables live in the parity suite's scratch databases only (dbbench.routers).
+    # The parity probes' tables live in the parity suite's scratch databases only (dbbench.parity.routers).
     assert not [t for t in tables if t.startswith("paritylab_")]
 
 

@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
-from dbbench.database import is_owned
+from dbbench.backends.database import is_owned
+from dbbench.backends.targets import Target
 from dbbench.errors import ForeignDatabaseError
-from dbbench.parity import (
+from dbbench.parity.probes import Probe, catalogue
+from dbbench.parity.suite import (
     DIFFERENT,
     DIFFERING_JSON_LOOKUPS,
     JSON_LOOKUP_NOTES,
@@ -31,9 +33,7 @@ from dbbench.parity import (
     render,
     run_probes,
 )
-from dbbench.probes import Probe, catalogue
 from dbbench.results import load_result
-from dbbench.targets import Target
 from tests.conftest import TARGETS, run_cli
 
 SUFFIX = "_ptest"  # apart from a `dbbench parity` run by hand with the same URLs (its suffix is _parity)
@@ -463,7 +463,7 @@ def test_compare(
 
 
 def test_keep_database_keeps_an_owned_scratch_database(target: Target, django_db_blocker: Any) -> None:
-    from dbbench.database import drop_database
+    from dbbench.backends.database import drop_database
 
     suffix = f"_pk{uuid.uuid4().hex[:6]}"
     scratch = target.with_database(target.database + suffix)
@@ -535,7 +535,7 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list
 
 
 def test_run_parity_is_the_pipeline_stage(tmp_path: Path, django_db_blocker: Any) -> None:
-    from dbbench.parity import run_parity
+    from dbbench.parity.suite import run_parity
 
     with django_db_blocker.unblock():
         path = run_parity(TARGETS, tmp_path, only=["json_top_level_in"])

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from dbbench import pipeline
+from dbbench.backends.targets import Target, parse_target
 from dbbench.errors import ConfigError, StageFailed
-from dbbench.targets import Target, parse_target
 from tests.conftest import TARGETS, run_cli
 
 

@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from dbbench import rehearsal
-from dbbench.database import drop_database
-from dbbench.doctor import server_info
+from dbbench.backends.database import drop_database
+from dbbench.backends.doctor import server_info
+from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError
-from dbbench.rehearsal_copy import TableCopy
-from dbbench.rehearsal_verify import TableCheck, read_only
-from dbbench.targets import Target
+from dbbench.rehearsal import rehearse as rehearsal
+from dbbench.rehearsal.copy import TableCopy
+from dbbench.rehearsal.verify import TableCheck, read_only
 from tests.conftest import ROOT, TARGETS, run_cli
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def db(django_db_blocker: Any) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def source(db: None) -> Iterator[Target]:
     """A scratch PostgreSQL database seeded with 2k attempts and one awkward extra attempt."""
-    from dbbench.seeding import seed
+    from dbbench.seed.seeding import seed
 
     scratch = _scratch(POSTGRES, "s")
     try:
@@ -94,7 +94,7 @@ def _copy_into(server: Target, copies: list[Target], label: str = "c") -> str:
 
 
 def _checksums(target: Target) -> dict[str, str]:
-    from dbbench.checksum import content_checksums
+    from dbbench.seed.checksum import content_checksums
 
     with rehearsal.django_alias(target) as alias:
         return content_checksums(alias)

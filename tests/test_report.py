@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from dbbench.errors import ConfigError, ResultsError
-from dbbench.report import build_report
-from dbbench.reportdata import analyse, load_results, noise_flag
-from dbbench.verdict import parse_mix
+from dbbench.report.build import build_report
+from dbbench.report.data import analyse, load_results, noise_flag
+from dbbench.report.verdict import parse_mix
 from tests.conftest import FIXTURES, run_cli
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -305,10 +305,10 @@ def test_control_same_server_twice_shows_no_difference(tmp_path: Path) -> None:
     busy one (other processes competing for the CPU, see reportdata.noise_flag) the report must say so and make
     the verdict depend on a re-run rather than call the noise a difference.
     """
-    from dbbench.benchrun import pytest_command
-    from dbbench.database import drop_database
-    from dbbench.stats import Label
-    from dbbench.targets import parse_target
+    from dbbench.backends.database import drop_database
+    from dbbench.backends.targets import parse_target
+    from dbbench.bench.runner import pytest_command
+    from dbbench.report.stats import Label
     from tests.conftest import ROOT, TARGETS
 
     base = next(t for t in TARGETS if t.family == "postgresql")

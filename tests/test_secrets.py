@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dbbench.database import drop_database
-from dbbench.targets import Target, parse_target
+from dbbench.backends.database import drop_database
+from dbbench.backends.targets import Target, parse_target
 from tests.conftest import run_cli
 
 SECRET = "Tr0ub4dor&3-horse"  # '&' is percent-encoded in the URL: both spellings must stay hidden

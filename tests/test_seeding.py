@@ -21,11 +21,12 @@ from typing import Any
 
 import pytest
 
-from dbbench import bulkload, datagen
+from dbbench.backends import bulkload
+from dbbench.backends.database import drop_database
+from dbbench.backends.targets import Target, parse_target
 from dbbench.cli import main
-from dbbench.database import drop_database
-from dbbench.datagen import DataGenerator, students_for
-from dbbench.targets import Target, parse_target
+from dbbench.seed import datagen
+from dbbench.seed.datagen import DataGenerator, students_for
 from tests.conftest import ROOT, TARGETS, run_cli
 
 N = 6_000

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from dbbench.errors import ConfigError
-from dbbench.sizes import format_count, parse_count, parse_counts
+from dbbench.units import format_count, parse_count, parse_counts
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from dbbench.stats import Label, classify, combine, compare, crossovers, summarize
+from dbbench.report.stats import Label, classify, combine, compare, crossovers, summarize
 
 
 def _lognormal(median_ms: float, n: int, seed: int, sigma: float = 0.25) -> np.ndarray:

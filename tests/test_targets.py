@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from dbbench.errors import ConfigError
-from dbbench.targets import (
+from dbbench.backends.targets import (
     DEFAULT_URLS,
-    mask_secrets,
-    mask_url,
     parse_target,
     parse_target_list,
     select_targets,
     targets_from_env,
 )
+from dbbench.errors import ConfigError, mask_secrets, mask_url
 
 
 def test_defaults_point_at_local_servers() -> None:

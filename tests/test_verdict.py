@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from dbbench.errors import ConfigError
-from dbbench.stats import Comparison, compare
-from dbbench.verdict import (
+from dbbench.report.stats import Comparison, compare
+from dbbench.report.verdict import (
     DEFAULT_MIX,
     Decision,
     Evidence,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from dbbench import workloads as w
+from dbbench.bench import workloads as w
 from dbbench.quiz.models import Question, Quiz, QuizAttempt, Student
 from tests.conftest import ALIASES, ALL_DATABASES, ROOT
 
@@ -297,7 +297,7 @@ def test_raw_submit_and_connect_send_the_orm_statements(alias: str, data: dict[s
 
 def _bench_functions() -> set[str]:
     names: set[str] = set()
-    for path in (ROOT / "benchmarks").glob("bench_*.py"):
+    for path in (ROOT / "dbbench" / "bench" / "suite").glob("bench_*.py"):
         tree = ast.parse(Path(path).read_text(encoding="utf-8"))
         names |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
     return names

@@ -75,7 +75,7 @@ class QuizAttempt(models.Model):
 
 
 class SeedState(models.Model):
-    """The seeder's progress, written in the same transaction as each batch of rows (see ``dbbench.seeding``).
+    """The seeder's progress, written in the same transaction as each batch of rows (see ``dbbench.seed.seeding``).
 
     One row (id 1). Rows with ids ``1..attempts`` of QuizAttempt (and ``1..students`` of Student) are the
     seeder's; data made with another ``recipe`` (seed, generator and library versions) is replaced, not grown.

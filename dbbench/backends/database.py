@@ -1,0 +1,108 @@
+"""dbbench's own databases: create them, mark them, and refuse to touch anybody else's.
+
+A database is dbbench's when it holds the marker table ``dbbench_owner``. dbbench creates missing databases
+(and marks them), marks empty ones, and refuses a database that holds other tables but no marker, unless the
+caller passes ``allow_foreign=True`` (the CLI's ``--allow-foreign-database``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dbbench import __version__
+from dbbench.backends.targets import Target
+from dbbench.errors import DbbenchError, ForeignDatabaseError
+
+MARKER_TABLE = "dbbench_owner"
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    created: bool  # dbbench created the database just now
+    marked: bool  # the marker table is there (now)
+    tables: int  # tables other than the marker
+
+
+def ensure_database(target: Target, *, allow_foreign: bool = False) -> DatabaseState:
+    """Create ``target.database`` if missing, and make sure it is marked as dbbench's own."""
+    spec = target.spec
+    created = False
+    with spec.connection(target, None) as conn:
+        cur = conn.cursor()
+        cur.execute(spec.database_exists_sql(), (target.database,))
+        if cur.fetchone() is None:
+            cur.execute(spec.create_database_sql(target.database))
+            created = True
+    with spec.connection(target, target.database) as conn:
+        cur = conn.cursor()
+        tables = _tables(conn, target)
+        others = [t for t in tables if t != MARKER_TABLE]
+        if MARKER_TABLE not in tables:
+            if others and not allow_foreign:
+                raise ForeignDatabaseError(
+                    f"{target.name}: database {target.database!r} on {target.host}:{target.port} holds "
+                    f"{len(others)} tables that dbbench did not create (e.g. {others[0]}) and no "
+                    f"{MARKER_TABLE} marker; refusing to touch it. Point the URL at another database name, "
+                    "or pass --allow-foreign-database if it really is yours to benchmark."
+                )
+            cur.execute(
+                f"CREATE TABLE {spec.quote_name(MARKER_TABLE)} "
+                "(id integer PRIMARY KEY, created_at varchar(40) NOT NULL, created_by varchar(40) NOT NULL)"
+            )
+            cur.execute(
+                f"INSERT INTO {spec.quote_name(MARKER_TABLE)} VALUES (1, %s, %s)",
+                (datetime.now(UTC).isoformat(timespec="seconds"), f"dbbench {__version__}"),
+            )
+    return DatabaseState(created=created, marked=True, tables=len(others))
+
+
+def is_owned(target: Target) -> bool:
+    """True when the database exists and carries the marker (no side effects)."""
+    spec = target.spec
+    with spec.connection(target, None) as conn:
+        cur = conn.cursor()
+        cur.execute(spec.database_exists_sql(), (target.database,))
+        if cur.fetchone() is None:
+            return False
+    with spec.connection(target, target.database) as conn:
+        return MARKER_TABLE in _tables(conn, target)
+
+
+def drop_database(target: Target) -> bool:
+    """Drop the database if, and only if, it is dbbench's own. Returns whether anything was dropped."""
+    if not is_owned(target):
+        return False
+    spec = target.spec
+    with spec.connection(target, None) as conn:
+        conn.cursor().execute(spec.drop_database_sql(target.database))
+    return True
+
+
+@contextmanager
+def exclusive(target: Target, activity: str) -> Iterator[None]:
+    """Hold a server-side named lock on ``target``'s database for ``activity``; refuse if another process has it.
+
+    The lock lives in its own session, so it is released when the process exits, even after ``kill -9``. It is
+    taken on the server's admin database (PostgreSQL advisory locks are per database), so it can be held while the
+    target database is created and migrated.
+    """
+    spec = target.spec
+    name = f"dbbench:{target.database}:{activity}"[:64]
+    with spec.connection(target, None) as conn:
+        cur = conn.cursor()
+        cur.execute(spec.try_lock_sql(), (name,))
+        if not cur.fetchone()[0]:
+            raise DbbenchError(
+                f"{target.name}: another dbbench process is {activity} database {target.database!r} right now; "
+                "refusing to run alongside it (wait for it to finish, or stop it)"
+            )
+        yield
+
+
+def _tables(conn: object, target: Target) -> list[str]:
+    cur = conn.cursor()  # type: ignore[attr-defined]
+    cur.execute(target.spec.list_tables_sql())
+    return [row[0] for row in cur.fetchall()]

@@ -1,0 +1,176 @@
+"""Measure one operation on every backend at once: rounds interleaved, so drift hits every backend alike.
+
+Measuring backend A for a few seconds and then backend B turns anything that changes between those seconds (another
+process taking a core, the CPU clocking down, a checkpoint) into a "difference" between A and B. A control run of
+one PostgreSQL database under two names, measured that way on a shared CI machine, came out 9% "faster" on the
+second name (student_recent: 0.82x, 95% CI 0.76-0.88). So every round here runs the operation once on each backend,
+and the order rotates from round to round (A B, B A, A B, ...) so that no backend always follows another.
+
+Each backend draws its arguments from its own copy of one seeded stream: round *r* asks every backend the same
+question. The module needs a configured Django (the targets' aliases) and no pytest; ``benchmarks/conftest.py``
+hands the timings to pytest-benchmark.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbbench.bench import workloads as w
+from dbbench.bench.runner import Profile
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One backend at one size: its alias, the seeded data the arguments come from, and its last seeded id."""
+
+    alias: str
+    dataset: w.Dataset
+    last_id: int
+
+
+@dataclass
+class BackendRun:
+    """What one backend did in an interleaved measurement."""
+
+    alias: str
+    timings: list[float] = field(default_factory=list)  # seconds per measured round, in run order
+    warmup_rounds: int = 0
+    calls: int = 0  # timed calls, warm-up included
+    inserted: int = 0  # rows removed afterwards that the calls added
+    result: Any = None  # the last measured call's result
+    error: Exception | None = None  # why this backend stopped (the others went on)
+
+
+class MeasurementError(RuntimeError):
+    """The data was not left as the seeder wrote it."""
+
+
+def rotation(aliases: Sequence[str], round_no: int) -> list[str]:
+    """The order of round ``round_no``: A B C, then B C A, then C A B, ... (A B, B A for two)."""
+    k = round_no % len(aliases) if aliases else 0
+    return [*aliases[k:], *aliases[:k]]
+
+
+def measure_interleaved(
+    operation: w.Operation, variant: str, subjects: Sequence[Subject], profile: Profile, key: str
+) -> dict[str, BackendRun]:
+    """Warm up, then measure ``operation``/``variant`` on every subject, one call per subject per round.
+
+    Rounds come from the warm-up: as many as fit the profile's budget at the *slowest* backend's median (within
+    the profile's floor and cap), the same number for every backend. A backend that fails is dropped from the
+    rotation with its error kept; the rest are measured to the end. Afterwards the rows the calls added are
+    deleted and changed scores put back, so the next measurement sees the seeded data; a bulk insert's rows go
+    after every round, so every round sees the same table.
+    """
+    make_args, timed = operation.bind(variant)
+    runs = {s.alias: BackendRun(s.alias) for s in subjects}
+    by_alias = {s.alias: s for s in subjects}
+    # Every score an update changes, in the order first seen: put back last-first, so that when two aliases share
+    # one database (a control) the value restored last is the one the seeder wrote.
+    originals: list[tuple[str, int, int]] = []
+    seen: set[tuple[str, int]] = set()
+    per_round_cleanup = operation.inserts >= w.BULK_ROWS
+
+    def call(alias: str, rng: random.Random) -> tuple[float, Any]:
+        subject = by_alias[alias]
+        args = operation.arguments(subject.dataset, rng)
+        if operation.updates and (alias, args[0]) not in seen:
+            seen.add((alias, args[0]))
+            originals.append((alias, args[0], w.score_of(alias, args[0])))
+        call_args = make_args(alias, args)
+        runs[alias].calls += 1
+        started = time.perf_counter()
+        result = timed(*call_args)
+        seconds = time.perf_counter() - started
+        if per_round_cleanup:
+            _remove_added(runs[alias], subject.last_id)
+        return seconds, result
+
+    def rounds_of(streams: Mapping[str, random.Random], count: int, budget_s: float) -> dict[str, list[float]]:
+        """Up to ``count`` rounds, stopping early once past ``budget_s`` (0: no budget); each backend's times."""
+        times: dict[str, list[float]] = {a: [] for a in streams}
+        started = time.perf_counter()
+        r = 0
+        while r < count and not (budget_s and r and time.perf_counter() - started >= budget_s):
+            live = [a for a in rotation(list(streams), r) if runs[a].error is None]
+            if not live:
+                break
+            for alias in live:
+                try:
+                    seconds, result = call(alias, streams[alias])
+                except Exception as exc:  # kept and reported on that backend's own benchmark
+                    runs[alias].error = exc
+                    continue
+                times[alias].append(seconds)
+                runs[alias].result = result
+            r += 1
+        return times
+
+    aliases = [s.alias for s in subjects]
+    try:
+        # Warm-up draws from its own stream, so the measured rounds see the same arguments on every backend however
+        # the warm-up went.
+        streams = {a: random.Random(f"{key}:warmup") for a in aliases}
+        warm = rounds_of(streams, profile.warmup, profile.warmup_budget_s * len(aliases))
+        medians = [statistics.median(t) for a, t in warm.items() if t and runs[a].error is None]
+        for alias, t in warm.items():
+            runs[alias].warmup_rounds = len(t)
+        rounds = profile.rounds_for(max(medians)) if medians else 0
+        measured = rounds_of({a: random.Random(key) for a in aliases}, rounds, 0)
+        for alias, t in measured.items():
+            runs[alias].timings = t
+    finally:
+        _restore(runs, by_alias, operation, originals)
+    return runs
+
+
+def _remove_added(run: BackendRun, last_id: int) -> None:
+    run.inserted += w.delete_attempts_after(run.alias, last_id)
+    w.reclaim_space(run.alias)
+
+
+def _restore(
+    runs: dict[str, BackendRun],
+    subjects: Mapping[str, Subject],
+    operation: w.Operation,
+    originals: list[tuple[str, int, int]],
+) -> None:
+    """Put the data back as the seeder wrote it; a backend that cannot be reached keeps (or gets) its error."""
+
+    def guarded(alias: str, chore: Callable[[], None]) -> None:
+        try:
+            chore()
+        except Exception as exc:  # the backend's own error (server gone) is the one to report
+            runs[alias].error = runs[alias].error or exc
+
+    if operation.inserts:
+        for alias, run in runs.items():
+            guarded(alias, lambda run=run, alias=alias: _remove_added(run, subjects[alias].last_id))
+    for alias, pk, score in reversed(originals):
+        guarded(alias, lambda alias=alias, pk=pk, score=score: w.restore_scores(alias, {pk: score}))
+    if originals:
+        for alias in {a for a, _, _ in originals}:
+            # The old row versions of an UPDATE are dead rows too (PostgreSQL).
+            guarded(alias, lambda alias=alias: w.reclaim_space(alias))
+
+
+def check_data(runs: Mapping[str, BackendRun], operation: w.Operation, size: int) -> None:
+    """Raise :class:`MeasurementError` unless every backend holds ``size`` attempts and every added row went.
+
+    Inserted rows are counted over all backends together: two aliases of one database (a control) delete each
+    other's rows, so only the sum is exact.
+    """
+    healthy = [r for r in runs.values() if r.error is None]
+    for run in healthy:
+        rows = w.attempt_count(run.alias)
+        if rows != size:
+            raise MeasurementError(f"{run.alias}: {rows} attempts after the benchmark, expected {size}")
+    added = sum(operation.inserts * r.calls for r in runs.values())
+    removed = sum(r.inserted for r in runs.values())
+    if not any(r.error for r in runs.values()) and removed != added:
+        raise MeasurementError(f"removed {removed} rows after the benchmark, the calls inserted {added}")

@@ -1,0 +1,221 @@
+"""Run the benchmark suite (``benchmarks/``) in a pytest subprocess and say where its JSON went.
+
+The suite itself is pytest-benchmark code; this module holds what it shares with the CLI and the pipeline: the
+profiles (sizes, warm-up and rounds), the buffer check, the small database chores between sizes, and
+:func:`run_benchmarks`. Nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dbbench.backends.database import ensure_database
+from dbbench.backends.targets import ENV_TARGETS, Target
+from dbbench.errors import ConfigError, ResultsError, StageFailed, mask_secrets
+from dbbench.results import DEFAULT_RESULTS_DIR
+from dbbench.units import format_count
+
+DEFAULT_OUTPUT_DIR = DEFAULT_RESULTS_DIR / "benchmarks"
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+# The suite's own pytest configuration: a run never picks up the configuration of the folder it starts in.
+SUITE_INI = SUITE_DIR / "pytest.ini"
+ATTEMPT_TABLE = "quiz_quizattempt"
+QUIZ_TABLES = ("quiz_student", "quiz_quiz", "quiz_question", ATTEMPT_TABLE)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much to measure.
+
+    Each benchmark first runs warm-up rounds (at most ``warmup``, and no longer than ``warmup_budget_s``), whose
+    median time per call sets the rounds: as many as fit in ``budget_s``, but never fewer than ``min_rounds``
+    (so p95 and p99 rest on enough samples) nor more than ``max_rounds``.
+    """
+
+    name: str
+    sizes: tuple[int, ...]
+    warmup: int
+    warmup_budget_s: float
+    min_rounds: int
+    max_rounds: int
+    budget_s: float
+
+    def rounds_for(self, seconds_per_call: float) -> int:
+        if seconds_per_call <= 0:
+            return self.max_rounds
+        return max(self.min_rounds, min(self.max_rounds, int(self.budget_s / seconds_per_call)))
+
+
+PROFILES: dict[str, Profile] = {
+    # CI proves every benchmark works on every backend: tiny data, a handful of rounds.
+    "quick": Profile("quick", (1_000, 2_000), warmup=1, warmup_budget_s=0.2, min_rounds=3, max_rounds=5, budget_s=0.05),
+    # Fast operations get 1,000 rounds (p99 = the 10th slowest); full scans at least 50.
+    "default": Profile(
+        "default", (10_000, 100_000), warmup=10, warmup_budget_s=1.5, min_rounds=50, max_rounds=1_000, budget_s=3.0
+    ),
+    "full": Profile(
+        "full",
+        (10_000, 100_000, 1_000_000),
+        warmup=20,
+        warmup_budget_s=5.0,
+        min_rounds=30,
+        max_rounds=2_000,
+        budget_s=12.0,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ConfigError(f"unknown profile {name!r} (choose from: {', '.join(PROFILES)})") from None
+
+
+# --- the buffer check -----------------------------------------------------------------------------------------
+
+
+def buffer_warning(alias: str, vendor: str, size: int, data_bytes: int, buffer_bytes: int) -> str | None:
+    """A warning when the attempts (table + indexes) outgrow the server's buffer, else None."""
+    if buffer_bytes <= 0 or data_bytes <= buffer_bytes:
+        return None
+    return (
+        f"{alias} ({vendor}): the attempt data at {format_count(size)} attempts ({data_bytes / 2**20:.0f} MiB) "
+        f"does not fit its buffer ({buffer_bytes / 2**20:.0f} MiB): reads at this size measure cache misses and "
+        "configuration, not only the engine (give both servers equal, larger buffers: see docker-compose.yml)"
+    )
+
+
+# --- chores between sizes (raw driver, the target's own database) ----------------------------------------------
+
+
+def settle(target: Target) -> None:
+    """Compact the quiz tables and refresh their statistics, so each size starts from what a fresh load gives.
+
+    Without it, a database that held more attempts before (the seeder shrinks by DELETE) or that saw rows come
+    and go keeps their space: PostgreSQL's table at 10k attempts was measured at 317 MiB after a 100k run.
+    """
+    spec = target.spec
+    with spec.connection(target, target.database) as conn:
+        cur = conn.cursor()
+        for table in QUIZ_TABLES:
+            for statement in spec.settle_sql(table):
+                cur.execute(statement)
+                if cur.description:  # OPTIMIZE TABLE answers with a result set that must be read
+                    cur.fetchall()
+
+
+def attempt_table_bytes(target: Target) -> int:
+    """Bytes of the attempt table with its indexes, as the server counts them."""
+    spec = target.spec
+    with spec.connection(target, target.database) as conn:
+        cur = conn.cursor()
+        cur.execute(spec.table_bytes_sql(), (ATTEMPT_TABLE,))
+        row = cur.fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+# --- running the suite -------------------------------------------------------------------------------------------
+
+
+def pytest_command(
+    output_json: Path, profile: str, sizes: Sequence[int], seed: int, *, allow_foreign: bool = False
+) -> list[str]:
+    """The pytest command line that runs the suite and writes its JSON (raw timings included) to ``output_json``."""
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(SUITE_DIR),
+        f"--config-file={SUITE_INI}",
+        f"--rootdir={SUITE_DIR}",
+        "--benchmark-only",
+        f"--benchmark-json={output_json}",
+        "--benchmark-save-data",
+        "--benchmark-group-by=group",
+        "--benchmark-sort=name",
+        "--benchmark-columns=min,median,mean,max,rounds",
+        f"--dbbench-profile={profile}",
+        f"--dbbench-sizes={','.join(str(s) for s in sizes)}",
+        f"--dbbench-seed={seed}",
+        "--ds=dbbench.settings.all",
+        "-q",
+    ]
+    if allow_foreign:
+        command.append("--dbbench-allow-foreign-database")
+    return command
+
+
+def run_benchmarks(
+    targets: list[Target],
+    sizes: Sequence[int] | None,
+    profile: str,
+    output_dir: Path | str | None,
+    *,
+    seed: int = 42,
+    allow_foreign: bool = False,
+    echo: bool = True,
+) -> Path:
+    """Benchmark every operation on ``targets`` at each size (ascending) and return the pytest-benchmark JSON.
+
+    Runs the suite (``dbbench/bench/suite``) in a pytest subprocess (Django is configured there for exactly these
+    targets, through ``DBBENCH_TARGETS`` in its environment, so no URL or password appears on a command line).
+    ``sizes`` None means the profile's. ``echo`` False captures pytest's output instead of showing it.
+    Raises :class:`StageFailed`.
+    """
+    chosen = get_profile(profile)
+    sizes = sorted(set(sizes)) if sizes else list(chosen.sizes)
+    if any(not isinstance(s, int) or s < 1 for s in sizes):
+        raise ConfigError(f"bad sizes {sizes!r}: every size must be a whole number of attempts >= 1")
+    if not targets:
+        raise ConfigError("no targets to benchmark")
+    for target in targets:
+        # One-line errors here, before a subprocess: a server that is down, a database that is not ours.
+        ensure_database(target, allow_foreign=allow_foreign)
+    out = Path(output_dir) if output_dir else DEFAULT_OUTPUT_DIR
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create output directory {out}: {exc.strerror}") from None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = (out / f"benchmarks-{profile}-{stamp}.json").resolve()
+    env = {**os.environ, ENV_TARGETS: ",".join(f"{t.name}={t.url}" for t in targets)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    command = pytest_command(path, profile, sizes, seed, allow_foreign=allow_foreign)
+    proc = subprocess.run(command, cwd=out, env=env, text=True, capture_output=not echo, check=False)
+    if proc.returncode != 0 or not path.exists():
+        tail = "" if echo else _last_line(proc.stdout + proc.stderr)
+        raise StageFailed(
+            mask_secrets(
+                f"benchmarks failed (pytest exit code {proc.returncode}){': ' + tail if tail else ''}", targets
+            )
+        )
+    return path
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    failed = [line for line in lines if line.startswith(("FAILED", "ERROR", "E "))]
+    return (failed or lines or [""])[-1][:300]
+
+
+def run_summary(path: Path) -> dict[str, Any]:
+    """What the suite wrote about the run as a whole: profile, sizes, seed, wall time, warnings."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: cannot read benchmark results: {exc}") from None
+    summary = document.get("dbbench_run") if isinstance(document, dict) else None
+    if not isinstance(summary, dict):
+        raise ResultsError(f"{path}: not written by dbbench's benchmark suite")
+    summary = dict(summary)
+    summary["benchmarks"] = len(document.get("benchmarks") or [])
+    return summary

@@ -1,0 +1,93 @@
+"""The ``dbbench`` command: parse arguments, dispatch to the stage modules, print one-line errors.
+
+A thin layer: each command lives in ``dbbench/cli/commands/<name>.py`` with its arguments beside its handler, and
+calls a function of a stage subpackage that works without the CLI. No SQL, Faker or plotting here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from dbbench.cli.commands import (
+    audit,
+    bench,
+    doctor,
+    load,
+    migrate_data,
+    parity,
+    report,
+    run,
+    seed,
+    seed_benchmark,
+    setup,
+)
+from dbbench.errors import DbbenchError, one_line
+
+Handler = Callable[[argparse.Namespace], int]
+Command = tuple[str, Handler, Callable[[argparse.ArgumentParser], None]]
+
+# In the order `dbbench --help` lists them.
+COMMANDS: list[Command] = [
+    (m.NAME, m.run, m.add_arguments)
+    for m in (doctor, setup, seed, seed_benchmark, bench, parity, report, run, load, audit, migrate_data)
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (plus where to look), like every other dbbench error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"dbbench: error: {message} (see: {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dbbench",
+        description="Should a Django app move from PostgreSQL to MySQL/MariaDB? Measure it.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    for name, handler, add_args in COMMANDS:
+        doc = (handler.__doc__ or "").strip()
+        p = sub.add_parser(
+            name,
+            help=doc.splitlines()[0] if doc else None,
+            description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add_args(p)
+        p.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+        p.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except DbbenchError as exc:
+        print(f"dbbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dbbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `dbbench audit ... | head`: the reader left; say nothing more (stdout is gone).
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 141
+    except Exception as exc:
+        # Anything unforeseen still gets one line (passwords masked); --debug shows the traceback.
+        if getattr(args, "debug", False) or os.environ.get("DBBENCH_DEBUG"):
+            raise
+        print(
+            f"dbbench: error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug for details)", file=sys.stderr
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

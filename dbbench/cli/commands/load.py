@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dbbench.cli import common
+
+NAME = "load"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    common.add_targets(p)
+    common.add_allow_foreign(p)
+    p.add_argument("--users", help="concurrent users per step, e.g. 10,50,100,200,300 (the default)")
+    p.add_argument("--duration", help="measured time per step, ramp-up excluded, e.g. 15s (default) or 1m")
+    p.add_argument("--spawn-rate", help="users started per second during ramp-up (default 50)")
+    p.add_argument("--think", help="a student's think time before each request, seconds, e.g. 1-5 (default)")
+    p.add_argument("--conn-max-age", help="Django CONN_MAX_AGE values to measure, e.g. 0,60 (default)")
+    p.add_argument("--workers", type=int, help="gunicorn worker processes (default 2 x cores + 1)")
+    p.add_argument("--threads", type=int, help="gunicorn threads per worker (default 1: sync workers)")
+    p.add_argument("--locust-workers", type=int, help="run Locust as a master and N local workers (default 0)")
+    p.add_argument("--remote-workers", type=int, help="Locust workers the master also waits for from other machines")
+    p.add_argument("--master-port", type=int, help="fixed Locust master port for remote workers (default: a free one)")
+    p.add_argument("--listen", help="address gunicorn and the Locust master bind (default 127.0.0.1)")
+    p.add_argument("--attempts", help="seed each backend to this many attempts first (default 100k; 0: use as is)")
+    p.add_argument("--seed", type=int, help="seed of the generated data (default 42)")
+    p.add_argument("--p95-threshold", help="the knee's p95 limit, e.g. 1s (default) or 500ms")
+    p.add_argument("--max-failure-rate", help="failures a step may have and still serve its users (default 1%%)")
+    p.add_argument("--output", help="result file to write (default: results/load-<time>.json)")
+    p.add_argument("--quick", action="store_true", help="a short sweep (2 and 5 users, 5 s, CONN_MAX_AGE 60)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Put the quiz site under HTTP load on each backend (gunicorn + Locust) and find where it gives out.
+
+    For each CONN_MAX_AGE (default 0 and 60) and backend, gunicorn serves the quiz site on that backend alone
+    (127.0.0.1, a free port) and Locust students take quizzes with think time, at each user count for a fixed
+    time (ramp-up excluded). Prints requests/s, p50/p95/p99 latency and failures per step, and the knee: the most
+    users served with p95 under --p95-threshold. Seeds to --attempts first. Results (kind load) are saved after
+    every step; gunicorn and Locust never outlive the command. --locust-workers N: a Locust master and N workers.
+    Example: dbbench load --backend all --users 10,50,100,200,300 --duration 15s
+    """
+    from dbbench.load import sweep
+    from dbbench.load.stats import render_table
+    from dbbench.results import load_result
+
+    config = sweep.build_config(
+        quick=args.quick,
+        users=args.users,
+        duration=args.duration,
+        spawn_rate=args.spawn_rate,
+        think=args.think,
+        conn_max_age=args.conn_max_age,
+        workers=args.workers,
+        threads=args.threads,
+        locust_workers=args.locust_workers,
+        remote_workers=args.remote_workers,
+        master_port=args.master_port,
+        listen=args.listen,
+        attempts=args.attempts,
+        seed=args.seed,
+        p95_threshold=args.p95_threshold,
+        max_failure_rate=args.max_failure_rate,
+    )
+    targets = common.setup_django(args)
+    path = sweep.run_load(
+        targets,
+        config,
+        Path(args.output) if args.output else None,
+        progress=lambda line: print(line, flush=True),
+        allow_foreign=common.allow_foreign(args),
+    )
+    data = load_result(path, sweep.KIND)[1]["data"]
+    print(render_table(data))
+    print(f"wrote {path}")
+    failed = [f"{r['alias']} CONN_MAX_AGE={r['conn_max_age']}: {r['error']}" for r in data["runs"] if r["error"]]
+    if failed:
+        print(f"dbbench: error: load test failed on {'; '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,66 @@
+"""Options and helpers shared by several commands, defined once (as asv's ``commands/common_args.py``).
+
+Each command adds only the shared options that apply to it: ``--target`` where it talks to a database,
+``--allow-foreign-database`` where it writes to one.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from dbbench.backends.targets import Target, parse_target_list, select_targets, targets_from_env
+
+PROFILE_CHOICES = ["quick", "default", "full"]
+DEFAULT_SEED = 42
+
+
+def add_targets(p: argparse.ArgumentParser, *, backend: bool = True) -> None:
+    """``--target NAME=URL`` (repeatable) and, unless ``backend`` is False, ``--backend`` to choose among them."""
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME=URL",
+        help="a database target (repeatable); default: DBBENCH_TARGETS, or DBBENCH_POSTGRES_URL and DBBENCH_MYSQL_URL",
+    )
+    if backend:
+        p.add_argument("--backend", default="all", help="target name, comma-separated names, or all (default)")
+
+
+def add_allow_foreign(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-foreign-database",
+        action="store_true",
+        help="let dbbench write to a database that holds tables it did not create (it is refused otherwise)",
+    )
+
+
+def add_seed(p: argparse.ArgumentParser, what: str = "the generated data") -> None:
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of {what} (default {DEFAULT_SEED})")
+
+
+def add_profile(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--profile", choices=PROFILE_CHOICES, default="default", help=help)
+
+
+def configured(args: argparse.Namespace) -> list[Target]:
+    """Every configured target: ``--target`` options, else the environment."""
+    given = getattr(args, "target", None)
+    return parse_target_list(",".join(given)) if given else targets_from_env()
+
+
+def chosen(args: argparse.Namespace) -> list[Target]:
+    """The targets for this invocation: the configured ones, filtered by ``--backend``."""
+    return select_targets(configured(args), getattr(args, "backend", None))
+
+
+def setup_django(args: argparse.Namespace) -> list[Target]:
+    """Configure Django with *every* configured target (so aliases resolve), return the chosen ones."""
+    from dbbench import djangoenv
+
+    every = configured(args)
+    djangoenv.setup(every)
+    return select_targets(every, getattr(args, "backend", None))
+
+
+def allow_foreign(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "allow_foreign_database", False))

@@ -1,0 +1,517 @@
+"""Migration rehearsal: copy the quiz tables from one backend to another, verify the copy, time it.
+
+``rehearse(source, target)`` answers "how long will we be down, and will we lose anything?" on the seeded data:
+
+1. The copy goes into a dbbench database of its own on the target server (``<database>_rehearsal`` unless told
+   otherwise), created, marked and migrated like any other. It must be empty, or a copy that never finished or
+   failed verification (then it restarts cleanly), or ``replace=True``. A state row in ``dbbench_rehearsal``
+   says "incomplete" from before the first row is removed or written until the copy is verified.
+2. The source is only read (``dbbench.rehearsal.copy``): one read-only snapshot, tables in dependency order,
+   streamed in batches through the target's fast load path; ids copied as they are, then the target's sequences
+   / AUTO_INCREMENT continue after the highest one, and the planner statistics are refreshed.
+3. ``dbbench.rehearsal.verify`` compares both sides row by row (counts, content checksums, the first differing
+   rows) and smoke-tests the copy through the ORM.
+4. The result (kind ``rehearsal``) has the times, rates, conversions and downtime estimates for other sizes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.db.models import Model
+
+from dbbench import djangoenv
+from dbbench.backends import bulkload
+from dbbench.backends.targets import Target
+from dbbench.errors import ConfigError, DbbenchError, ResultsError, mask_secrets
+from dbbench.rehearsal.copy import TableCopy, analyze, continue_ids, copy_tables
+from dbbench.rehearsal.verify import Conversion, TableCheck, compare_table, conversions, read_only, short, smoke_test
+from dbbench.units import format_count, parse_count
+
+KIND = "rehearsal"
+SUFFIX = "_rehearsal"
+STATE_TABLE = "dbbench_rehearsal"
+DEFAULT_BATCH = 20_000
+ESTIMATE_ATTEMPTS = (1_000_000, 10_000_000, 100_000_000)
+INCOMPLETE, FAILED, COMPLETE = "incomplete", "failed", "complete"
+
+
+class TargetNotEmpty(DbbenchError):
+    """The copy's database holds a verified copy (or rows dbbench did not copy) and --replace was not given."""
+
+
+@dataclass
+class Endpoint:
+    alias: str
+    vendor: str  # the server's own word (doctor.server_info)
+    version: str
+    database: str
+    url: str  # masked
+
+    def label(self) -> str:
+        return f"{self.alias} ({self.vendor} {self.version}, database {self.database})"
+
+
+@dataclass
+class Rehearsal:
+    source: Endpoint
+    target: Endpoint
+    method: str = ""
+    batch_size: int = DEFAULT_BATCH
+    copies: list[TableCopy] = field(default_factory=list)
+    checks: list[TableCheck] = field(default_factory=list)
+    conversions: list[Conversion] = field(default_factory=list)
+    next_ids: dict[str, int] = field(default_factory=dict)
+    smoke: list[str] = field(default_factory=list)  # what the ORM smoke test did; empty when it did not run
+    smoke_ok: bool = False
+    copy_seconds: float = 0.0  # reading, loading, ids and statistics: the data part of the downtime
+    verify_seconds: float = 0.0
+    verify_table_seconds: dict[str, float] = field(default_factory=dict)
+    restarted: str | None = None  # why rows that were in the copy's database were replaced
+    estimate_for: list[int] = field(default_factory=list)  # attempt counts to estimate for besides the defaults
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks) and self.smoke_ok
+
+    @property
+    def rows(self) -> int:
+        return sum(c.rows for c in self.copies)
+
+    @property
+    def attempts(self) -> int:
+        from dbbench.quiz.models import QuizAttempt
+
+        return next((c.source_rows for c in self.checks if c.table == QuizAttempt._meta.db_table), 0)
+
+    def estimates(self) -> list[dict[str, Any]]:
+        if not (self.attempts and self.copies):
+            return []
+        return [estimate(self, n) for n in sorted({*ESTIMATE_ATTEMPTS, *self.estimate_for})]
+
+    def as_dict(self) -> dict[str, Any]:
+        copies = {c.table: c for c in self.copies}
+        tables = []
+        for check in self.checks:
+            copy = copies.get(check.table)
+            tables.append(
+                {
+                    "table": check.table,
+                    "rows": check.source_rows,
+                    "copy_seconds": round(copy.seconds, 3) if copy else None,
+                    "rows_per_s": round(copy.rows_per_s) if copy else None,
+                    "load_share": round(copy.load_seconds / copy.seconds, 2) if copy and copy.seconds else None,
+                    "source_bytes": copy.source_bytes if copy else None,
+                    "verify_seconds": round(self.verify_table_seconds.get(check.table, 0.0), 3),
+                    "next_id": self.next_ids.get(check.table),
+                    "source_checksum": check.source_checksum,
+                    "target_checksum": check.target_checksum,
+                    "differing_rows": check.differing_rows,
+                    "match": check.ok,
+                }
+            )
+        return {
+            "ok": self.ok,
+            "source": self.source.label(),
+            "target": self.target.label(),
+            "source_vendor": self.source.vendor,
+            "target_vendor": self.target.vendor,
+            "source_url": self.source.url,
+            "target_url": self.target.url,
+            "attempts": self.attempts,
+            "rows": self.rows,
+            "method": self.method,
+            "batch_size": self.batch_size,
+            "copy_seconds": round(self.copy_seconds, 3),
+            "rows_per_s": round(self.rows / self.copy_seconds) if self.copy_seconds > 0 else None,
+            "verify_seconds": round(self.verify_seconds, 3),
+            "downtime_seconds": round(self.copy_seconds + self.verify_seconds, 3),
+            "smoke_test": "ok" if self.smoke_ok else ("failed" if self.smoke else "not run"),
+            "restarted": self.restarted,
+            "tables": tables,
+            "differences": [
+                {"table": d.table, "id": d.pk, "field": name, "source": short(a), "target": short(b)}
+                for check in self.checks
+                for d in check.examples
+                for name, (a, b) in d.fields.items()
+            ],
+            "conversions": [dataclasses.asdict(c) for c in self.conversions],
+            "estimates": self.estimates(),
+            "smoke": self.smoke,
+        }
+
+
+# --- the rehearsal ------------------------------------------------------------------------------------------
+
+
+def rehearse(
+    source: Target,
+    target: Target,
+    *,
+    database: str | None = None,
+    replace: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    progress: bool | None = None,
+    allow_foreign: bool = False,
+) -> Rehearsal:
+    """Copy every quiz table of ``source`` into ``database`` (default ``<target database>_rehearsal``) on
+    ``target``'s server, verify the copy, smoke-test it through the ORM and time it.
+
+    Django must be set up (any targets: databases that are not configured get a temporary alias).
+    """
+    if batch_size < 1:
+        raise ConfigError(f"bad batch size {batch_size}: must be at least 1")
+    copy_target = copy_target_for(source, target, database)
+    with django_alias(source) as src, django_alias(copy_target) as dst:
+        models = quiz_models()
+        _check_source(src, models)
+        djangoenv.prepare(dst, allow_foreign=allow_foreign)
+        result = Rehearsal(_endpoint(src), _endpoint(dst), batch_size=batch_size)
+        method = bulkload.choose_method(dst)
+        result.method = bulkload.method_name(dst, method)
+        result.restarted = _claim(src, dst, models, replace=replace)
+        started = time.perf_counter()
+        result.copies = copy_tables(src, dst, models, batch_size, method, progress)
+        result.next_ids = continue_ids(dst, models)
+        analyze(dst, models)
+        result.copy_seconds = time.perf_counter() - started
+        _verify_into(result, src, dst, models)
+        return result
+
+
+def verify(source: Target, target: Target, *, database: str | None = None) -> Rehearsal:
+    """Check an existing copy again without copying: checksums, first differing rows, smoke test, state row."""
+    from dbbench.backends.database import is_owned
+
+    copy_target = copy_target_for(source, target, database)
+    with django_alias(source) as src, django_alias(copy_target) as dst:
+        models = quiz_models()
+        _check_source(src, models)
+        if not is_owned(dst) or _state(dst) is None:
+            raise ConfigError(f"no copy to verify in {dst.safe_url}: run migrate-data without --verify-only first")
+        result = Rehearsal(_endpoint(src), _endpoint(dst))
+        result.next_ids = continue_ids(dst, models)
+        _verify_into(result, src, dst, models)
+        return result
+
+
+def _verify_into(result: Rehearsal, src: Target, dst: Target, models: list[type[Model]]) -> None:
+    """Compare, smoke-test, and set the state row: complete only when everything held."""
+    from dbbench.seed.checksum import new_keys
+
+    result.conversions = conversions(src, dst, models)
+    started = time.perf_counter()
+    keys = (new_keys(), new_keys())
+    with read_only(src):
+        for model in models:
+            t0 = time.perf_counter()
+            result.checks.append(compare_table(model, src.name, dst.name, keys))
+            result.verify_table_seconds[model._meta.db_table] = time.perf_counter() - t0
+    result.verify_seconds = time.perf_counter() - started
+    if all(c.ok for c in result.checks):
+        result.smoke_ok, result.smoke = smoke_test(dst, result.next_ids)
+        continue_ids(dst, models)  # the smoke test's rolled-back rows still used up ids
+    _mark(dst, COMPLETE if result.ok else FAILED, src)
+
+
+def copy_target_for(source: Target, target: Target, database: str | None) -> Target:
+    """``target``'s server under the copy's database name; refuses to copy a database onto itself."""
+    name = database or target.database + SUFFIX
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,60}", name):
+        raise ConfigError(f"bad database name {name!r} for the copy: letters, digits and _ only, at most 60")
+    copy = target.with_database(name)
+    where = (copy.spec.family, copy.host, copy.port, copy.database)
+    if where == (source.spec.family, source.host, source.port, source.database):
+        raise ConfigError(f"the copy would overwrite its source {source.safe_url}: choose another --into database")
+    return dataclasses.replace(copy, name=target.name[:21] + SUFFIX)
+
+
+def quiz_models() -> list[type[Model]]:
+    """Every model of the quiz app, the tables others point at first."""
+    from django.apps import apps
+
+    pending = list(apps.get_app_config("quiz").get_models())
+    ordered: list[type[Model]] = []
+    while pending:
+        ready = [
+            m
+            for m in pending
+            if all(
+                f.related_model in ordered or f.related_model is m
+                for f in m._meta.concrete_fields
+                if f.is_relation and f.related_model is not None
+            )
+        ]
+        if not ready:
+            raise DbbenchError(f"circular foreign keys among {', '.join(m.__name__ for m in pending)}")
+        ordered += ready
+        pending = [m for m in pending if m not in ready]
+    return ordered
+
+
+@contextmanager
+def django_alias(target: Target) -> Iterator[Target]:
+    """``target`` under a Django alias: its own name when configured for the same database, else a temporary one.
+
+    Django reads DATABASES once; an alias added to the connection handler (with Django's defaults filled in)
+    works for the ORM, ``migrate``, the seeder and the bulk loader, and leaves ``settings.DATABASES`` alone.
+    """
+    from django.db import connections
+
+    entry = connections.settings.get(target.name)
+    if entry is not None and _same_database(entry, target):
+        yield target
+        return
+    alias = target.name if entry is None else f"{target.name[:22]}_{uuid.uuid4().hex[:8]}"
+    settings = connections.configure_settings({"default": {}, alias: target.django_database()})
+    connections.settings[alias] = settings[alias]
+    try:
+        yield dataclasses.replace(target, name=alias)
+    finally:
+        with suppress(AttributeError):  # no connection was made in this thread
+            connections[alias].close()
+            del connections[alias]
+        del connections.settings[alias]
+
+
+def _same_database(entry: dict[str, Any], target: Target) -> bool:
+    theirs = (entry.get("ENGINE"), entry.get("HOST"), str(entry.get("PORT")), entry.get("NAME"))
+    return theirs == (target.spec.engine, target.host, str(target.port), target.database)
+
+
+# --- the copy's database and its state row ------------------------------------------------------------------
+
+
+def _check_source(src: Target, models: list[type[Model]]) -> None:
+    from django.db import Error, connections
+
+    try:
+        tables = set(connections[src.name].introspection.table_names())
+    except (Error, *src.spec.driver_errors) as exc:
+        text = mask_secrets(" ".join(str(exc).split()), [src])
+        raise DbbenchError(f"{src.name}: cannot read {src.safe_url}: {text}") from None
+    missing = [m._meta.db_table for m in models if m._meta.db_table not in tables]
+    if missing:
+        raise ConfigError(
+            f"{src.name}: {src.safe_url} has no {', '.join(missing)}: seed it first, e.g. "
+            f"dbbench seed --backend {src.name} --attempts 100k"
+        )
+
+
+def _claim(src: Target, dst: Target, models: list[type[Model]], *, replace: bool) -> str | None:
+    """Empty the copy's tables and mark them incomplete; refuse a verified copy (or foreign rows) unless replace."""
+    from django.core.management.color import no_style
+    from django.db import connections
+
+    state = _state(dst)
+    filled = [m._meta.db_table for m in models if m._default_manager.using(dst.name).exists()]
+    restarted = None
+    if filled:
+        if state in (INCOMPLETE, FAILED):
+            restarted = f"an earlier copy was left {state}"
+        elif replace:
+            restarted = "--replace"
+        else:
+            whose = "a verified copy" if state == COMPLETE else "rows that no copy of dbbench wrote"
+            raise TargetNotEmpty(
+                f"{dst.safe_url} already holds {whose} ({', '.join(filled)}); "
+                "pass --replace to copy again, or --into another database"
+            )
+    # Marked before the first row goes, so an interruption at any later point shows.
+    _mark(dst, INCOMPLETE, src)
+    if filled:
+        ops = connections[dst.name].ops
+        ops.execute_sql_flush(ops.sql_flush(no_style(), [m._meta.db_table for m in models], reset_sequences=True))
+    return restarted
+
+
+def _state(dst: Target) -> str | None:
+    """None (no copy was ever started here), incomplete, failed or complete."""
+    from django.db import connections
+
+    connection = connections[dst.name]
+    if STATE_TABLE not in connection.introspection.table_names():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT state FROM {dst.spec.quote_name(STATE_TABLE)} WHERE id = 1")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def state(source: Target, target: Target, database: str | None = None) -> str | None:
+    """The state of the copy of ``source`` on ``target``'s server (None when there is none)."""
+    from dbbench.backends.database import is_owned
+
+    copy = copy_target_for(source, target, database)
+    if not is_owned(copy):
+        return None
+    with django_alias(copy) as dst:
+        return _state(dst)
+
+
+def _mark(dst: Target, value: str, src: Target) -> None:
+    from django.db import connections, transaction
+
+    table = dst.spec.quote_name(STATE_TABLE)
+    with connections[dst.name].cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (id integer PRIMARY KEY, state varchar(20) NOT NULL, "
+            "source varchar(500) NOT NULL, updated_at varchar(40) NOT NULL)"
+        )
+    with transaction.atomic(using=dst.name), connections[dst.name].cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table}")
+        cursor.execute(
+            f"INSERT INTO {table} (id, state, source, updated_at) VALUES (1, %s, %s, %s)",
+            [value, src.safe_url[:500], datetime.now(UTC).isoformat(timespec="seconds")],
+        )
+
+
+def _endpoint(target: Target) -> Endpoint:
+    from dbbench.backends.doctor import server_info
+
+    info = server_info(target)
+    return Endpoint(target.name, info.vendor, info.version, target.database, target.safe_url)
+
+
+# --- estimates ----------------------------------------------------------------------------------------------
+
+
+def _growing() -> set[str]:
+    """Tables that grow with the attempts (``dbbench.seed.datagen``: one student per 20); the others stay put."""
+    from dbbench.quiz.models import QuizAttempt, Student
+
+    return {Student._meta.db_table, QuizAttempt._meta.db_table}
+
+
+def estimate(result: Rehearsal, attempts: int) -> dict[str, Any]:
+    """Copy and verification time for ``attempts`` attempts, scaled linearly from this rehearsal's times.
+
+    Linear scaling leaves out that indexes get slower to maintain once they outgrow the server's buffers, so
+    figures far above the measured size are lower bounds.
+    """
+    growing = _growing()
+    factor = attempts / result.attempts
+    fixed = sum(c.seconds for c in result.copies if c.table not in growing)
+    scaled = sum(c.seconds for c in result.copies if c.table in growing)
+    rest = max(result.copy_seconds - fixed - scaled, 0.0)  # ids and statistics: they grow with the data
+    copy = fixed + (scaled + rest) * factor
+    v_fixed = sum(s for t, s in result.verify_table_seconds.items() if t not in growing)
+    verify = v_fixed + (result.verify_seconds - v_fixed) * factor
+    return {
+        "attempts": attempts,
+        "label": format_count(attempts) if len(format_count(attempts)) <= 5 else f"~{attempts / 1e6:.1f}m",
+        "copy_seconds": round(copy, 1),
+        "verify_seconds": round(verify, 1),
+        "downtime_seconds": round(copy + verify, 1),
+        "downtime": duration(copy + verify),
+        "measured_at": result.attempts,
+    }
+
+
+_BYTES = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b\s*$", re.IGNORECASE)
+
+
+def check_estimate_sizes(texts: list[str]) -> None:
+    """Refuse a bad --estimate-for before anything runs (sizes in bytes are turned into attempts afterwards)."""
+    for text in texts:
+        if not _BYTES.match(text):
+            parse_count(text, what="--estimate-for size")
+
+
+def parse_estimate_size(text: str, result: Rehearsal) -> int:
+    """``5m`` (attempts) or ``20GB`` (of source data: turned into attempts with the source's bytes per attempt)."""
+    match = _BYTES.match(text)
+    if not match:
+        return parse_count(text, what="--estimate-for size")
+    size = sum(c.source_bytes for c in result.copies if c.table in _growing())
+    if not (result.attempts and size):
+        raise ConfigError(f"cannot turn {text!r} into attempts: nothing was copied to measure bytes per attempt")
+    nbytes = float(match.group(1)) * 1024 ** " kmgt".index(match.group(2).lower() or " ")
+    return max(1, round(nbytes / (size / result.attempts)))
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# --- output -------------------------------------------------------------------------------------------------
+
+
+def render(result: Rehearsal) -> str:
+    """The summary the CLI prints: copy, verification, ids, smoke test, conversions, estimates."""
+    lines = [f"rehearsal: {result.source.label()} -> {result.target.label()}", f"  copy at {result.target.url}"]
+    if result.restarted:
+        lines.append(f"  replaced the rows that were there ({result.restarted})")
+    if result.copies:
+        rate = result.rows / result.copy_seconds if result.copy_seconds else 0.0
+        lines.append(
+            f"copy: {result.rows:,} rows in {result.copy_seconds:.1f} s ({rate:,.0f} rows/s) via {result.method}, "
+            f"batches of {result.batch_size:,}; ids and statistics included"
+        )
+        for c in result.copies:
+            share = f"{c.load_seconds / c.seconds:.0%}" if c.seconds else "-"
+            lines.append(
+                f"  {c.table:<18} {c.rows:>11,} rows {c.seconds:>8.2f} s {c.rows_per_s:>9,.0f} rows/s"
+                f"  (target loading {share} of it)"
+            )
+    lines.append(f"verify: {result.verify_seconds:.1f} s, both sides row by row in id order")
+    for check in result.checks:
+        verdict = "ok" if check.ok else f"MISMATCH: {check.differing_rows:,} differing rows"
+        lines.append(
+            f"  {check.table:<18} rows {check.source_rows:,} / {check.target_rows:,}  checksum "
+            f"{check.source_checksum.split(':')[1][:12]} / {check.target_checksum.split(':')[1][:12]}  {verdict}"
+        )
+        lines += [f"    {d.describe()}" for d in check.examples]
+        if check.differing_rows > len(check.examples):
+            lines.append(f"    ... and {check.differing_rows - len(check.examples):,} more")
+    if result.next_ids:
+        lines.append("ids continue at: " + ", ".join(f"{t} {n:,}" for t, n in result.next_ids.items()))
+    if result.smoke:
+        lines.append(f"smoke test through the ORM: {'ok' if result.smoke_ok else 'FAILED'}")
+        lines += [f"  {s}" for s in result.smoke]
+    if result.conversions:
+        lines.append("converted:")
+        for c in result.conversions:
+            lines.append(f"  {c.what}: {c.source} -> {c.target}: {c.note}")
+            lines.append(f"    ({c.columns})")
+    estimates = result.estimates()
+    if estimates:
+        lines.append(f"estimate, linear from {format_count(result.attempts)} attempts (a lower bound far above it):")
+        lines += [
+            f"  {e['label']:>6} attempts: copy {duration(e['copy_seconds'])}, verify {duration(e['verify_seconds'])}"
+            for e in estimates
+        ]
+    return "\n".join(lines)
+
+
+def output_path(path: Path | None) -> Path:
+    """Where the result goes: ``path``, or ``<results dir>/rehearsal-<time>.json`` (created). Checked up front."""
+    from dbbench.results import DEFAULT_RESULTS_DIR
+
+    if path is None:
+        DEFAULT_RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        return DEFAULT_RESULTS_DIR / f"rehearsal-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}.json"
+    if path.is_dir():
+        raise ResultsError(f"{path}: is a directory; give a file name such as {path / 'rehearsal.json'}")
+    if not path.parent.is_dir():
+        raise ResultsError(f"results directory {path.parent} does not exist")
+    return path
+
+
+def write(result: Rehearsal, path: Path) -> Path:
+    from dbbench.results import write_result
+
+    return write_result(path, KIND, result.as_dict())

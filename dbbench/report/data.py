@@ -1,0 +1,314 @@
+"""Read result files for the report and turn raw timings into per-operation comparisons.
+
+Only result files are read, never a live database: the report can be rebuilt anywhere, later, from the same files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dbbench.errors import ResultsError
+from dbbench.report.stats import DEFAULT_THRESHOLD, Comparison, Summary, compare, drift, summarize
+from dbbench.results import load_result
+
+BASELINE_VENDOR = "PostgreSQL"  # the team's current database: the question is whether to leave it
+UNSTEADY = 1.5  # a run whose slowest tenth of rounds is this much slower than its fastest was disturbed
+BUSY_SHARE = 0.2  # when this share of runs is unsteady, the machine was busy: say so next to the verdict
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One benchmark: an operation in one variant on one backend at one size, with its raw timings (ms)."""
+
+    alias: str
+    operation: str
+    variant: str  # "orm" or "raw"
+    size: int  # nominal step
+    rows: int  # attempts in the table when measured
+    samples_ms: np.ndarray = field(repr=False)
+    seed: int | None
+    data_bytes: int | None
+    source: Path
+    interleaved: bool = False  # its rounds alternated with the other backends' (dbbench.bench.measure)
+
+
+@dataclass
+class Backend:
+    """A target as the result files describe it (what the server said about itself)."""
+
+    alias: str
+    vendor: str
+    version: str
+    settings: dict[str, str] = field(default_factory=dict)
+    durable: bool | None = None
+    buffer_bytes: int | None = None
+    data_bytes: dict[int, int] = field(default_factory=dict)  # size -> quiz attempt table + indexes
+    display: str = ""  # "MariaDB 10.11.19", plus the alias when two backends would read the same
+
+
+@dataclass
+class Row:
+    """One line of the latency tables: every backend's percentiles, each candidate's comparison."""
+
+    operation: str
+    variant: str
+    size: int
+    rows: dict[str, int]
+    summaries: dict[str, Summary]
+    comparisons: dict[str, Comparison]  # candidate alias -> against the baseline
+    drifts: dict[str, float | None] = field(default_factory=dict)  # alias -> stats.drift of its rounds
+
+    @property
+    def unsteady(self) -> bool:
+        return any(d is not None and d >= UNSTEADY for d in self.drifts.values())
+
+
+@dataclass
+class ResultSet:
+    files: list[tuple[Path, str]]
+    measurements: list[Measurement]
+    backends: dict[str, Backend]
+    documents: dict[str, list[tuple[Path, dict[str, Any]]]]  # kind -> files of that kind
+    notes: list[str]
+
+    @property
+    def baseline(self) -> str | None:
+        """The first PostgreSQL backend (the team's current database), else the first backend."""
+        for alias, backend in self.backends.items():
+            if backend.vendor == BASELINE_VENDOR:
+                return alias
+        return next(iter(self.backends), None)
+
+    @property
+    def candidates(self) -> list[str]:
+        return [a for a in self.backends if a != self.baseline]
+
+    @property
+    def sizes(self) -> list[int]:
+        return sorted({m.size for m in self.measurements})
+
+    @property
+    def operations(self) -> list[str]:
+        return list(dict.fromkeys(m.operation for m in self.measurements))
+
+
+def load_results(paths: Iterable[Path | str]) -> ResultSet:
+    """Load every file (one-line :class:`ResultsError` for anything missing, empty, corrupt or foreign)."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ResultsError("no results files given")
+    files: list[tuple[Path, str]] = []
+    documents: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+    by_key: dict[tuple[str, str, str, int], Measurement] = {}
+    backends: dict[str, Backend] = {}
+    notes: list[str] = []
+    for path in paths:
+        kind, document = load_result(path)
+        files.append((path, kind))
+        documents.setdefault(kind, []).append((path, document))
+        if kind == "benchmark":
+            for m in _benchmark_measurements(path, document, backends):
+                key = (m.alias, m.operation, m.variant, m.size)
+                if key in by_key:
+                    notes.append(
+                        f"{m.operation}/{m.variant} on {m.alias} at {m.size:,} is in several files: {path} kept"
+                    )
+                by_key[key] = m
+    # The run's own target order says which backend is the baseline.
+    order = [
+        a for _, doc in documents.get("benchmark", []) for a in (doc.get("dbbench_run") or {}).get("targets") or []
+    ]
+    rank = {alias: i for i, alias in enumerate(dict.fromkeys(order))}
+    backends = dict(sorted(backends.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    _name_backends(backends)
+    return ResultSet(files, list(by_key.values()), backends, documents, notes)
+
+
+def _benchmark_measurements(path: Path, document: dict[str, Any], backends: dict[str, Backend]) -> list[Measurement]:
+    found: list[Measurement] = []
+    for bench in document["benchmarks"]:
+        info = bench["extra_info"]["dbbench"]
+        try:
+            alias, operation, variant = str(info["alias"]), str(info["operation"]), str(info["variant"])
+            size, rows = int(info["size"]), int(info["rows"])
+            data = (bench.get("stats") or {}).get("data")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResultsError(f"{path}: benchmark {bench.get('name')!r} lacks dbbench field {exc}") from None
+        if not data:
+            raise ResultsError(
+                f"{path}: benchmark {bench.get('name')!r} has no raw timings (save with --benchmark-save-data)"
+            )
+        try:
+            samples = np.asarray(data, dtype=float) * 1000.0  # pytest-benchmark stores seconds
+        except (TypeError, ValueError):
+            raise ResultsError(f"{path}: benchmark {bench.get('name')!r} has non-numeric timings") from None
+        if samples.ndim != 1 or not np.all(np.isfinite(samples)) or np.any(samples <= 0):
+            raise ResultsError(f"{path}: benchmark {bench.get('name')!r} has invalid timings")
+        server = info.get("server") or {}
+        backend = backends.setdefault(
+            alias,
+            Backend(alias, str(server.get("vendor") or info.get("vendor") or "?"), str(info.get("version") or "?")),
+        )
+        if server:
+            backend.version = str(server.get("version") or backend.version)
+            backend.settings = {str(k): str(v) for k, v in (server.get("settings") or {}).items()}
+            backend.durable = server.get("durable")
+            backend.buffer_bytes = server.get("buffer_bytes")
+        data_bytes = info.get("data_bytes")
+        if isinstance(data_bytes, int):
+            backend.data_bytes[size] = max(data_bytes, backend.data_bytes.get(size, 0))
+        interleaved = bool(info.get("interleaved_with"))
+        found.append(
+            Measurement(alias, operation, variant, size, rows, samples, info.get("seed"), data_bytes, path, interleaved)
+        )
+    return found
+
+
+def _name_backends(backends: dict[str, Backend]) -> None:
+    for b in backends.values():
+        # Names go into headings and the HTML: keep what a vendor or version can hold, drop markup.
+        b.vendor, b.version = _plain(b.vendor), _plain(b.version)
+    plain = {a: f"{b.vendor} {b.version}" for a, b in backends.items()}
+    for alias, backend in backends.items():
+        ambiguous = list(plain.values()).count(plain[alias]) > 1
+        backend.display = f"{plain[alias]} ({alias})" if ambiguous else plain[alias]
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"[^\w .+~-]", "", text)[:60] or "?"
+
+
+def analyse(results: ResultSet, *, threshold: float = DEFAULT_THRESHOLD) -> list[Row]:
+    """Percentiles for every measurement; each candidate compared with the baseline where both were measured."""
+    groups: dict[tuple[str, str, int], dict[str, Measurement]] = {}
+    for m in results.measurements:
+        groups.setdefault((m.operation, m.variant, m.size), {})[m.alias] = m
+    order = {op: i for i, op in enumerate(results.operations)}
+    rows: list[Row] = []
+    base = results.baseline
+    for (op, variant, size), per_alias in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][2], kv[0][1])):
+        ordered = {a: per_alias[a] for a in results.backends if a in per_alias}
+        comparisons: dict[str, Comparison] = {}
+        if base in ordered:
+            for cand in results.candidates:
+                if cand in ordered:
+                    comparisons[cand] = compare(ordered[base].samples_ms, ordered[cand].samples_ms, threshold=threshold)
+        rows.append(
+            Row(
+                op,
+                variant,
+                size,
+                rows={a: m.rows for a, m in ordered.items()},
+                summaries={a: summarize(m.samples_ms) for a, m in ordered.items()},
+                comparisons=comparisons,
+                drifts={a: drift(m.samples_ms) for a, m in ordered.items()},
+            )
+        )
+    return rows
+
+
+def fairness_flags(results: ResultSet) -> list[str]:
+    """Settings that make the comparison unfair, in plain words."""
+    flags: list[str] = []
+    backends = list(results.backends.values())
+    known = [b for b in backends if b.durable is not None]
+    if len({b.durable for b in known}) > 1:
+        strong = ", ".join(f"{b.display} ({durability_settings(b)})" for b in known if b.durable)
+        weak = ", ".join(f"{b.display} ({durability_settings(b)})" for b in known if not b.durable)
+        flags.append(
+            f"unequal durability: {strong} wait(s) for each commit to reach the disk, {weak} do(es) not, so write "
+            "timings are not comparable"
+        )
+    for b in backends:
+        if b.buffer_bytes and b.data_bytes:
+            size = max(b.data_bytes)
+            if b.data_bytes[size] > b.buffer_bytes:
+                flags.append(
+                    f"{b.display}: its buffer ({_mib(b.buffer_bytes)}) is smaller than the attempt data at "
+                    f"{size:,} attempts ({_mib(b.data_bytes[size])}), so reads at that size also measure its cache "
+                    "misses"
+                )
+    return flags
+
+
+def noise_flag(rows: list[Row]) -> str | None:
+    """A plain-words warning when many runs were disturbed (the machine was busy), else None."""
+    drifts = [d for r in rows for d in r.drifts.values() if d is not None]
+    unsteady = [d for d in drifts if d >= UNSTEADY]
+    if not drifts or len(unsteady) < BUSY_SHARE * len(drifts):
+        return None
+    return (
+        f"the machine was busy: in {len(unsteady)} of {len(drifts)} benchmarks a tenth of the rounds ran at least "
+        f"{UNSTEADY:g}x slower than another tenth (another process competing for the CPU), so differences of a few "
+        "tens of percent may be noise"
+    )
+
+
+def durability_settings(b: Backend) -> str:
+    """The settings that decide whether a commit waits for the disk, as ``name=value`` text."""
+    keys = ("fsync", "synchronous_commit", "innodb_flush_log_at_trx_commit", "sync_binlog", "log_bin")
+    return ", ".join(f"{k}={b.settings[k]}" for k in keys if k in b.settings) or "settings not recorded"
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+class _FirstSeen(dict[str, Any]):
+    """Environment facts: the first file that recorded a value for a key wins; empty values do not count."""
+
+    def offer(self, key: str, value: Any) -> None:
+        if self.get(key) is None and value:
+            self[key] = value
+
+
+def environment_summary(results: ResultSet) -> dict[str, str]:
+    """Django, drivers, machine, date and commit from whichever result files recorded them."""
+    env: _FirstSeen = _FirstSeen()
+    for path_docs in results.documents.values():
+        for _, doc in path_docs:
+            header = doc.get("dbbench") if isinstance(doc.get("dbbench"), dict) else None
+            if header:
+                e = header.get("environment") or {}
+                env.offer("django", e.get("django"))
+                env.offer("drivers", e.get("drivers"))
+                env.offer("python", e.get("python"))
+                env.offer("machine", e.get("machine"))
+                env.offer("commit", e.get("commit"))
+                env.offer("date", header.get("created"))
+            else:
+                # pytest-benchmark JSON: the suite adds dbbench's own environment under "dbbench_run".
+                mi = doc.get("machine_info") or {}
+                extra = (doc.get("dbbench_run") or {}).get("environment") or {}
+                env.offer("django", extra.get("django"))
+                env.offer("drivers", extra.get("drivers"))
+                env.offer("python", extra.get("python") or mi.get("python_version"))
+                env.offer("machine", extra.get("machine") or mi)
+                env.offer("commit", extra.get("commit") or doc.get("commit_info"))
+                env.offer("date", doc.get("datetime"))
+    out: dict[str, str] = {}
+    for key in ("django", "python", "date"):
+        if env.get(key):
+            out[key] = str(env[key])
+    if isinstance(env.get("drivers"), dict):
+        out["drivers"] = ", ".join(f"{k} {v}" for k, v in env["drivers"].items())
+    machine = env.get("machine")
+    if isinstance(machine, dict):
+        cpus = machine.get("cpus") or (machine.get("cpu") or {}).get("count")
+        memory = machine.get("memory_bytes")
+        brand = (machine.get("cpu") or {}).get("brand_raw")
+        bits = [machine.get("node"), machine.get("system"), machine.get("release"), machine.get("machine"), brand]
+        text = " ".join(str(b) for b in bits if b)
+        text += f", {cpus} CPUs" if cpus else ""
+        text += f", {memory / 2**30:.0f} GiB RAM" if memory else ""
+        out["machine"] = text
+    commit = env.get("commit")
+    if isinstance(commit, dict) and commit.get("id"):
+        out["commit"] = f"`{str(commit['id'])[:12]}`" + (" (uncommitted changes)" if commit.get("dirty") else "")
+    return out

@@ -1,0 +1,357 @@
+"""The verdict: one of three answers to "should we migrate?", with the three to five reasons that drive it.
+
+Inputs are measured evidence only (comparisons at the largest size, parity findings, load results, fairness
+flags); the rules below are deliberately simple so a reader can check them by hand:
+
+1. Combine the operations' ratios (candidate time / baseline time) into one weighted geometric mean over the quiz
+   site's operation mix (:data:`DEFAULT_MIX`, or ``--mix``), with a bootstrap interval (:func:`stats.combine`).
+2. *Stay* when the mix is slower beyond the practical threshold, or when speed is equal and the parity suite
+   found behaviour that would have to be fixed (a migration with work and nothing to gain).
+3. *It depends* when the mix is inconclusive, when a frequent operation (>= 5% of the mix) is >= 1.5x slower, when
+   the candidate wins but behaviour differs, when the load test disagrees with the single-user figures, when the
+   server settings make the comparison unfair, when the machine was too busy for small differences to mean
+   anything, or when portability was not checked. A clear slowdown (mix >= 1.5x) stays *stay* on a busy machine.
+4. *Migrating is reasonable* otherwise: not slower on the mix, no hot spot, nothing breaks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from dbbench.errors import ConfigError
+from dbbench.report.stats import Comparison, Label, combine
+
+# How often each operation (dbbench.bench.workloads.OPERATIONS) happens on a quiz site, relative to the others; the
+# verdict weighs each operation's ratio by it. Documented in README ("The verdict"). Students mostly read: the
+# dashboard of recent attempts and single results dominate; every submission reads the quiz and inserts once;
+# leaderboards are popular pages; regrades, JSON analytics and per-quiz statistics are back-office work; bulk
+# imports are rare. new_connection: with Django's default CONN_MAX_AGE=0 every request reconnects, but a
+# production setup keeps connections (or pools them), so only worker churn pays it.
+DEFAULT_MIX: dict[str, float] = {
+    "student_recent": 25,
+    "pk_lookup": 20,
+    "submit_quiz": 10,
+    "leaderboard": 10,
+    "insert_attempt": 5,
+    "update_attempt": 5,
+    "new_connection": 5,
+    "json_filter": 3,
+    "json_contains": 2,
+    "json_has_key": 2,
+    "count_by_quiz": 2,
+    "bulk_insert": 1,
+}
+HOT_SHARE = 0.05  # an operation this frequent...
+HOT_RATIO = 1.5  # ...that is this much slower decides "it depends" on its own
+LOAD_P95_RATIO = 1.5  # under load, a p95 this much higher counts (Locust rounds response times to ~5%)...
+LOAD_RPS_RATIO = 1.1  # ...and so does serving 10% fewer requests per second
+
+
+class Decision(StrEnum):
+    STAY = "stay"
+    MIGRATE = "migrate"
+    DEPENDS = "depends"
+
+
+@dataclass(frozen=True)
+class OpEvidence:
+    """One operation at the largest measured size: the candidate's ratio against the baseline."""
+
+    operation: str
+    rows: int
+    comparison: Comparison
+    anchor: str  # where the report shows its numbers
+
+
+@dataclass(frozen=True)
+class Portability:
+    """What the parity suite found: how many behaviours were checked and how many differ."""
+
+    checked: int
+    differing: int
+    examples: list[str]
+    anchor: str = "portability"
+
+
+@dataclass(frozen=True)
+class LoadEvidence:
+    """The load test at the highest user count both backends ran.
+
+    Locust keeps rounded histograms, not raw timings, so there is no interval here: only differences well beyond
+    that rounding count (:data:`LOAD_P95_RATIO`, :data:`LOAD_RPS_RATIO`), or a knee at fewer users.
+    """
+
+    users: int
+    p95_ratio: float  # p95 response time, candidate / baseline (above 1: candidate slower)
+    throughput_ratio: float  # requests/s, candidate / baseline (above 1: candidate serves more)
+    knee_baseline: int | None = None  # most users served within the p95 limit (None: not even the first step)
+    knee_candidate: int | None = None
+    knees_reached: bool = False  # both sweeps went far enough to find a knee
+    anchor: str = "load"
+
+    @property
+    def worse(self) -> bool:
+        """The candidate gives out earlier or serves clearly worse at the highest common load."""
+        lower_knee = self.knees_reached and (self.knee_candidate or 0) < (self.knee_baseline or 0)
+        return lower_knee or self.p95_ratio >= LOAD_P95_RATIO or self.throughput_ratio <= 1 / LOAD_RPS_RATIO
+
+
+@dataclass(frozen=True)
+class Evidence:
+    baseline: str  # how the report names it: "PostgreSQL 15.18"
+    baseline_vendor: str  # "PostgreSQL": what the team would stay on
+    candidate: str  # "MariaDB 10.11.19"
+    candidate_vendor: str
+    operations: list[OpEvidence]
+    mix: dict[str, float]  # resolved weights (operation -> weight); operations not listed weigh nothing
+    fairness: list[str] = field(default_factory=list)
+    noise: str | None = None  # set when many benchmarks ran on a busy machine (see reportdata.noise_flag)
+    portability: Portability | None = None
+    load: LoadEvidence | None = None
+
+
+@dataclass(frozen=True)
+class Reason:
+    text: str
+    anchor: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    headline: str
+    mix: Comparison
+    reasons: list[Reason]
+
+
+# --- the operation mix ----------------------------------------------------------------------------------------
+
+
+def parse_mix(value: str | Path | None) -> dict[str, float] | None:
+    """``--mix``: a JSON/YAML file mapping operation -> weight, or inline ``pk_lookup=5,student_recent=3``."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    path = Path(text)
+    if path.suffix.lower() in {".json", ".yaml", ".yml"} or path.is_file():
+        raw = _read_mix_file(path)
+    else:
+        raw = {}
+        for item in re.split(r"[,\s]+", text):
+            if not item:
+                continue
+            name, sep, weight = item.partition("=")
+            if not sep:
+                raise ConfigError(f"bad --mix entry {item!r}: expected operation=weight, e.g. pk_lookup=5")
+            raw[name.strip()] = weight.strip()
+    mix: dict[str, float] = {}
+    for name, weight in raw.items():
+        try:
+            number = float(weight)
+        except (TypeError, ValueError):
+            raise ConfigError(f"bad --mix weight for {name!r}: {weight!r} is not a number") from None
+        if not math.isfinite(number) or number < 0:
+            raise ConfigError(f"bad --mix weight for {name!r}: must be a number >= 0")
+        mix[str(name)] = number
+    if not any(w > 0 for w in mix.values()):
+        raise ConfigError("bad --mix: give at least one operation a positive weight")
+    return mix
+
+
+def _read_mix_file(path: Path) -> Mapping[str, object]:
+    import yaml  # YAML is a superset of JSON: one parser for both
+
+    if not path.is_file():
+        raise ConfigError(f"--mix file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"--mix file {path}: cannot parse ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"--mix file {path}: expected a mapping of operation: weight")
+    return data
+
+
+def resolve_mix(mix: Mapping[str, float] | None, measured: list[str]) -> tuple[dict[str, float], list[str]]:
+    """Weights for the measured operations, plus notes on what was dropped or left out of the mix.
+
+    A user's mix must only name measured operations (a typo would silently weigh nothing); the default mix
+    simply skips operations this run did not measure.
+    """
+    notes: list[str] = []
+    if mix is not None:
+        unknown = sorted(set(mix) - set(measured))
+        if unknown:
+            raise ConfigError(
+                f"--mix names operation(s) not in the results: {', '.join(unknown)} (measured: {', '.join(measured)})"
+            )
+        weights = {op: float(mix.get(op, 0.0)) for op in measured}
+    else:
+        weights = {op: float(DEFAULT_MIX.get(op, 0.0)) for op in measured}
+        if not any(weights.values()):
+            notes.append("none of the measured operations is in the default mix: every operation weighs the same")
+            weights = dict.fromkeys(measured, 1.0)
+    unweighted = [op for op, w in weights.items() if w == 0]
+    if unweighted:
+        notes.append(f"measured but not in the mix (shown, not weighed): {', '.join(unweighted)}")
+    return weights, notes
+
+
+# --- the rules ------------------------------------------------------------------------------------------------
+
+
+def decide(evidence: Evidence) -> Verdict:
+    """Apply the rules in this module's docstring to the evidence."""
+    ops = [o for o in evidence.operations if evidence.mix.get(o.operation, 0) > 0]
+    if not ops:
+        raise ConfigError("no measured operation has a weight in the mix: nothing to base a verdict on")
+    total = sum(evidence.mix[o.operation] for o in ops)
+    share = {o.operation: evidence.mix[o.operation] / total for o in ops}
+    first = ops[0].comparison
+    mix = combine(
+        [o.comparison for o in ops],
+        [evidence.mix[o.operation] for o in ops],
+        threshold=first.threshold,
+        confidence=first.confidence,
+    )
+    hot = [
+        o
+        for o in ops
+        if share[o.operation] >= HOT_SHARE and o.comparison.label is Label.SLOWER and o.comparison.ratio >= HOT_RATIO
+    ]
+    port = evidence.portability
+    breaks = port is not None and port.differing > 0
+    load_worse = evidence.load is not None and evidence.load.worse
+    cand = evidence.candidate
+    depends: list[str] = []
+
+    if mix.label is Label.SLOWER:
+        decision = Decision.STAY
+        if evidence.fairness:
+            decision, depends = Decision.DEPENDS, ["whether the slowdown survives equal server settings"]
+        elif evidence.noise and mix.ratio < HOT_RATIO:
+            decision, depends = Decision.DEPENDS, ["whether the slowdown survives a re-run on a quiet machine"]
+    elif mix.inconclusive:
+        decision = Decision.DEPENDS
+        depends = [*_conditions(evidence, hot, breaks, load_worse, cand), "a longer measurement (the mix is unclear)"]
+    elif mix.label is Label.FASTER:
+        depends = _conditions(evidence, hot, breaks, load_worse, cand)
+        decision = Decision.DEPENDS if depends else Decision.MIGRATE
+    else:  # equivalent, or no significant difference with a narrow interval
+        if breaks:
+            decision = Decision.STAY
+        else:
+            depends = _conditions(evidence, hot, breaks, load_worse, cand)
+            decision = Decision.DEPENDS if depends else Decision.MIGRATE
+
+    headline = {
+        Decision.STAY: f"Stay on {evidence.baseline_vendor}",
+        Decision.MIGRATE: f"Migrating to {cand} is reasonable",
+        Decision.DEPENDS: "It depends on " + _join(depends),
+    }[decision]
+    return Verdict(decision, headline, mix, _reasons(evidence, mix, ops, share, hot))
+
+
+def _conditions(evidence: Evidence, hot: list[OpEvidence], breaks: bool, load_worse: bool, cand: str) -> list[str]:
+    conditions: list[str] = []
+    if hot:
+        conditions.append("how much of your traffic is " + _join([f"`{o.operation}`" for o in hot]))
+    if breaks and evidence.portability is not None:
+        conditions.append(f"fixing the {evidence.portability.differing} behaviour difference(s) the parity suite found")
+    if load_worse and evidence.load is not None:
+        conditions.append(f"whether {evidence.load.users} concurrent users are typical for you")
+    if evidence.fairness:
+        conditions.append("re-measuring with comparable server settings")
+    if evidence.noise:
+        conditions.append("a re-run on a quiet machine")
+    if evidence.portability is None:
+        conditions.append(f"a portability check (run the parity suite against {cand})")
+    return conditions
+
+
+def _reasons(
+    evidence: Evidence, mix: Comparison, ops: list[OpEvidence], share: dict[str, float], hot: list[OpEvidence]
+) -> list[Reason]:
+    cand, base = evidence.candidate, evidence.baseline
+    reasons = [
+        Reason(
+            f"Over the operation mix, {cand} takes {_times(mix)} the time of {base} "
+            f"({_ci(mix)}): **{_label_text(mix.label)}**.",
+            "mix",
+        )
+    ]
+    # The operations that move the mix most: weight times the size of the (log) difference.
+    by_effect = sorted(ops, key=lambda o: share[o.operation] * abs(math.log(o.comparison.ratio)), reverse=True)
+    op_reasons = [o for o in by_effect if o in hot] + [o for o in by_effect if o not in hot]
+    extra: list[Reason] = []
+    if evidence.portability is not None:
+        p = evidence.portability
+        if p.differing:
+            examples = f" (e.g. {', '.join(p.examples[:3])})" if p.examples else ""
+            extra.append(Reason(f"Parity: {p.differing} of {p.checked} checked behaviours differ{examples}.", p.anchor))
+        else:
+            extra.append(Reason(f"Parity: all {p.checked} checked behaviours agree.", p.anchor))
+    else:
+        extra.append(Reason("Portability was not checked: no parity results were given.", "portability"))
+    if evidence.load is not None:
+        load = evidence.load
+        knees = ""
+        if load.knees_reached:
+            knees = (
+                f"; it serves up to {load.knee_candidate or 0} users within the p95 limit, "
+                f"against {load.knee_baseline or 0}"
+            )
+        extra.append(
+            Reason(
+                f"Under {load.users} concurrent users, {cand} serves {load.throughput_ratio:.2f}x the requests/s of "
+                f"{base} at {load.p95_ratio:.2f}x its p95 response time{knees}.",
+                load.anchor,
+            )
+        )
+    caveats = [*evidence.fairness, *([evidence.noise] if evidence.noise else [])]
+    if caveats:
+        extra.append(Reason("Comparison caveat: " + "; ".join(caveats) + ".", "fairness"))
+    # Three to five reasons: the mix, then the operations that move it most, then every other kind of evidence
+    # (parity, load, caveats: at most three), so a caveat that decides the headline is never cut.
+    slots = max(1, 5 - 1 - len(extra))
+    for o in op_reasons[:slots]:
+        c = o.comparison
+        reasons.append(
+            Reason(
+                f"`{o.operation}` ({share[o.operation]:.0%} of the mix) at {o.rows:,} rows: {cand} takes "
+                f"{_times(c)} the time ({_ci(c)}): {_label_text(c.label)}.",
+                o.anchor,
+            )
+        )
+    return (reasons + extra)[:5]
+
+
+def _times(c: Comparison) -> str:
+    return f"{c.ratio:.2f}x"
+
+
+def _ci(c: Comparison) -> str:
+    if not (math.isfinite(c.low) and math.isfinite(c.high)):
+        return "too few samples for an interval"
+    return f"{c.confidence:.0%} CI {c.low:.2f}-{c.high:.2f}"
+
+
+def _label_text(label: Label) -> str:
+    return {
+        Label.FASTER: "faster",
+        Label.SLOWER: "slower",
+        Label.EQUIVALENT: "equivalent (under the practical threshold)",
+        Label.NO_DIFFERENCE: "no significant difference",
+        Label.TOO_FEW: "too few samples",
+    }[label]
+
+
+def _join(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]

@@ -1,0 +1,222 @@
+"""``dbbench seed-benchmark``: the seeder's speed held against the raw fast path of the very same rows.
+
+For each target, in a scratch database of dbbench's own (``<database>_seedbench``, dropped afterwards):
+
+1. seed N attempts from empty in a fresh process (``python -m dbbench seed --json``), which reports its rate and
+   its own peak RSS (a separate process, so nothing else inflates the figure);
+2. empty the attempts table and time COPY / LOAD DATA LOCAL INFILE of the same N rows, rendered to files
+   beforehand, through the raw driver: once as one statement, once in the seeder's batches back to back (no
+   Python in between); the faster is the server's fastest-path rate for these rows, same table, same run;
+3. ratio = seeding rate / raw rate. The issue's target is >= 0.60 with peak RSS <= 300 MB.
+
+Before each timed step the server is quiesced (PostgreSQL: CHECKPOINT; InnoDB: dirty pages down to 1% of the
+buffer pool), so no step pays for the writes of the one before. Other processes on the machine slow every step;
+the load average before and after is recorded with the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dbbench.backends import doctor
+from dbbench.backends.database import drop_database, is_owned
+from dbbench.backends.targets import ENV_TARGETS, Target
+from dbbench.errors import DbbenchError, StageFailed
+from dbbench.results import DEFAULT_RESULTS_DIR, write_result
+from dbbench.seed import datagen
+from dbbench.seed.seeding import BATCH_ROWS, preflight
+
+KIND = "seed-benchmark"
+TARGET_RATIO = 0.60
+RSS_LIMIT_BYTES = 300 * 2**20
+QUIESCE_TIMEOUT_S = 120.0
+
+
+def scratch_target(target: Target) -> Target:
+    return target.with_database(f"{target.database}_seedbench")
+
+
+def run_seed_benchmark(
+    targets: list[Target],
+    attempts: int,
+    *,
+    seed: int = 42,
+    checksum: bool = False,
+    batch_rows: int = BATCH_ROWS,
+    keep_database: bool = False,
+) -> dict[str, Any]:
+    """Measure every target (one after the other); returns the result document's ``data``."""
+    scratches = [scratch_target(t) for t in targets]
+    preflight(scratches)  # servers up, scratch names not somebody else's: before writing anywhere
+    data: dict[str, Any] = {
+        "attempts": attempts,
+        "seed": seed,
+        "batch_rows": batch_rows,
+        "target_ratio": TARGET_RATIO,
+        "rss_limit_bytes": RSS_LIMIT_BYTES,
+        "loadavg_before": list(os.getloadavg()),
+        "targets": [],
+    }
+    for scratch in scratches:
+        if is_owned(scratch):
+            drop_database(scratch)  # a leftover of an interrupted run: start from empty
+        try:
+            data["targets"].append(_measure(scratch, attempts, seed, checksum, batch_rows))
+        finally:
+            if not keep_database:
+                drop_database(scratch)
+    data["loadavg_after"] = list(os.getloadavg())
+    return data
+
+
+def _measure(scratch: Target, attempts: int, seed: int, checksum: bool, batch_rows: int) -> dict[str, Any]:
+    quiesced = [_quiesce(scratch)]
+    seeded = _seed_in_subprocess(scratch, attempts, seed, checksum, batch_rows)
+    raw = _raw_load(scratch, attempts, seed, batch_rows)
+    if raw["rows"] != attempts:
+        raise DbbenchError(f"{scratch.name}: the raw load took {raw['rows']} of {attempts} rows")
+    ratio = seeded["rows_per_s"] / raw["rows_per_s"] if raw["rows_per_s"] else 0.0
+    return {
+        "alias": scratch.name,
+        "url": scratch.safe_url,
+        "server": doctor.server_info(scratch).as_dict(),
+        "seed": seeded,
+        "raw": raw,
+        "ratio": round(ratio, 3),
+        "ratio_met": ratio >= TARGET_RATIO,
+        "peak_rss_bytes": seeded["peak_rss_bytes"],
+        "rss_met": seeded["peak_rss_bytes"] <= RSS_LIMIT_BYTES,
+        "quiesce_seconds": [round(s, 1) for s in quiesced + raw.pop("quiesce_seconds")],
+    }
+
+
+def _seed_in_subprocess(scratch: Target, attempts: int, seed: int, checksum: bool, batch_rows: int) -> dict[str, Any]:
+    # The URL goes through the environment, not argv, where any user could read a password in the process list.
+    env = {**os.environ, ENV_TARGETS: f"{scratch.name}={scratch.url}"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    command = [sys.executable, "-m", "dbbench", "seed", "--json", f"--attempts={attempts}", f"--seed={seed}"]
+    command += [f"--batch-rows={batch_rows}"] + (["--checksum"] if checksum else [])
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise StageFailed(f"{scratch.name}: seeding failed (exit {proc.returncode}); see the message above")
+    (result,) = json.loads(proc.stdout)
+    return dict(result)
+
+
+def _raw_load(scratch: Target, attempts: int, seed: int, batch_rows: int) -> dict[str, Any]:
+    """Time the fast path on the same attempt rows, emptied table each time (students and quizzes stay).
+
+    Two ways, and the faster one counts: one statement for all rows, and the seeder's batches back to back (one
+    transaction each, no Python in between). A single huge LOAD DATA is not MariaDB's fastest path.
+    """
+    gen = datagen.DataGenerator(seed)
+    signups = gen.signups(datagen.students_for(attempts))
+    with tempfile.TemporaryDirectory(prefix="dbbench-seedbench-") as folder:
+        whole = Path(folder) / "attempts.tsv"
+        with whole.open("wb") as handle:
+            for chunk in gen.attempt_chunks(0, attempts, signups):
+                handle.write(chunk)
+        parts = _split(whole, batch_rows)
+        ways: dict[str, Any] = {}
+        waits: list[float] = []
+        for way, paths in (("single", [whole]), ("batched", parts)):
+            _truncate(scratch)
+            waits.append(_quiesce(scratch))
+            ways[way] = _time_loads(scratch, paths)
+        size = whole.stat().st_size
+    best = max(ways, key=lambda way: ways[way]["rows_per_s"])
+    return {
+        "method": scratch.spec.bulk_load_name,
+        "bytes": size,
+        "best": best,
+        **ways[best],
+        "ways": ways,
+        "quiesce_seconds": waits,
+    }
+
+
+def _truncate(scratch: Target) -> None:
+    with scratch.spec.connection(scratch, scratch.database) as conn:
+        conn.cursor().execute(f"TRUNCATE TABLE {scratch.spec.quote_name('quiz_quizattempt')}")
+
+
+def _quiesce(scratch: Target) -> float:
+    """Before each timed step: the server writes out what the previous step (or anybody) left dirty."""
+    with scratch.spec.connection(scratch, None) as conn:  # server-wide; the database may not exist yet
+        return scratch.spec.quiesce(conn.cursor(), QUIESCE_TIMEOUT_S)
+
+
+def _split(path: Path, rows: int) -> list[Path]:
+    parts: list[Path] = []
+    with path.open("rb") as source:
+        while True:
+            lines = [line for _, line in zip(range(rows), source, strict=False)]
+            if not lines:
+                return parts
+            parts.append(path.with_name(f"part{len(parts):05d}.tsv"))
+            parts[-1].write_bytes(b"".join(lines))
+
+
+def _time_loads(scratch: Target, paths: list[Path]) -> dict[str, Any]:
+    spec = scratch.spec
+    table = "quiz_quizattempt"
+    with spec.connection(scratch, scratch.database) as conn:  # autocommit: one transaction per statement
+        cur = conn.cursor()
+        if not spec.bulk_load_available(cur):
+            raise DbbenchError(f"{scratch.name}: the server does not allow {spec.bulk_load_name}")
+        started = time.perf_counter()
+        loaded = sum(spec.bulk_load(cur, table, datagen.ATTEMPT_COLUMNS, str(path)) for path in paths)
+        seconds = time.perf_counter() - started
+    return {
+        "statements": len(paths),
+        "rows": loaded,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(loaded / seconds, 1),
+    }
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = [
+        f"seed-benchmark: {data['attempts']} attempts, seed {data['seed']}, batches of {data['batch_rows']}; "
+        f"load average before/after: {data['loadavg_before'][0]:.2f}/{data['loadavg_after'][0]:.2f} "
+        f"on {os.cpu_count()} CPUs"
+    ]
+    for t in data["targets"]:
+        seeded, raw, server = t["seed"], t["raw"], t["server"]
+        lines.append(
+            f"{t['alias']} ({server['vendor']} {server['version']}): "
+            f"seeding {seeded['rows_per_s']:,.0f} rows/s ({seeded['seconds']:.1f} s, {seeded['method']}); "
+            f"raw {raw['method']} of the same rows {raw['rows_per_s']:,.0f} rows/s ({raw['seconds']:.1f} s, "
+            f"{_ways(raw)}); "
+            f"ratio {t['ratio']:.2f} (target >= {data['target_ratio']:.2f}: {'met' if t['ratio_met'] else 'NOT met'}); "
+            f"peak RSS {t['peak_rss_bytes'] / 2**20:.0f} MB "
+            f"(limit {data['rss_limit_bytes'] / 2**20:.0f} MB: {'met' if t['rss_met'] else 'NOT met'}; "
+            f"plus up to 2 x {seeded['batch_file_bytes'] / 2**20:.0f} MB of in-memory batch files)"
+        )
+        for table, value in (seeded.get("checksums") or {}).items():
+            lines.append(f"  checksum {table}={value}")
+    return "\n".join(lines)
+
+
+def _ways(raw: dict[str, Any]) -> str:
+    single, batched = raw["ways"]["single"], raw["ways"]["batched"]
+    return (
+        f"best of one statement {single['rows_per_s']:,.0f} and "
+        f"{batched['statements']} batches {batched['rows_per_s']:,.0f} rows/s"
+    )
+
+
+def write(data: dict[str, Any], path: Path | None = None) -> Path:
+    if path is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        path = DEFAULT_RESULTS_DIR / f"seed-benchmark-{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_result(path, KIND, data)
