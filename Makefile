@@ -6,15 +6,17 @@ PROFILE ?= default
 bootstrap:
 	scripts/bootstrap.sh
 
-# The main job: check servers, seed, benchmark, load-test, parity, report.
+# The main job: check servers, seed, benchmark, load-test, parity, report. With no target configured it runs on
+# dbbench's managed servers (started for the run unless `dbbench servers start` already did).
 run: bootstrap
 	.venv/bin/dbbench run --profile $(PROFILE)
 
-# The tests, on the real servers.
+# The tests, on real servers: dbbench's managed ones (exec points DBBENCH_POSTGRES_URL / DBBENCH_MYSQL_URL at
+# them and stops them afterwards), so no system server needs to run.
 test: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/pytest tests -q
+	.venv/bin/dbbench servers exec -- .venv/bin/pytest tests -q
 
 lint: bootstrap
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

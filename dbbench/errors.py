@@ -42,12 +42,13 @@ class StageFailed(DbbenchError):
 
 # --- one masked line --------------------------------------------------------------------------------------------
 
-# scheme://user:secret@host: greedy up to the authority's last "@", so an unencoded "@" or "," in a password is
-# masked whole rather than cut at its first "@".
-_AUTHORITY = re.compile(r"([a-z][a-z0-9+.-]*://)([^\s/?#@]*@)*([^\s/?#@]*)@", re.I)
+# scheme://user:secret@host: whatever sits between "://" and the token's last "@" is userinfo, so an unencoded
+# "@", ",", "/", "?" or "#" in a password is masked whole (it may stop at another URL's "://", never cross it).
+_AUTHORITY = re.compile(r"([a-z][a-z0-9+.-]*://)((?:(?!://)\S)*)@", re.I)
 # scheme://user:secret with no host after it: what is left of a URL that a "," split in two.
 _BARE_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://[^\s:/@,]*:)(?!\d+(?:[/\s,?]|$))[^\s/@,?]+(?=[\s,]|$)", re.I)
-_SECRET_PARAMS = re.compile(r"([?&;](?:password|passwd|pass|sslpassword|secret|token)=)[^&\s#]*", re.I)
+SECRET_PARAMS = ("password", "passwd", "pass", "pwd", "sslpassword", "passphrase", "secret", "token")
+_SECRET_PARAMS = re.compile(rf"([?&;](?:{'|'.join(SECRET_PARAMS)})=)[^&\s#]*", re.I)
 
 
 class _HasPassword(Protocol):
@@ -58,8 +59,7 @@ def mask_url(text: str) -> str:
     """``text`` with every URL's password (and secrets in query parameters) replaced by ``***``."""
 
     def authority(m: re.Match[str]) -> str:
-        userinfo = m.group(0)[len(m.group(1)) : -1]
-        user, sep, _ = userinfo.partition(":")
+        user, sep, _ = m.group(2).partition(":")
         return f"{m.group(1)}{user}:***@" if sep else m.group(0)
 
     text = _AUTHORITY.sub(authority, text)
@@ -70,9 +70,11 @@ def mask_url(text: str) -> str:
 def mask_secrets(text: str, targets: Iterable[_HasPassword] = ()) -> str:
     """Remove every target's password from free text (a driver message, a log line), then mask any URL in it."""
     for target in targets:
-        if target.password:
-            text = text.replace(target.password, "***")
-            text = text.replace(quote(target.password, safe=""), "***")
+        secrets = [target.password] + [
+            v for k, v in (getattr(target, "options", None) or {}).items() if k.lower() in SECRET_PARAMS
+        ]
+        for secret in filter(None, secrets):
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
     return mask_url(text)
 
 

@@ -7,8 +7,11 @@ folder, and ``dbbench report`` can be pointed at them.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +22,7 @@ from dbbench.results import DEFAULT_RESULTS_DIR, load_result, write_result
 
 OPTIONAL_STAGES = ("parity", "load", "rehearsal")
 # The sizes and rounds of each profile are the benchmark suite's (dbbench.bench.runner.PROFILES); the load test
-# has its own per profile (dbbench.load.sweep.config_for_profile).
+# has its own per profile (dbbench.load.config.config_for_profile).
 PROFILES: dict[str, str] = {
     "quick": "a first look in a couple of minutes: tiny data, a handful of rounds",
     "default": "10k and 100k attempts: the comparison the README's figures come from",
@@ -53,8 +56,12 @@ def run(
     allow_foreign: bool = False,
     skip: Collection[str] = (),
     echo: Callable[[str], None] = print,
+    app: AppRequest | None = None,
 ) -> RunOutcome:
     """Run every stage for ``targets`` under ``profile``; returns where the report is.
+
+    ``app``: the user's own Django project. Its code is audited instead of the quiz app's, and its test suite runs
+    on every target (``dbbench app``), so the verdict speaks about that project.
 
     ``skip`` names optional stages to leave out (:data:`OPTIONAL_STAGES`); the report then says they were not
     run. Raises :class:`StageFailed` (one line) when a stage fails; what completed stays in ``output_dir``.
@@ -66,9 +73,55 @@ def run(
         raise ConfigError(f"cannot skip {', '.join(unknown)}: only {', '.join(OPTIONAL_STAGES)} are optional")
     if len(targets) < 2:
         raise ConfigError("dbbench run compares backends: configure at least two targets")
+    if app is not None:  # a path that is no Django project is refused before anything runs
+        from dbbench.app import detect
+
+        detect.detect(app.path, settings=app.settings, test_command=app.test_command)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = Path(output_dir) if output_dir else DEFAULT_RESULTS_DIR / f"run-{stamp}-{profile}"
     out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):
+        return _run_stages(profile, targets, out, allow_foreign, skip, echo, app)
+
+
+LOCK_FILE = ".dbbench-run.lock"
+
+
+@contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """One ``dbbench run`` per output folder: a second one would overwrite the first's files under it.
+
+    An flock on a file in the folder: the kernel releases it when the process ends, even after ``kill -9``, so a
+    crashed run never leaves the folder locked. The file is opened without following a planted symlink.
+    """
+    try:
+        fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot lock the output folder {out}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            raise ConfigError(
+                f"another dbbench run (pid {holder}) is writing to {out}; wait for it or use another --output-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run_stages(
+    profile: str,
+    targets: list[Target],
+    out: Path,
+    allow_foreign: bool,
+    skip: Collection[str],
+    echo: Callable[[str], None],
+    app: AppRequest | None,
+) -> RunOutcome:
     started = time.perf_counter()
     outcome = RunOutcome(profile, out, [], 0.0)
     stages: list[tuple[str, Callable[[], list[Path]]]] = [
@@ -76,6 +129,8 @@ def run(
         ("setup", lambda: _setup(targets, allow_foreign)),
         ("benchmarks", lambda: _benchmarks(targets, profile, out, allow_foreign)),
         ("parity", lambda: _parity(targets, out)),
+        ("audit", lambda: _audit_app(out, app.path if app else None)),
+        *([("app", lambda: _app(app, targets, out))] if app else []),
         ("load", lambda: _load(targets, profile, out, allow_foreign, echo)),
         ("rehearsal", lambda: _rehearsal(targets, out, allow_foreign)),
     ]
@@ -87,9 +142,11 @@ def run(
             continue
         try:
             outcome.stages.append(_stage(name, call, targets, out, echo))
-        except StageFailed as exc:
-            # Say in the run's folder how far it got, next to what the completed stages wrote.
-            outcome.stages.append(StageOutcome(name, "failed", 0.0, note=str(exc)))
+        except (StageFailed, KeyboardInterrupt) as exc:
+            # Say in the run's folder how far it got, next to what the completed stages wrote (Ctrl-C and
+            # SIGTERM too: the manifest marks the run as interrupted).
+            status = "failed" if isinstance(exc, StageFailed) else "interrupted"
+            outcome.stages.append(StageOutcome(name, status, 0.0, note=str(exc) or type(exc).__name__))
             outcome.seconds = time.perf_counter() - started
             _write_manifest(outcome)
             raise
@@ -164,6 +221,36 @@ def _parity(targets: list[Target], out: Path) -> list[Path]:
     from dbbench.parity.suite import run_parity
 
     return [Path(run_parity(targets, out))]
+
+
+def _audit_app(out: Path, path: Path | None) -> list[Path]:
+    """Audit the app's own code (the user's project, else the quiz app): the verdict weighs only the parity
+    differences that code uses."""
+    from dbbench import quiz
+    from dbbench.audit import scan
+
+    result = scan.audit_path(str(path or Path(quiz.__file__).parent))
+    return [write_result(out / "audit.json", "audit", result.as_dict())]
+
+
+@dataclass(frozen=True)
+class AppRequest:
+    """``dbbench run --app PATH``: the user's project and how to run its tests."""
+
+    path: Path
+    settings: str | None = None
+    test_command: str | None = None
+    timeout_s: float = 15 * 60
+
+
+def _app(request: AppRequest, targets: list[Target], out: Path) -> list[Path]:
+    """The user's project's own test suite on every target (``dbbench app``); breaks do not stop the run."""
+    from dbbench.app import detect
+    from dbbench.app import run as app
+
+    project = detect.detect(request.path, settings=request.settings, test_command=request.test_command)
+    data = app.run_app(project, targets, timeout=request.timeout_s)
+    return [write_result(out / "app.json", "app", data)]
 
 
 def _load(

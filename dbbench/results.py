@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,24 +94,50 @@ def _driver_versions() -> dict[str, str]:
     return versions
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half a file."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise ResultsError(f"results directory {path.parent} does not exist")
+PRIVATE = 0o600  # result files: they describe a team's servers
+SHARED = 0o666  # reports: made to be passed around (the umask still applies)
+
+
+def atomic_write_files(files: Mapping[Path, bytes], *, mode: int = PRIVATE) -> None:
+    """Write every file via a temporary file in its folder, then rename them all: readers see old or new files,
+    never half a file, and a full disk or any other failure leaves the old ones in place.
+
+    The rename replaces a symlink at the destination instead of following it, so a link planted in an output
+    folder cannot make dbbench overwrite a file elsewhere. ``mode`` is masked by the umask.
+    """
+    staged: list[tuple[str, Path]] = []
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        for path, data in files.items():
+            path = Path(path)
+            if not path.parent.is_dir():
+                raise ResultsError(f"results directory {path.parent} does not exist")
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, mode & ~_umask())
+        for tmp, path in staged:
+            os.replace(tmp, path)
+        staged.clear()
     except OSError as exc:
-        raise ResultsError(f"cannot write to {path.parent}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        where = Path(exc.filename).parent if exc.filename else "the results directory"
+        raise ResultsError(f"cannot write to {where}: {exc.strerror or exc}") from None
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def atomic_write_text(path: Path, text: str, *, mode: int = PRIVATE) -> None:
+    """One text file, written as :func:`atomic_write_files` writes."""
+    atomic_write_files({Path(path): text.encode("utf-8")}, mode=mode)
+
+
+def _umask() -> int:
+    current = os.umask(0o077)  # reading the umask means setting it; put it straight back
+    os.umask(current)
+    return current
 
 
 def write_result(path: Path, kind: str, data: dict[str, Any]) -> Path:
@@ -145,6 +172,8 @@ def read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: not valid JSON (truncated or corrupt? {exc.msg} at line {exc.lineno})") from None
+    except RecursionError:  # "[[[[...]]]]": no dbbench file nests a thousand levels deep
+        raise ResultsError(f"{path}: nested too deeply to be a dbbench results file") from None
 
 
 def result_kind(document: Any) -> str | None:
@@ -158,10 +187,50 @@ def result_kind(document: Any) -> str | None:
     if (
         isinstance(benchmarks, list)
         and benchmarks
-        and all(isinstance(b, dict) and "dbbench" in (b.get("extra_info") or {}) for b in benchmarks)
+        and all(
+            isinstance(b, dict) and isinstance(b.get("extra_info"), dict) and "dbbench" in b["extra_info"]
+            for b in benchmarks
+        )
     ):
         return "benchmark"
     return None
+
+
+# What the readers of each kind iterate over: ``key: (type of the value, type of its items)``. A file shared by
+# someone else may hold anything; checking the containers here turns a TypeError deep in a reader into one line.
+SHAPES: dict[str, dict[str, tuple[type, type | None]]] = {
+    "load": {"runs": (list, dict), "config": (dict, None), "notes": (list, str)},
+    "rehearsal": {
+        "tables": (list, dict),
+        "differences": (list, dict),
+        "conversions": (list, dict),
+        "estimates": (list, dict),
+        "smoke": (list, str),
+        "emptied_tables": (list, str),
+    },
+    "run": {"stages": (list, dict)},
+}
+RUN_SHAPE: dict[str, tuple[type, type | None]] = {"steps": (list, dict), "knee": (dict, None), "server": (dict, None)}
+
+
+def _check_shape(path: Path, kind: str, document: dict[str, Any]) -> None:
+    if kind == "benchmark":
+        bad = [b for b in document["benchmarks"] if not isinstance(b["extra_info"].get("dbbench"), dict)]
+        if bad:
+            raise ResultsError(f"{path}: malformed benchmark file (extra_info.dbbench is not an object)")
+        return
+    data = document["data"]
+    checks = [(data, SHAPES.get(kind, {}), "")]
+    if kind == "load" and isinstance(data.get("runs"), list):
+        checks += [(run, RUN_SHAPE, f"runs[{i}].") for i, run in enumerate(data["runs"]) if isinstance(run, dict)]
+    for holder, shape, where in checks:
+        for key, (outer, inner) in shape.items():
+            value = holder.get(key)
+            if value is None:
+                continue  # an older or partial file: the readers treat a missing part as absent
+            if not isinstance(value, outer) or (inner is not None and not all(isinstance(v, inner) for v in value)):
+                want = f"a list of {'objects' if inner is dict else 'strings'}" if outer is list else "an object"
+                raise ResultsError(f"{path}: malformed {kind} file: {where}{key} is not {want}")
 
 
 def load_result(path: Path, kind: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -174,4 +243,5 @@ def load_result(path: Path, kind: str | None = None) -> tuple[str, dict[str, Any
         raise ResultsError(f"{path}: a dbbench {found} file, expected {kind}")
     if found != "benchmark" and document["dbbench"].get("schema") != SCHEMA:
         raise ResultsError(f"{path}: results schema {document['dbbench'].get('schema')} is not supported ({SCHEMA})")
+    _check_shape(path, found, document)
     return found, document

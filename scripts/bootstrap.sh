@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Make a fresh machine ready for dbbench: Debian build deps for mysqlclient, both servers running, a
-# virtualenv with the project installed. Idempotent: a second run only checks.
+# Make a fresh machine ready for dbbench: Debian build deps for mysqlclient, the PostgreSQL and MariaDB server
+# programs (dbbench runs its own servers from them: no system service is started or needed), a virtualenv with
+# the project installed. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,13 +14,24 @@ dpkg -s default-libmysqlclient-dev >/dev/null 2>&1 || need_apt+=(default-libmysq
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 # Headless Chromium renders report.html in the report's tests.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# The server programs dbbench's managed servers run (dbbench servers): initdb/postgres and mariadbd.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+[ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
+command -v mariadb >/dev/null 2>&1 || need_apt+=(mariadb-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "bootstrap: installing ${need_apt[*]} (apt)"
     $SUDO apt-get update -qq
+    # Debian starts a package's service on install unless policy-rc.d says no (exit 101): dbbench needs only the
+    # programs, and an already running system server is left alone.
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+        $SUDO chmod +x "$policy"
+    fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    [ -z "$policy" ] || $SUDO rm -f "$policy"
 fi
-
-scripts/servers.sh
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

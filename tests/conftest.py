@@ -6,24 +6,14 @@ at another database (e.g. ``.../dbbench_alice``) and every test database below i
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from dbbench.backends.database import drop_database, ensure_database
-from dbbench.backends.targets import Target, targets_from_env
-
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
-TARGETS = targets_from_env()
-ALIASES = [t.name for t in TARGETS]
-# pytest-django sets up a test database per alias; tests that touch the ORM name them all.
-ALL_DATABASES = ["default", *ALIASES]
+from dbbench.backends.targets import Target
+from tests.helpers import ALIASES, ALL_DATABASES, FIXTURES, ROOT, TARGETS, run_cli  # noqa: F401 - also for tests
 
 
 @pytest.fixture(params=ALIASES)
@@ -47,20 +37,6 @@ def scratch_target(target: Target) -> Iterator[Target]:
         yield scratch
     finally:
         drop_database(scratch)
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m dbbench ARGS`` in a subprocess, the way a user runs it."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "dbbench", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        cwd=ROOT,
-    )
 
 
 @pytest.fixture(scope="session")

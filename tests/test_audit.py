@@ -14,20 +14,23 @@ from typing import Any
 
 import pytest
 
-from dbbench.audit.rules import RULES, SEVERITIES
+from dbbench.audit.rules import HANDLED, RULES, SEVERITIES
 from dbbench.audit.scan import audit_path, python_files, render_markdown, render_text
 from dbbench.audit.sql import REWRITE, SEMANTICS, UNTRANSLATABLE, check_sql
 from dbbench.backends.targets import Target
 from dbbench.parity import suite as parity
 from dbbench.results import load_result
-from tests.conftest import FIXTURES, TARGETS, run_cli
+from tests.helpers import FIXTURES, TARGETS, run_cli
+
+pytestmark = pytest.mark.nodb  # runs on a machine without database servers
 
 PROJECTS = FIXTURES / "audit_projects"
-PROJECT_NAMES = ["postgres_contrib", "queries", "json", "strings", "schema", "raw_sql", "broken", "clean"]
+PROJECT_NAMES = ["postgres_contrib", "queries", "json", "strings", "schema", "raw_sql", "broken", "clean", "guards",
+                 "fields", "custom_sql", "behaviour", "newer_python"]  # fmt: skip
 # A fixed "differing" table for the JSON sample project, so that its expected findings do not move when the parity
 # suite re-observes the servers (test_json_rule_follows_the_parity_list covers the live table).
 SAMPLE_JSON_NOTES = dict.fromkeys(["contains", "in", "gt", "gte", "lt", "exact", "order_by"], "differs")
-_MARKER = re.compile(r"#\s*audit:\s*([a-z0-9, -]+?)\s*$")
+_MARKER = re.compile(r"#\s*audit:\s*([a-z0-9, :-]+?)\s*$")
 
 
 def _markers(project: Path) -> Counter[tuple[str, int, str]]:
@@ -44,7 +47,8 @@ def _markers(project: Path) -> Counter[tuple[str, int, str]]:
 
 def _found(project: Path) -> Counter[tuple[str, int, str]]:
     result = audit_path(project, json_notes=SAMPLE_JSON_NOTES)
-    return Counter((f.file, f.line, f.rule) for f in result.findings)
+    # a finding under a vendor/feature guard is marked "rule-id:handled"
+    return Counter((f.file, f.line, f.rule + (":handled" if f.severity == HANDLED else "")) for f in result.findings)
 
 
 @pytest.mark.parametrize("name", PROJECT_NAMES)
@@ -56,7 +60,7 @@ def test_sample_project_findings_match_its_markers(name: str) -> None:
 
 
 def test_every_rule_is_exercised_by_a_sample_project() -> None:
-    seen = {rule for name in PROJECT_NAMES for (_, _, rule) in _markers(PROJECTS / name)}
+    seen = {rule.split(":")[0] for name in PROJECT_NAMES for (_, _, rule) in _markers(PROJECTS / name)}
     assert seen == set(RULES)
 
 
@@ -69,10 +73,11 @@ def test_queries_project_in_full() -> None:
         ("orders/views.py", 18, "select-for-update-no-key", "blocker"),
         ("orders/views.py", 20, "select-for-update-of", "blocker"),
         ("orders/views.py", 31, "upsert-unique-fields", "blocker"),
+        ("orders/views.py", 41, "upsert-unique-fields", "handled"),  # under a connection.features test
         ("orders/views.py", 47, "ignore-conflicts", "behaviour change"),
         ("orders/views.py", 53, "iterator-buffered", "performance risk"),
     ]
-    assert result.counts == {"blocker": 4, "behaviour change": 1, "performance risk": 1}
+    assert result.counts == {"blocker": 4, "behaviour change": 1, "performance risk": 1, "handled": 1}
     assert result.exit_code == 1
     upsert = result.findings[3]
     assert "supports_update_conflicts_with_target" in upsert.instead
@@ -173,7 +178,8 @@ def test_portable_sql_has_no_constructs(sql: str) -> None:
 def test_postgresql_only_sql_is_named(sql: str, kind: str, label: str) -> None:
     check = check_sql(sql)
     assert label in [c.label for c in check.of_kind(kind)]
-    assert (check.translation is None) == bool(check.of_kind(UNTRANSLATABLE))
+    # a rewrite is offered only when its meaning is the same: never with untranslatable or semantics constructs
+    assert (check.translation is None) == bool(check.of_kind(UNTRANSLATABLE) or check.of_kind(SEMANTICS))
 
 
 def test_rewrites_come_with_sqlglots_mysql_version_keeping_django_placeholders() -> None:
@@ -195,9 +201,12 @@ def test_cli_text_output_groups_by_severity_and_exits_1_on_blockers() -> None:
     assert proc.returncode == 1, proc.stderr
     out = proc.stdout
     assert out.splitlines()[0].endswith(
-        "6 findings in 3 Python files (4 blockers, 1 behaviour change, 1 performance risk)"
+        "(target: mariadb): 7 findings in 3 Python files (4 blockers, 1 behaviour change, 1 performance risk, "
+        "1 handled)"
     )
+    assert out.index("by rule: upsert-unique-fields 2,") < out.index("== app (7) ==")
     assert out.index("BLOCKERS (4)") < out.index("BEHAVIOUR CHANGES (1)") < out.index("PERFORMANCE RISKS (1)")
+    assert out.index("PERFORMANCE RISKS (1)") < out.index("HANDLED BY A VENDOR OR FEATURE GUARD")
     assert "  orders/views.py:9  [distinct-on] " in out
     assert proc.stderr == ""
 
@@ -207,11 +216,15 @@ def test_cli_json_shape_and_result_file(tmp_path: Path) -> None:
     proc = run_cli("audit", str(PROJECTS / "schema"), "--json", "--output", str(output))
     assert proc.returncode == 0, proc.stderr  # no blockers in schema/
     data = json.loads(proc.stdout)
-    assert set(data) == {"path", "files", "counts", "findings", "rules", "differing_json_lookups", "sqlglot"}
-    assert data["counts"] == {"blocker": 0, "behaviour change": 4, "performance risk": 3}
+    assert set(data) == {"path", "files", "target", "counts", "findings", "rules", "notes", "ignored",
+                         "differing_json_lookups", "sqlglot"}  # fmt: skip
+    assert data["counts"] == {"blocker": 0, "behaviour change": 4, "performance risk": 3, "handled": 0}
     assert set(data["rules"]) == {"index-skipped", "constraint-skipped"}
+    assert data["rules"]["index-skipped"]["probes"] == ["functional_index_lower"]
     first = data["findings"][0]
-    assert set(first) == {"file", "line", "col", "rule", "severity", "message", "instead", "code"}
+    assert set(first) == {"file", "line", "col", "rule", "severity", "message", "instead", "code", "probes", "guard",
+                          "area", "baselined"}  # fmt: skip
+    assert first["probes"] == ["functional_index_lower"]
     assert (first["file"], first["line"], first["rule"]) == ("catalog/models.py", 16, "index-skipped")
     kind, document = load_result(output, "audit")
     assert kind == "audit" and document["data"] == data
@@ -258,7 +271,7 @@ def test_renderings_cover_every_finding() -> None:
     data = audit_path(PROJECTS / "raw_sql", json_notes={}).as_dict()
     text, markdown = render_text(data), render_markdown(data)
     for f in data["findings"]:
-        assert f"{f['file']}:{f['line']}  [{f['rule']}]" in text
+        assert f"{f['file']}:{f['line']}  " in text
         assert f"`{f['file']}:{f['line']}`" in markdown
     assert [s for s in SEVERITIES if data["counts"][s]] == ["blocker", "behaviour change"]
 
@@ -318,3 +331,130 @@ def test_rewrites_give_postgresqls_answer_on_the_mysql_family_server() -> None:
         assert _value(my, check.translation) == answer, check.translation
     # And why they are blockers: as written, || is a logical OR there (no error, a wrong answer).
     assert _value(my, "SELECT 'ab' || 'cd'") == 0
+
+
+# --- guards, targets, baselines, ignores, excludes, resilience -----------------------------------------------
+
+
+def test_mysql_branch_sql_is_read_as_mysql_never_as_postgresql() -> None:
+    result = audit_path(PROJECTS / "guards", json_notes={})
+    mysql_line = [f for f in result.findings if f.file == "sync/locks.py" and f.line == 25]
+    assert mysql_line == []  # information_schema SQL in the `vendor == "mysql"` branch
+    handled = [f for f in result.findings if f.severity == HANDLED]
+    assert handled and all("verify on the target" in f.message and f.guard for f in handled)
+    assert result.ignored == 1  # the TRUNCATE line's "# dbbench: ignore[raw-sql-untranslatable]"
+    assert result.exit_code == 1  # the unguarded copies are still blockers
+
+
+def test_target_mysql8_accepts_what_mysql8_supports() -> None:
+    on_mariadb = audit_path(PROJECTS / "guards", json_notes={})
+    on_mysql8 = audit_path(PROJECTS / "guards", json_notes={}, target="mysql8")
+    assert "select-for-update-of" in {f.rule for f in on_mariadb.findings}
+    assert "select-for-update-of" not in {f.rule for f in on_mysql8.findings}  # MySQL 8 has FOR UPDATE OF
+    behaviour = audit_path(PROJECTS / "behaviour", json_notes={}, target="mysql8")
+    skipped = [f for f in behaviour.findings if f.rule in ("index-skipped", "constraint-skipped")]
+    assert [(f.line, f.rule) for f in skipped] == [(16, "constraint-skipped")]  # condition=, not Lower("word")
+
+
+def test_cli_target_rejects_other_servers() -> None:
+    proc = run_cli("audit", str(PROJECTS / "queries"), "--target", "oracle")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_baseline_fails_ci_on_new_blockers_only(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    (project / "app").mkdir(parents=True)
+    views = project / "app" / "views.py"
+    views.write_text("def f(qs):\n    return qs.distinct('a')\n")
+    baseline = tmp_path / "baseline.json"
+    proc = run_cli("audit", str(project), "--write-baseline", str(baseline))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(baseline.read_text())["findings"] == {"app/views.py|distinct-on|return qs.distinct('a')": 1}
+    views.write_text("# a comment moves the line\ndef f(qs):\n    return qs.distinct('a')\n")
+    proc = run_cli("audit", str(project), "--baseline", str(baseline))
+    assert proc.returncode == 0, proc.stdout  # known finding, moved: still known
+    assert "baseline: 1 known, 0 new" in proc.stdout
+    views.write_text("def f(qs):\n    return qs.distinct('a')\n\n\ndef g(qs):\n    return qs.distinct('b')\n")
+    proc = run_cli("audit", str(project), "--baseline", str(baseline))
+    assert proc.returncode == 1 and "baseline: 1 known, 1 new" in proc.stdout
+    proc = run_cli("audit", str(project), "--baseline", str(tmp_path / "missing.json"))
+    assert proc.returncode == 2 and "no such file (create it with --write-baseline)" in proc.stderr
+
+
+def test_ignore_comment_silences_only_the_named_rule(tmp_path: Path) -> None:
+    (tmp_path / "v.py").write_text(
+        "def f(qs):\n"
+        "    a = qs.distinct('a')  # dbbench: ignore[distinct-on]\n"
+        "    b = qs.distinct('b')  # dbbench: ignore[iterator-buffered]\n"
+        "    c = qs.distinct('c')  # dbbench: ignore\n"
+        "    return a, b, c\n"
+    )
+    result = audit_path(tmp_path, json_notes={})
+    assert [(f.line, f.rule) for f in result.findings] == [(3, "distinct-on")]
+    assert result.ignored == 2
+
+
+def test_exclude_accepts_a_folder_name_anywhere(tmp_path: Path) -> None:
+    for rel in ["shop/migrations/0001_initial.py", "shop/views.py", "blog/migrations/0002_x.py", "migrations.py"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("X = 1\n")
+    found = [p.relative_to(tmp_path).as_posix() for p in python_files(tmp_path, exclude=["migrations"])]
+    assert found == ["migrations.py", "shop/views.py"]
+
+
+def test_findings_are_split_by_area_and_grouped_by_root_cause(tmp_path: Path) -> None:
+    for rel in ["shop/models.py", "shop/migrations/0001_initial.py", "shop/tests/test_models.py"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(
+            "from django.db import models\n\n\nclass A(models.Model):\n"
+            + "".join(f"    f{i} = models.CharField(max_length=9, db_collation='und-x-icu')\n" for i in range(3))
+        )
+    result = audit_path(tmp_path, json_notes={})
+    assert {f.file: f.area for f in result.findings} == {
+        "shop/models.py": "app",
+        "shop/migrations/0001_initial.py": "migrations",
+        "shop/tests/test_models.py": "tests",
+    }
+    text = render_text(result.as_dict())
+    assert "by area: app 3, migrations 3, tests 3" in text
+    assert text.index("== app (3) ==") < text.index("== migrations (3) ==") < text.index("== tests (3) ==")
+    assert text.count("db_collation='und-x-icu' is not a MySQL/MariaDB collation") == 3  # once per area, 3 places
+    assert "the migration fails there: 3 places" in text
+
+
+def test_every_rule_names_probes_that_exist() -> None:
+    # Probe names are the @probe-decorated functions of dbbench/parity/probes (read statically: no Django setup).
+    import ast as pyast
+
+    probes_dir = Path(parity.__file__).parent / "probes"
+    names = {
+        node.name
+        for path in probes_dir.glob("*.py")
+        for node in pyast.walk(pyast.parse(path.read_text()))
+        if isinstance(node, pyast.FunctionDef) and any("probe" in pyast.unparse(d) for d in node.decorator_list)
+    }
+    missing = {rule.id: [p for p in rule.probes if p not in names] for rule in RULES.values()}
+    assert {r: m for r, m in missing.items() if m} == {}
+
+
+def test_one_failing_file_is_a_note_not_the_end_of_the_audit(tmp_path: Path) -> None:
+    (tmp_path / "deep.py").write_text("x = " + "-" * 100_000 + "1\n")  # beyond the parser's nesting limit
+    (tmp_path / "nested.py").write_text("x = " + "(" * 900 + "1" + ")" * 900 + "\n")
+    (tmp_path / "ok.py").write_text("def f(qs):\n    return qs.distinct('a')\n")
+    result = audit_path(tmp_path, json_notes={})
+    assert [(f.file, f.rule) for f in result.findings if f.rule != "python-syntax"] == [("ok.py", "distinct-on")]
+    assert result.files == 3
+    accounted = {n.split(":")[0] for n in result.notes} | {f.file for f in result.findings}
+    assert {"deep.py", "nested.py"} <= accounted  # each pathological file is a note or a finding of its own
+
+
+def test_newer_python_files_are_a_note_and_their_sql_is_still_checked() -> None:
+    result = audit_path(PROJECTS / "newer_python", json_notes={})
+    assert any(n.startswith("app/generic.py: needs a newer Python than") for n in result.notes)
+    assert [(f.file, f.rule) for f in result.findings] == [("app/generic.py", "raw-sql-untranslatable")]
+    assert "python-syntax" not in {f.rule for f in result.findings}
+
+
+def test_inet_shift_gets_no_rewrite() -> None:
+    check = check_sql("SELECT id FROM t WHERE net >> %s")
+    assert check.translation is None and check.of_kind(UNTRANSLATABLE)

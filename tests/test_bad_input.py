@@ -14,7 +14,7 @@ import pytest
 
 from dbbench.backends.database import is_owned
 from dbbench.backends.targets import parse_target
-from tests.conftest import FIXTURES, ROOT, run_cli
+from tests.helpers import FIXTURES, ROOT, run_cli
 
 SECRET = "Wr0ng-Pa55word"
 # A database name no test uses: after a failing command it must still not exist.

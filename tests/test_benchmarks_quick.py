@@ -21,12 +21,14 @@ from dbbench.backends.database import drop_database
 from dbbench.backends.doctor import server_info
 from dbbench.backends.targets import Target
 from dbbench.bench.measure import rotation
-from dbbench.bench.runner import PROFILES, Profile, buffer_warning, pytest_command
+from dbbench.bench.runner import CONTROL_OPERATIONS, PROFILES, Profile, buffer_warning, pytest_command
 from dbbench.bench.workloads import OPERATIONS
 from dbbench.results import load_result
-from tests.conftest import ROOT, TARGETS, run_cli
+from tests.helpers import ROOT, TARGETS, run_cli
 
 QUICK_SIZES = (1_000, 2_000)
+BASELINE = next(t.name for t in TARGETS if t.family == "postgresql")
+CONTROL = f"{BASELINE}_control"
 
 
 def test_rounds_follow_the_time_budget_within_bounds() -> None:
@@ -86,8 +88,21 @@ def test_quick_profile_measures_every_operation_variant_size_and_backend(quick_r
         for variant in op.variants
         for t in TARGETS
     }
-    assert len(found) == len(set(found)) == len(expected) == 20 * len(TARGETS) * len(QUICK_SIZES)
-    assert set(found) == expected
+    # The run's control: the baseline again, on the operations that carry most of the mix (orm and raw each).
+    control = {
+        (size, name, variant, CONTROL)
+        for size in QUICK_SIZES
+        for name in CONTROL_OPERATIONS
+        for variant in OPERATIONS[name].variants
+    }
+    assert len(control) == 8 * len(QUICK_SIZES)
+    assert len(found) == len(set(found)) == len(expected | control) == (20 * len(TARGETS) + 8) * len(QUICK_SIZES)
+    assert set(found) == expected | control
+    assert quick_run["doc"]["dbbench_run"]["control"] == {"alias": CONTROL, "of": BASELINE}
+    assert {i["control_of"] for i in (b["extra_info"]["dbbench"] for b in quick_run["doc"]["benchmarks"])} == {
+        None,
+        BASELINE,
+    }
 
 
 def test_rounds_rotate_so_no_backend_always_goes_first() -> None:
@@ -105,7 +120,9 @@ def test_sizes_grow_and_backends_are_measured_together(quick_run: dict[str, Any]
     assert len(runs) == len(set(runs))  # each (size, operation, variant) is one uninterrupted block of backends
     assert [i["operation"] for i in infos[: 2 * len(TARGETS)]] == ["insert_attempt"] * (2 * len(TARGETS))
     aliases = {t.name for t in TARGETS}
-    assert all(set(i["interleaved_with"]) == aliases - {i["alias"]} for i in infos)
+    for i in infos:
+        together = aliases | ({CONTROL} if i["operation"] in CONTROL_OPERATIONS else set())
+        assert set(i["interleaved_with"]) == together - {i["alias"]}, i
 
 
 @pytest.mark.slow
@@ -121,6 +138,8 @@ def test_handed_over_timings_are_the_database_calls(quick_run: dict[str, Any]) -
 @pytest.mark.slow
 def test_every_result_describes_itself(quick_run: dict[str, Any], bench_targets: list[Target]) -> None:
     servers = {t.name: server_info(t) for t in bench_targets}
+    servers[CONTROL] = servers[BASELINE]
+    inserted: dict[tuple[int, str, str, str], list[int]] = {}
     for bench in quick_run["doc"]["benchmarks"]:
         info = bench["extra_info"]["dbbench"]
         server = servers[info["alias"]]
@@ -132,7 +151,14 @@ def test_every_result_describes_itself(quick_run: dict[str, Any], bench_targets:
         data = bench["stats"]["data"]
         assert len(data) == bench["stats"]["rounds"] == info["rounds"] >= PROFILES["quick"].min_rounds
         assert all(t > 0 for t in data) and info["warmup_rounds"] >= 1
-        assert info["rows_inserted"] == OPERATIONS[info["operation"]].inserts * (info["rounds"] + info["warmup_rounds"])
+        # The control shares the baseline's database: the two remove each other's rows, so only their sum is exact.
+        shared = info["alias"] in (BASELINE, CONTROL) and info["operation"] in CONTROL_OPERATIONS
+        key = "shared" if shared else info["alias"]
+        calls = info["rounds"] + info["warmup_rounds"]
+        group = inserted.setdefault((info["size"], info["operation"], info["variant"], key), [0, 0])
+        group[0] += info["rows_inserted"]
+        group[1] += OPERATIONS[info["operation"]].inserts * calls
+    assert all(removed == added for removed, added in inserted.values()), inserted
     assert {s.vendor for s in servers.values()} <= {"PostgreSQL", "MariaDB", "MySQL"}
     run = quick_run["doc"]["dbbench_run"]
     assert (run["profile"], run["sizes"], run["seed"]) == ("quick", list(QUICK_SIZES), 42)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dbbench.cli import COMMANDS, build_parser
-from tests.conftest import ROOT, run_cli
+from tests.helpers import ROOT, run_cli
+
+pytestmark = pytest.mark.nodb  # runs on a machine without database servers
 
 README = (ROOT / "README.md").read_text()
 

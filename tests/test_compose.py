@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 
 from dbbench.backends.targets import targets_from_env
-from tests.conftest import ROOT
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.nodb  # runs on a machine without database servers
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]

@@ -9,7 +9,7 @@ import pytest
 from dbbench.backends.database import MARKER_TABLE, drop_database, ensure_database, is_owned
 from dbbench.backends.targets import Target
 from dbbench.errors import ForeignDatabaseError
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import socket
 
 from dbbench.backends.doctor import probe
 from dbbench.backends.targets import Target, parse_target
-from tests.conftest import TARGETS, run_cli
+from tests.helpers import TARGETS, run_cli
 
 # What this project's machines run: the doctor must name these, whatever the URL scheme says.
 EXPECTED_VENDOR = {"postgresql": "PostgreSQL", "mysql": "MariaDB"}

@@ -24,7 +24,7 @@ import pytest
 from dbbench.backends.database import drop_database, is_owned
 from dbbench.backends.targets import Target, parse_target
 from dbbench.results import load_result
-from tests.conftest import ROOT, TARGETS
+from tests.helpers import ROOT, TARGETS
 
 pytestmark = pytest.mark.slow
 
@@ -251,8 +251,8 @@ def test_two_seeders_on_one_database(pg_target: Target) -> None:
     assert first.returncode == 0, err[-2000:]
     assert second.returncode == 2, second.stdout + second.stderr
     assert second.stderr.strip().splitlines() == [
-        f"dbbench: error: pg: another dbbench process is seeding database {pg_target.database!r} right now; "
-        "refusing to run alongside it (wait for it to finish, or stop it)"
+        f"dbbench: error: pg: another dbbench process is writing to database {pg_target.database!r} right now; "
+        "refusing to start seeding alongside it (wait for it to finish, or stop it)"
     ]
     # Not corrupted: a third run finds exactly N attempts and nothing to add or remove.
     third = subprocess.run(

@@ -22,9 +22,9 @@ from dbbench.backends.database import drop_database, ensure_database
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, ResultsError
 from dbbench.load import stats as loadstats
-from dbbench.load.sweep import build_config, parse_seconds
+from dbbench.load.config import build_config, parse_seconds
 from dbbench.results import load_result
-from tests.conftest import FIXTURES, ROOT, TARGETS, run_cli
+from tests.helpers import FIXTURES, ROOT, TARGETS, run_cli
 
 # --- pure figures -------------------------------------------------------------------------------------------
 
@@ -134,6 +134,9 @@ def test_config_from_strings() -> None:
         ({"workers": 0}, "--workers"),
         ({"remote_workers": 2}, "--master-port"),
         ({"remote_workers": 2, "master_port": 5557, "listen": "0.0.0.0"}, "--listen"),
+        ({"listen": "0.0.0.0"}, "open to the network"),
+        ({"listen": "192.0.2.10"}, "open to the network"),
+        ({"listen": "example.org"}, "open to the network"),
         ({"p95_threshold": "0"}, "--p95-threshold"),
     ],
 )
@@ -155,7 +158,7 @@ def test_cli_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
 
 def test_failures_are_blamed_on_an_unreachable_database(scratch_target: Target) -> None:
     from dbbench.backends.targets import parse_target
-    from dbbench.load.sweep import diagnose
+    from dbbench.load.site import diagnose
 
     down = parse_target("down", "postgres://postgres:s3cret@127.0.0.1:1/dbbench_x")
     text = diagnose(down, "every request failed at 10 users: HTTPError 500")
@@ -358,3 +361,105 @@ def test_application_server_dying_mid_run_fails_clearly(fixture_targets: list[Ta
     assert run["status"] == "failed" and "application server" in run["error"]
     assert run["steps"][0]["users"] == 2 and run["steps"][0]["failures"] == 0  # the completed step is kept
     assert "FAILED" in stdout
+
+
+# --- failures the site itself causes (issue 20, case 11) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        ("LocustBadStatusCode(code=500)", "http_5xx"),
+        ("LocustBadStatusCode(code=503)", "http_5xx"),
+        ("LocustBadStatusCode(code=404)", "http_4xx"),
+        ("ConnectionRefusedError(111, 'Connection refused')", "connection"),
+        ("ConnectionResetError(104, 'Connection reset by peer')", "connection"),
+        ("Timeout('10.0 seconds')", "timeout"),
+        ("ConnectionTimeout()", "timeout"),
+        ("CatchResponseError('response is not a JSON object')", "other"),
+    ],
+)
+def test_failures_are_classified(error: str, kind: str) -> None:
+    assert loadstats.failure_kind(error) == kind
+
+
+def test_the_knee_says_failures_passed_the_limit_when_p95_is_fast() -> None:
+    # The red-team figures: p95 33 ms while 28-56% of the requests failed.
+    steps = [_step(10, 33, failure_rate=0.28), _step(50, 33, failure_rate=0.56)]
+    knee = loadstats.knee(steps, threshold_ms=1000, max_failure_rate=0.01)
+    assert (knee.users, knee.missed_at, knee.reason) == (None, 10, "failures")
+    assert knee.describe() == "below the smallest step (failures 28.0% over the 1% limit at 10 users)"
+    assert "p95" not in knee.describe()
+    slow = loadstats.knee([_step(10, 50), _step(50, 1500)], threshold_ms=1000, max_failure_rate=0.01)
+    assert slow.describe() == "10 users (p95 1500 ms over 1000 ms at 50 users)"
+    old = loadstats.Knee(None, True, 1000.0, 0.01)  # a file written before the reason was recorded
+    assert old.describe() == "below the smallest step (p95 over 1000 ms or failures over 1%)"
+
+
+def _psql(sql: str, database: str = "postgres") -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def limited_target() -> Iterator[Target]:
+    """A PostgreSQL role allowed 4 connections, owning a scratch database with the small fixture (all dropped).
+
+    dbbench itself holds two during a load test (its lock and its Django connection): the site gets two.
+    """
+    from dbbench.backends.targets import parse_target
+
+    postgres = next((t for t in TARGETS if t.family == "postgresql"), None)
+    if postgres is None:
+        pytest.skip("no PostgreSQL target")
+    suffix = f"{os.getpid()}_{time.monotonic_ns() % 10**6}"
+    role, database = f"dbbench_lim_{suffix}", f"{postgres.database}_lim{suffix}"
+    _psql(f"CREATE ROLE {role} LOGIN CREATEDB")
+    limited = parse_target("limited", f"postgres://{role}@{postgres.host}:{postgres.port}/{database}")
+    try:
+        ensure_database(limited)
+        env = {"DBBENCH_TARGETS": f"limited={limited.url}"}
+        assert run_cli("setup", env=env).returncode == 0
+        loaded = subprocess.run(
+            [sys.executable, "-m", "django", "loaddata", str(FIXTURES / "quiz_small.json"), "--database", "limited"],
+            env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "dbbench.settings.all"},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        _psql(f"ALTER ROLE {role} CONNECTION LIMIT 4")
+        yield limited
+    finally:
+        _psql(f"ALTER ROLE {role} CONNECTION LIMIT -1")
+        drop_database(limited)
+        _psql(f"DROP DATABASE IF EXISTS {database}")
+        _psql(f"DROP ROLE IF EXISTS {role}")
+
+
+@pytest.mark.slow
+def test_a_database_out_of_connections_fails_the_run_and_says_why(limited_target: Target, tmp_path: Path) -> None:
+    out = tmp_path / "load.json"
+    result = run_cli(
+        "load", "--target", f"limited={limited_target.url}", "--attempts", "0", "--users", "8,16",
+        "--duration", "3s", "--think", "0-0.2", "--spawn-rate", "100", "--conn-max-age", "0", "--workers", "6",
+        "--output", str(out),
+        timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "too many connections for role" in result.stderr  # PostgreSQL's own words, from the site's log
+    assert "over the --max-failure-rate limit of 1%" in result.stderr
+    assert "Traceback" not in result.stderr
+    run = _runs(out)[0]
+    assert run["status"] == "failed"
+    step = run["steps"][0]
+    assert step["failure_kinds"]["http_5xx"] > 0.01 * step["requests"]
+    assert "too many connections for role" in step["server_error"]
+    assert len(run["steps"]) == 1  # the sweep stops: bigger steps would measure a broken site
+    knee = loadstats.Knee(**run["knee"])
+    assert knee.reason == "failures" and "p95" not in knee.describe()
+    assert "failures" in result.stdout.split("knee of")[1]

@@ -11,7 +11,7 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 
 from dbbench.quiz.models import Question, Quiz, QuizAttempt, Student
-from tests.conftest import ALIASES, ALL_DATABASES, FIXTURES
+from tests.helpers import ALIASES, ALL_DATABASES, FIXTURES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

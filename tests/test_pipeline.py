@@ -10,7 +10,7 @@ import pytest
 from dbbench import pipeline
 from dbbench.backends.targets import Target, parse_target
 from dbbench.errors import ConfigError, StageFailed
-from tests.conftest import TARGETS, run_cli
+from tests.helpers import TARGETS, run_cli
 
 
 def _target(family: str) -> Target:
@@ -38,7 +38,7 @@ def test_an_unreachable_server_stops_the_run_at_the_doctor(tmp_path: Path) -> No
     assert message.startswith("stage doctor failed on mysql: ")
     assert "hunter2" not in message and "\n" not in message
     assert str(tmp_path / "run") in message  # where the completed stages' results are
-    assert lines[0].startswith("[1/7] doctor")
+    assert lines[0].startswith("[1/8] doctor")
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())["data"]
     assert [(s["stage"], s["status"]) for s in manifest["stages"]] == [("doctor", "failed")]
     assert "hunter2" not in (tmp_path / "run" / "run.json").read_text()
@@ -74,7 +74,7 @@ def test_a_foreign_database_stops_the_run_at_setup(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("dbbench: error: stage setup failed on postgres: ")
     assert "refusing to touch it" in result.stderr and result.stderr.count("\n") == 1
-    assert "[1/7] doctor" in result.stdout and "[2/7] setup" in result.stdout
+    assert "[1/8] doctor" in result.stdout and "[2/8] setup" in result.stdout
     assert "[3/7]" not in result.stdout
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())["data"]
     assert [(s["stage"], s["status"]) for s in manifest["stages"]] == [("doctor", "ok"), ("setup", "failed")]
@@ -86,12 +86,12 @@ def test_quick_run_produces_the_report(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = run_cli("run", "--profile", "quick", "--skip", "load", "--output-dir", str(out), timeout=600)
     assert result.returncode == 0, result.stderr
-    for stage in ("doctor", "setup", "benchmarks", "parity", "load", "rehearsal", "report"):
+    for stage in ("doctor", "setup", "benchmarks", "parity", "audit", "load", "rehearsal", "report"):
         assert f"] {stage} ..." in result.stdout, stage
     assert f"report: {out / 'report.html'}" in result.stdout
     names = sorted(p.name for p in out.iterdir())
     assert any(n.startswith("benchmarks-quick-") and n.endswith(".json") for n in names), names
-    assert {"parity.json", "rehearsal.json", "run.json", "report.md", "report.html", "report_files"} <= set(names)
+    assert {"parity.json", "audit.json", "rehearsal.json", "run.json", "report.md", "report.html"} <= set(names)
     manifest = json.loads((out / "run.json").read_text())["data"]
     statuses = {s["stage"]: s["status"] for s in manifest["stages"]}
     assert statuses == {
@@ -99,11 +99,15 @@ def test_quick_run_produces_the_report(tmp_path: Path) -> None:
         "setup": "ok",
         "benchmarks": "ok",
         "parity": "ok",
+        "audit": "ok",
         "load": "skipped",
         "rehearsal": "ok",
     }
     md = (out / "report.md").read_text()
     for heading in ("## Verdict", "## What was measured", "## Latency per operation and size", "## Portability"):
         assert heading in md, heading
+    # The quiz app's own code was audited: the parity differences split into the ones it uses and the others.
+    assert "### Differences your code uses" in md and "### Others to know" in md
+    assert "_Control" in md  # every run has its control
     assert "MariaDB 10.11" in md and "PostgreSQL 15" in md
     assert "data:image/png;base64," in (out / "report.html").read_text()

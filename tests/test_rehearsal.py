@@ -24,16 +24,18 @@ from dbbench.backends.database import drop_database
 from dbbench.backends.doctor import server_info
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError
+from dbbench.quiz import QUIZ_TABLES
 from dbbench.rehearsal import rehearse as rehearsal
 from dbbench.rehearsal.copy import TableCopy
+from dbbench.rehearsal.estimate import estimate, parse_estimate_size
+from dbbench.rehearsal.render import render
 from dbbench.rehearsal.verify import TableCheck, read_only
-from tests.conftest import ROOT, TARGETS, run_cli
+from tests.helpers import ROOT, TARGETS, run_cli
 
 pytestmark = pytest.mark.slow
 ATTEMPTS = 2_000
 POSTGRES = next(t for t in TARGETS if t.spec.family == "postgresql")
 MYSQL = next(t for t in TARGETS if t.spec.family == "mysql")
-QUIZ_TABLES = ("quiz_student", "quiz_quiz", "quiz_question", "quiz_quizattempt")
 # Tabs, newlines, backslashes, quotes and non-ASCII in strings and JSON: every escape the copy path has.
 AWKWARD_META = {"device": "desktop", "note": 'Grüße\taus\nKöln \\ "😀"', "browser": {"name": "Firefox", "version": "1"}}
 
@@ -107,7 +109,7 @@ def _cli_env(source: Target) -> dict[str, str]:
 def test_round_trip_postgres_to_mariadb_and_back(source: Target, copies: list[Target]) -> None:
     there = _copy_into(MYSQL, copies)
     forth = rehearsal.rehearse(source, MYSQL, database=there, progress=False)
-    assert forth.ok, rehearsal.render(forth)
+    assert forth.ok, render(forth)
     # Named as the servers name themselves (MariaDB here, never "MySQL" for it).
     assert (forth.source.vendor, forth.target.vendor) == (server_info(POSTGRES).vendor, server_info(MYSQL).vendor)
     assert [c.table for c in forth.copies] == [
@@ -136,7 +138,7 @@ def test_round_trip_postgres_to_mariadb_and_back(source: Target, copies: list[Ta
 
     home = _copy_into(POSTGRES, copies)
     back = rehearsal.rehearse(MYSQL.with_database(there), POSTGRES, database=home, progress=False)
-    assert back.ok, rehearsal.render(back)
+    assert back.ok, render(back)
     assert back.source.vendor == forth.target.vendor and back.target.vendor == "PostgreSQL"
     assert _checksums(POSTGRES.with_database(back.target.database)) == original
 
@@ -303,11 +305,11 @@ def test_estimates_scale_the_growing_tables_only() -> None:
     result.checks = [TableCheck("quiz_quizattempt", 100_000, 100_000, "x", "x", 0)]
     result.verify_seconds = 21.0
     result.verify_table_seconds = {"quiz_quiz": 1.0, "quiz_student": 2.0, "quiz_quizattempt": 18.0}
-    one = rehearsal.estimate(result, 1_000_000)
+    one = estimate(result, 1_000_000)
     assert (one["copy_seconds"], one["verify_seconds"], one["downtime_seconds"]) == (111.0, 201.0, 312.0)
     assert one["label"] == "1m"
     # 1 MB of source data per 1k attempts here: 2 GiB is ~2.1m attempts.
-    assert rehearsal.parse_estimate_size("2GiB", result) == round(2 * 1024**3 / 1_000)
-    assert rehearsal.parse_estimate_size("250k", result) == 250_000
+    assert parse_estimate_size("2GiB", result) == round(2 * 1024**3 / 1_000)
+    assert parse_estimate_size("250k", result) == 250_000
     with pytest.raises(ConfigError):
-        rehearsal.parse_estimate_size("lots", result)
+        parse_estimate_size("lots", result)

@@ -10,7 +10,7 @@ import pytest
 
 from dbbench.backends.database import drop_database
 from dbbench.backends.targets import Target, parse_target
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 SECRET = "Tr0ub4dor&3-horse"  # '&' is percent-encoded in the URL: both spellings must stay hidden
 ENCODED = "Tr0ub4dor%263-horse"

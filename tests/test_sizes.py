@@ -5,6 +5,8 @@ import pytest
 from dbbench.errors import ConfigError
 from dbbench.units import format_count, parse_count, parse_counts
 
+pytestmark = pytest.mark.nodb  # runs on a machine without database servers
+
 
 @pytest.mark.parametrize(
     ("text", "value"),

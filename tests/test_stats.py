@@ -9,6 +9,8 @@ import pytest
 
 from dbbench.report.stats import Label, classify, combine, compare, crossovers, summarize
 
+pytestmark = pytest.mark.nodb  # runs on a machine without database servers
+
 
 def _lognormal(median_ms: float, n: int, seed: int, sigma: float = 0.25) -> np.ndarray:
     return np.random.default_rng(seed).lognormal(math.log(median_ms), sigma, n)

@@ -13,6 +13,8 @@ from dbbench.backends.targets import (
 )
 from dbbench.errors import ConfigError, mask_secrets, mask_url
 
+pytestmark = pytest.mark.nodb  # runs on a machine without database servers
+
 
 def test_defaults_point_at_local_servers() -> None:
     targets = targets_from_env({})

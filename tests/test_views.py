@@ -11,7 +11,7 @@ from django.test import Client
 
 from dbbench.quiz.models import QuizAttempt
 from dbbench.quiz.views import score_percent
-from tests.conftest import ALL_DATABASES, FIXTURES
+from tests.helpers import ALL_DATABASES, FIXTURES
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 
@@ -154,3 +154,45 @@ def test_health_names_the_backend(site: Client, alias: str) -> None:
 )
 def test_score_percent_rounds_half_up(correct: int, total: int, percent: int) -> None:
     assert score_percent(correct, total) == percent
+
+
+# --- values the databases cannot store alike (issue 20, case 10) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw_meta", "message"),
+    [
+        ("NaN", "NaN"),
+        ("-Infinity", "Infinity"),
+        ("1e400", "1e400"),
+        ("1e16", "not store alike"),  # PostgreSQL's jsonb would give back the integer 10000000000000000
+        ("-0.0", "not store alike"),  # PostgreSQL would give back 0.0
+        ('"\\ud800"', "lone surrogate"),
+        ('"\\u0000"', "NUL"),  # PostgreSQL refuses it, MariaDB stored it
+        ('{"\\u0000key": 1}', "NUL"),
+        ('[1, {"deep": "\\udfff"}]', "lone surrogate"),
+    ],
+)
+def test_meta_values_the_databases_cannot_store_alike_are_400(
+    site: Client, alias: str, raw_meta: str, message: str
+) -> None:
+    before = QuizAttempt.objects.using(alias).count()
+    body = json.dumps({**GOOD, "meta": "META"}).replace('"META"', '{"value": ' + raw_meta + "}")
+    response = _post(site, "/quizzes/1/attempts/", body)
+    assert response.status_code == 400, response.content
+    assert message in response.json()["error"]
+    assert QuizAttempt.objects.using(alias).count() == before
+
+
+def test_accepted_meta_values_come_back_as_they_were_sent(site: Client, alias: str) -> None:
+    values = [9.9e15, -9.9e15, 5e-324, 0.0, 0.1, 2**63, -(10**30), "é😀", "\u2028", "\ufeff", [None, True, {"x": []}]]
+    response = _post(site, "/quizzes/1/attempts/", {**GOOD, "meta": {"values": values}})
+    assert response.status_code == 201, response.content
+    stored = QuizAttempt.objects.using(alias).get(pk=response.json()["attempt"]).meta["values"]
+    assert [(repr(v), type(v)) for v in stored] == [(repr(v), type(v)) for v in values]
+
+
+def test_a_foreign_host_header_is_400_and_the_own_hosts_are_served(site: Client) -> None:
+    assert site.get("/quizzes/", HTTP_HOST="attacker.example").status_code == 400
+    assert site.get("/quizzes/", HTTP_HOST="127.0.0.1:8000").status_code == 200
+    assert site.get("/quizzes/", HTTP_HOST="localhost").status_code == 200

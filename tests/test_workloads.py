@@ -15,7 +15,7 @@ from django.db import connections
 
 from dbbench.bench import workloads as w
 from dbbench.quiz.models import Question, Quiz, QuizAttempt, Student
-from tests.conftest import ALIASES, ALL_DATABASES, ROOT
+from tests.helpers import ALIASES, ALL_DATABASES, ROOT
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
 

@@ -1,15 +1,23 @@
 """``dbbench audit PATH``: what in a Django project's source ties it to PostgreSQL.
 
-Static analysis only (no database): Python's ``ast`` for the code (rules in :mod:`dbbench.audit.rules`), sqlglot
-for raw SQL (:mod:`dbbench.audit.sql`). Each finding has a file:line, a rule id, a severity (blocker, behaviour
-change, performance risk), what is wrong and what to do instead.
+Static analysis only (no database): Python's ``ast`` for the code (:mod:`dbbench.audit.auditor` and its rule
+mixins), sqlglot for raw SQL (:mod:`dbbench.audit.sql`). Each finding has a file:line, a rule id, a severity
+(blocker, behaviour change, performance risk, or handled when the code sits under a vendor/feature guard), what is
+wrong, what to do instead, and the parity probes that show the difference.
 
 Decisions, for CI use:
 - a PATH that does not exist, or a file that is not ``.py``, or a folder without Python files is bad input:
   a one-line :class:`ConfigError` (exit 2), nothing written;
-- a file in the project that is not valid Python (or not UTF-8) is a ``python-syntax`` finding of severity
-  blocker: the audit cannot vouch for code it could not read; ``--exclude`` leaves such files out;
-- the exit code is 1 when there is any blocker, else 0.
+- a file that is not valid Python (or not UTF-8) is a ``python-syntax`` blocker: the audit cannot vouch for code
+  it could not read; ``--exclude`` leaves such files out. A file that needs a newer Python than the one running
+  the audit is a note instead, and its SQL string literals are still checked;
+- any other failure on one file (a recursion or memory limit on a pathological file) is a note for that file,
+  never the end of the audit;
+- the exit code is 1 when there is any blocker not accounted for by ``--baseline``, else 0.
+
+Memory: files are parsed twice (once for the project-wide field index, once for the rules) instead of keeping
+every tree: a tree takes about 30 times its source in memory (keeping the trees of 20 MB of source took one
+run to 735 MB peak), so peak memory follows the largest file, not the project.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import ast
 import fnmatch
 import os
 import re
+import sys
 import tokenize
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,18 +35,19 @@ from typing import Any
 
 import sqlglot
 
-from dbbench.audit.rules import (
-    BLOCKER,
-    RULES,
-    SEVERITIES,
-    Finding,
-    ModuleAuditor,
-    collect_json_fields,
-)
+from dbbench.audit import baseline as baselines
+from dbbench.audit import fields, guards
+from dbbench.audit.auditor import ModuleAuditor, area_of
+from dbbench.audit.render import render_markdown, render_text, summary_line
+from dbbench.audit.rules import BLOCKER, MARIADB, RULES, SEVERITIES, TARGETS, Finding
 from dbbench.errors import ConfigError
+
+__all__ = ["AuditResult", "audit_path", "python_files", "render_markdown", "render_text", "summary_line"]
 
 # Folders that hold other people's code or build output, never the project's own source.
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", ".git", ".hg", ".tox", ".nox", ".venv"})
+# Syntax this Python may not know yet: PEP 695 type aliases and generics (3.12), PEP 701 f-strings (3.12).
+_NEWER_SYNTAX = re.compile(r"(?m)^\s*(type\s+\w+(\[[^\]]*\])?\s*=|(async\s+)?def\s+\w+\[|class\s+\w+\[)")
 
 
 @dataclass
@@ -48,27 +58,44 @@ class AuditResult:
     files: int
     findings: list[Finding] = field(default_factory=list)
     json_notes: dict[str, str] = field(default_factory=dict)
+    target: str = MARIADB
+    notes: list[str] = field(default_factory=list)
+    ignored: int = 0
+    baseline_used: bool = False
 
     @property
     def counts(self) -> dict[str, int]:
         return {s: sum(1 for f in self.findings if f.severity == s) for s in SEVERITIES}
 
     @property
+    def new_findings(self) -> list[Finding]:
+        return [f for f in self.findings if not f.baselined]
+
+    @property
     def exit_code(self) -> int:
-        """1 when any blocker was found (so CI fails), else 0."""
-        return 1 if self.counts[BLOCKER] else 0
+        """1 when any blocker not in the baseline was found (so CI fails on new ones only), else 0."""
+        return 1 if any(f.severity == BLOCKER for f in self.new_findings) else 0
 
     def as_dict(self) -> dict[str, Any]:
         used = sorted({f.rule for f in self.findings})
-        return {
+        data = {
             "path": self.path,
             "files": self.files,
+            "target": self.target,
             "counts": self.counts,
             "findings": [f.as_dict() for f in self.findings],
-            "rules": {r: {"severity": RULES[r].severity, "title": RULES[r].title} for r in used},
+            "rules": {
+                r: {"severity": RULES[r].severity, "title": RULES[r].title, "probes": list(RULES[r].probes)}
+                for r in used
+            },
+            "notes": self.notes,
+            "ignored": self.ignored,
             "differing_json_lookups": sorted(self.json_notes),
             "sqlglot": sqlglot.__version__,
         }
+        if self.baseline_used:
+            data["new_findings"] = len(self.new_findings)
+        return data
 
 
 def parity_json_notes() -> dict[str, str]:
@@ -80,12 +107,21 @@ def parity_json_notes() -> dict[str, str]:
 
 
 def python_files(root: Path, exclude: Sequence[str] = ()) -> Iterator[Path]:
-    """The ``.py`` files under ``root``, skipping virtualenvs, caches, hidden folders and ``exclude`` globs."""
+    """The ``.py`` files under ``root``, skipping virtualenvs, caches, hidden folders and ``exclude`` patterns.
+
+    A pattern with a ``/`` is a glob on the path from ``root``; one without (``migrations``, ``test_*.py``) also
+    matches any single folder or file name, wherever it is.
+    """
 
     def excluded(rel: str) -> bool:
-        return any(
-            fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*") for pattern in exclude
-        )
+        names = rel.split("/")
+        for pattern in exclude:
+            pattern = pattern.rstrip("/")
+            if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel, pattern + "/*"):
+                return True
+            if "/" not in pattern and any(fnmatch.fnmatch(name, pattern) for name in names):
+                return True
+        return False
 
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
@@ -108,38 +144,92 @@ def audit_path(
     *,
     exclude: Sequence[str] = (),
     json_notes: Mapping[str, str] | None = None,
+    target: str = MARIADB,
+    baseline: Path | None = None,
 ) -> AuditResult:
     """Audit a project folder (or one ``.py`` file); raises :class:`ConfigError` for a bad path."""
-    target = Path(path)
-    if not target.exists():
-        raise ConfigError(f"audit: {path}: no such file or directory")
-    if target.is_file():
-        if target.suffix != ".py":
-            raise ConfigError(f"audit: {path}: not a Python file or a folder")
-        root, files = target.parent, [target]
-    else:
-        root, files = target, list(python_files(target, exclude))
-    if not files:
-        raise ConfigError(f"audit: {path}: no Python files found (check the path and --exclude)")
+    if target not in TARGETS:
+        raise ConfigError(f"audit: --target {target}: expected one of {', '.join(TARGETS)}")
+    known = baselines.load(baseline) if baseline is not None else None
+    root, files = _files(Path(path), exclude)
     # Tests pass their own table; by default it is what the parity suite observed on the live servers.
     notes = dict(parity_json_notes() if json_notes is None else json_notes)
+    result = AuditResult(str(path), len(files), json_notes=notes, target=target)
 
-    parsed: list[tuple[str, str, ast.Module]] = []
-    findings: list[Finding] = []
-    for file in files:
+    index = fields.FieldIndex()
+    readable: list[tuple[Path, str]] = []
+    for file in files:  # pass 1: the project-wide field index (each tree is dropped once read: see Memory above)
         rel = file.relative_to(root).as_posix()
         try:
-            with tokenize.open(file) as handle:  # honours a PEP 263 coding line
-                source = handle.read()
-            parsed.append((rel, source, ast.parse(source, filename=rel)))
-        except (SyntaxError, UnicodeDecodeError, ValueError, OSError) as exc:
-            findings.append(_unreadable(rel, exc))
+            source = _read(file)
+        except (SyntaxError, UnicodeDecodeError, ValueError, OSError) as exc:  # a bad coding line, not UTF-8
+            result.findings.append(_unreadable(rel, exc))
+            continue
+        try:
+            index.add_file(ast.parse(source, filename=rel))
+            readable.append((file, rel))
+        except SyntaxError as exc:
+            _unparsed(result, rel, exc, index, notes, target, source)
+        except ValueError as exc:  # source with NUL bytes
+            result.findings.append(_unreadable(rel, exc))
+        except Exception as exc:  # RecursionError, MemoryError...: one pathological file must not end the audit
+            result.notes.append(f"{rel}: skipped ({type(exc).__name__} while parsing)")
 
-    json_fields = collect_json_fields(tree for _, _, tree in parsed)
-    for rel, source, tree in parsed:
-        findings.extend(ModuleAuditor(rel, source, json_fields, notes).run(tree))
-    findings.sort(key=lambda f: (f.file, f.line, f.col, f.rule))
-    return AuditResult(str(path), len(files), findings, notes)
+    guard_functions = guards.guard_functions(index.returns)
+    index.returns.clear()  # only the guard functions are kept
+    for file, rel in readable:  # pass 2: the rules
+        try:
+            source = _read(file)
+            auditor = ModuleAuditor(rel, source, index, notes, target, guard_functions)
+            result.findings.extend(auditor.run(ast.parse(source, filename=rel)))
+            result.ignored += auditor.ignored
+        except Exception as exc:
+            result.notes.append(f"{rel}: skipped ({type(exc).__name__} while checking)")
+    result.findings.sort(key=lambda f: (f.file, f.line, f.col, f.rule))
+    if known is not None:
+        result.findings = baselines.apply(result.findings, known)
+        result.baseline_used = True
+    return result
+
+
+def _files(target: Path, exclude: Sequence[str]) -> tuple[Path, list[Path]]:
+    if not target.exists():
+        raise ConfigError(f"audit: {target}: no such file or directory")
+    if target.is_file():
+        if target.suffix != ".py":
+            raise ConfigError(f"audit: {target}: not a Python file or a folder")
+        return target.parent, [target]
+    files = list(python_files(target, exclude))
+    if not files:
+        raise ConfigError(f"audit: {target}: no Python files found (check the path and --exclude)")
+    return target, files
+
+
+def _read(file: Path) -> str:
+    with tokenize.open(file) as handle:  # honours a PEP 263 coding line
+        return handle.read()
+
+
+def _unparsed(
+    result: AuditResult,
+    rel: str,
+    exc: SyntaxError,
+    index: fields.FieldIndex,
+    notes: Mapping[str, str],
+    target: str,
+    source: str,
+) -> None:
+    if not _NEWER_SYNTAX.search(source) and "f-string" not in str(exc.msg):
+        result.findings.append(_unreadable(rel, exc))
+        return
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    result.notes.append(
+        f"{rel}: needs a newer Python than {running} (line {exc.lineno}: {exc.msg}); only its SQL strings were "
+        "checked: run the audit under the project's Python for the rest"
+    )
+    auditor = ModuleAuditor(rel, source, index, notes, target)
+    auditor.scan_strings(source)
+    result.findings.extend(auditor.findings)
 
 
 def check_output(path: Path) -> Path:
@@ -156,47 +246,5 @@ def _unreadable(rel: str, exc: BaseException) -> Finding:
     reason = getattr(exc, "msg", None) or getattr(exc, "strerror", None) or str(exc)
     reason = re.sub(r" for '[^']*'$", "", str(reason))  # tokenize names the absolute path; the finding has it
     rule = RULES["python-syntax"]
-    return Finding(rel, line, 1, rule.id, rule.severity, f"cannot parse: {reason}", rule.instead, "")
-
-
-# --- rendering ------------------------------------------------------------------------------------------------
-
-_HEADINGS = {"blocker": "BLOCKERS", "behaviour change": "BEHAVIOUR CHANGES", "performance risk": "PERFORMANCE RISKS"}
-
-
-def summary_line(data: dict[str, Any]) -> str:
-    counts = data["counts"]
-    parts = ", ".join(f"{counts[s]} {s}{'' if counts[s] == 1 else 's'}" for s in SEVERITIES)
-    found, files = len(data["findings"]), data["files"]
-    return f"{found} finding{'' if found == 1 else 's'} in {files} Python file{'' if files == 1 else 's'} ({parts})"
-
-
-def render_text(data: dict[str, Any]) -> str:
-    """Findings grouped by severity, most serious first (takes :meth:`AuditResult.as_dict`)."""
-    lines = [f"dbbench audit {data['path']}: {summary_line(data)}"]
-    for severity in SEVERITIES:
-        group = [f for f in data["findings"] if f["severity"] == severity]
-        if not group:
-            continue
-        lines += ["", f"{_HEADINGS[severity]} ({len(group)})"]
-        for f in group:
-            lines.append(f"  {f['file']}:{f['line']}  [{f['rule']}] {f['message']}")
-            if f["code"]:
-                lines.append(f"      | {f['code']}")
-            lines.append(f"      instead: {f['instead']}")
-    if not data["findings"]:
-        lines.append("no PostgreSQL-only code found")
-    return "\n".join(lines)
-
-
-def render_markdown(data: dict[str, Any]) -> str:
-    """The report's portability section: a summary and one table row per finding."""
-    lines = [f"Audit of `{data['path']}`: {summary_line(data)}.", ""]
-    if not data["findings"]:
-        return lines[0] + " No PostgreSQL-only code found."
-    lines += ["| severity | where | rule | finding | instead |", "|---|---|---|---|---|"]
-    order = {s: i for i, s in enumerate(SEVERITIES)}
-    for f in sorted(data["findings"], key=lambda f: (order[f["severity"]], f["file"], f["line"])):
-        cells = [f["severity"], f"`{f['file']}:{f['line']}`", f["rule"], f["message"], f["instead"]]
-        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
-    return "\n".join(lines)
+    message = f"cannot parse: {reason}"
+    return Finding(rel, line, 1, rule.id, rule.severity, message, rule.instead, "", rule.probes, "", area_of(rel))

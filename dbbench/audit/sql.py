@@ -15,6 +15,7 @@ every query has an ORDER BY and the fix belongs in the query's intent, not in it
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -87,6 +88,12 @@ _JSONB_KEYS = _c(
     UNTRANSLATABLE,
     "JSON_CONTAINS_PATH(col, 'one'|'all', '$.key', ...)",
 )
+
+_CATALOG = "information_schema tables (TABLES, COLUMNS, STATISTICS) or SHOW statements; no faithful rewrite"
+_MODIFY = (
+    "ALTER TABLE t MODIFY col type restating NULL/DEFAULT (MODIFY drops what it does not repeat); no faithful rewrite"
+)
+_INET = "no faithful rewrite: store addresses as VARBINARY(16) (INET6_ATON) and compare ranges by hand"
 
 # Constructs recognised by the sqlglot node type alone.
 _NODES: dict[type[exp.Expression], Construct] = {
@@ -338,8 +345,28 @@ def _classify(node: exp.Expression) -> Construct | None:
         return _c("= ANY(array)", UNTRANSLATABLE, "IN (%s, %s, ...) with one placeholder per value")
     if isinstance(node, exp.Lock) and node.args.get("key"):
         return _c("FOR NO KEY UPDATE / FOR KEY SHARE", UNTRANSLATABLE, "FOR UPDATE / LOCK IN SHARE MODE")
-    if isinstance(node, exp.Update) and node.args.get("from"):
+    if isinstance(node, exp.Update) and (node.args.get("from") or node.args.get("from_")):  # sqlglot 26+: from_
         return _c("UPDATE ... FROM", REWRITE, "UPDATE t JOIN u ON ... SET ...")
+    if isinstance(node, exp.Table) and (node.name.lower().startswith("pg_") or node.db.lower() == "pg_catalog"):
+        return _c(f"PostgreSQL catalog table {node.name}", UNTRANSLATABLE, _CATALOG)
+    if isinstance(node, exp.CurrentSchema):
+        return _c("current_schema()", UNTRANSLATABLE, _CATALOG)
+    if isinstance(node, exp.AlterColumn) and node.args.get("dtype") is not None:
+        return _c("ALTER COLUMN ... TYPE", UNTRANSLATABLE, _MODIFY)
+    if isinstance(node, exp.Alter) and node.args.get("kind", "").upper() == "INDEX":
+        return _c(
+            "ALTER INDEX", UNTRANSLATABLE, "ALTER TABLE t RENAME INDEX a TO b (MySQL/MariaDB index names are per table)"
+        )
+    if isinstance(node, exp.Drop) and (node.args.get("kind") or "").upper() == "SEQUENCE":
+        return _c(
+            "DROP SEQUENCE",
+            UNTRANSLATABLE,
+            "nothing on MySQL (AUTO_INCREMENT has no sequence); MariaDB 10.3+ has sequences",
+        )
+    if isinstance(node, exp.BitwiseRightShift | exp.BitwiseLeftShift):
+        # On inet/cidr, >> and << are "contains"/"contained by"; MySQL's are bit shifts: sqlglot's output would run
+        # and return wrong rows, so no rewrite is offered.
+        return _c("<< / >> (inet containment or bit shift)", UNTRANSLATABLE, _INET)
     if isinstance(node, exp.TruncateTable) and (node.args.get("identity") or node.args.get("option")):
         return _c("TRUNCATE ... RESTART IDENTITY / CASCADE", UNTRANSLATABLE, "TRUNCATE TABLE t, child tables first")
     if isinstance(node, exp.Extract) and getattr(node.this, "name", "").upper() == "EPOCH":
@@ -393,6 +420,11 @@ def _token_constructs(sql: str) -> list[Construct]:
     tokens = Postgres().tokenize(sql)
     if any(t.token_type == TokenType.DCOLON for t in tokens):
         found.append(_c(":: casts", REWRITE, "CAST(x AS type)"))
+    words = [t.text.upper() for t in tokens if t.token_type == TokenType.VAR]
+    if any(a == "NULLS" and b in ("FIRST", "LAST") for a, b in zip(words, words[1:], strict=False)):
+        found.append(
+            _c("NULLS FIRST / NULLS LAST", REWRITE, "ORDER BY x IS NULL, x (MySQL/MariaDB have no NULLS LAST)")
+        )
     for before, after in zip(tokens, tokens[1:], strict=False):
         if before.token_type == TokenType.INTERVAL and after.token_type == TokenType.STRING and " " in after.text:
             found.append(_c("INTERVAL '1 day' literals", REWRITE, "INTERVAL 1 DAY"))
@@ -400,6 +432,17 @@ def _token_constructs(sql: str) -> list[Construct]:
     return found
 
 
+def check_mysql(sql: str) -> str | None:
+    """Why ``sql`` (from a MySQL/MariaDB branch) does not read as MySQL, or None when it does."""
+    with _quiet_sqlglot():
+        try:
+            sqlglot.parse(re.sub(r"%\(\w+\)s|%s", "NULL", sql), read="mysql")  # driver placeholders
+        except Exception as exc:  # a heuristic parser: any failure is "cannot read", never a crash
+            return _ANSI.sub("", " ".join(str(exc).split()))[:160]
+    return None
+
+
+@functools.lru_cache(maxsize=4096)  # projects repeat the same SQL fragments (templates, column lists)
 def check_sql(sql: str, *, fragment: str | None = None) -> SqlCheck:
     """Parse ``sql`` as PostgreSQL and list what does not carry over to MySQL/MariaDB.
 
@@ -452,7 +495,9 @@ def _check(sql: str, fragment: str | None) -> SqlCheck:
             if construct not in seen:
                 seen.add(construct)
                 result.constructs.append(construct)
-    if rendered and not result.of_kind(UNTRANSLATABLE):
+    # A rewrite is shown only when every construct has a faithful one: SQL that runs but means something else
+    # (LIKE, LENGTH, >>) gets "no faithful rewrite" advice instead.
+    if rendered and not result.of_kind(UNTRANSLATABLE) and not result.of_kind(SEMANTICS):
         result.translation = ";\n".join(rendered)
     return result
 
@@ -470,9 +515,9 @@ def _statement_precheck(sql: str) -> SqlCheck | None:
         result.constructs.append(_c(f"statement {label}", UNTRANSLATABLE, _PG_STATEMENTS[lead]))
         return result
     if words[:1] == ["EXPLAIN"] and len(words) > 1 and not words[1].startswith("("):
-        inner = check_sql(sql.strip()[len("EXPLAIN") :])
-        inner.translation = f"EXPLAIN {inner.translation}" if inner.translation else None
-        return inner
+        inner = check_sql(sql.strip()[len("EXPLAIN") :])  # cached: build a new result, never change it
+        explained = f"EXPLAIN {inner.translation}" if inner.translation else None
+        return SqlCheck(list(inner.constructs), explained, inner.parse_error)
     return None
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connections
 from django.db.models import Model
 
+from dbbench.backends.spec import FOREIGN_KEY, BackendSpec, Deferrable
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, DbbenchError
 
@@ -24,6 +25,8 @@ FAST = "fast"
 BULK_CREATE = "bulk_create"
 METHODS = (FAST, BULK_CREATE)
 BULK_CREATE_BATCH = 1_000  # ~1 MB of attempts per INSERT: far below MariaDB's 16 MiB max_allowed_packet
+# What was dropped for a load and is still to be rebuilt; present only between the two (or after a crash there).
+DEFERRED_TABLE = "dbbench_seed_deferred"
 
 
 class BatchFile:
@@ -99,6 +102,69 @@ def load(target: Target, model: type[Model], columns: Sequence[str], batch: Batc
         # LOAD DATA LOCAL skips duplicate keys with a mere warning; a short count is the tell.
         raise DbbenchError(f"{target.name}: {table}: loaded {loaded} of {batch.rows} rows")
     return loaded
+
+
+# --- loading without secondary indexes and foreign keys -------------------------------------------------------
+# Any DB-API cursor in autocommit mode will do (Django's or a raw driver's): the seeder and seed-benchmark share it.
+
+
+def defer_constraints(spec: BackendSpec, cursor: Any, table: str) -> list[Deferrable]:
+    """Drop ``table``'s secondary indexes and foreign keys, recording them first in :data:`DEFERRED_TABLE`.
+
+    The record is committed before anything is dropped, so a process killed at any point leaves the next run
+    what it needs to rebuild (:func:`rebuild_constraints`). If a record exists already, it is kept as it is.
+    """
+    recorded = deferred_constraints(spec, cursor)
+    if recorded is not None:
+        return recorded
+    items = spec.deferrables(cursor, table)
+    marker = spec.quote_name(DEFERRED_TABLE)
+    cursor.execute(
+        f"CREATE TABLE {marker} (position integer PRIMARY KEY, tablename varchar(200) NOT NULL, "
+        "kind varchar(20) NOT NULL, name varchar(200) NOT NULL, definition text NOT NULL)"
+    )
+    for position, item in enumerate(items):
+        cursor.execute(
+            f"INSERT INTO {marker} (position, tablename, kind, name, definition) VALUES (%s, %s, %s, %s, %s)",
+            [position, table, item.kind, item.name, item.definition],
+        )
+    for sql in spec.drop_deferrables_sql(table, items):
+        cursor.execute(sql)
+    return items
+
+
+def deferred_constraints(spec: BackendSpec, cursor: Any) -> list[Deferrable] | None:
+    """What :func:`defer_constraints` dropped and is not rebuilt yet; None when nothing is pending."""
+    cursor.execute(spec.list_tables_sql())
+    if DEFERRED_TABLE not in {row[0] for row in cursor.fetchall()}:
+        return None
+    cursor.execute(f"SELECT kind, name, definition FROM {spec.quote_name(DEFERRED_TABLE)} ORDER BY position")
+    return [Deferrable(kind, name, definition) for kind, name, definition in cursor.fetchall()]
+
+
+def rebuild_constraints(spec: BackendSpec, cursor: Any) -> int:
+    """Re-create what :func:`defer_constraints` recorded and is missing now, check every foreign key against the
+    rows, then drop the record; returns how many were re-created. Safe to repeat after a crash at any point."""
+    recorded = deferred_constraints(spec, cursor)
+    if recorded is None:
+        return 0
+    cursor.execute(f"SELECT DISTINCT tablename FROM {spec.quote_name(DEFERRED_TABLE)}")
+    tables = [row[0] for row in cursor.fetchall()]
+    if len(tables) > 1:
+        raise DbbenchError(f"{DEFERRED_TABLE} records {len(tables)} tables; dbbench writes one")
+    if not tables:  # killed between creating the record and filling it: nothing was dropped yet
+        cursor.execute(f"DROP TABLE {spec.quote_name(DEFERRED_TABLE)}")
+        return 0
+    (table,) = tables
+    present = {(i.kind, i.name) for i in spec.deferrables(cursor, table)}
+    missing = [i for i in recorded if (i.kind, i.name) not in present]
+    for sql in spec.create_deferrables_sql(table, missing):
+        cursor.execute(sql)
+    for item in recorded:
+        if item.kind == FOREIGN_KEY:
+            spec.validate_foreign_key(cursor, table, item.name)
+    cursor.execute(f"DROP TABLE {spec.quote_name(DEFERRED_TABLE)}")
+    return len(missing)
 
 
 def read_rows(model: type[Model], columns: Sequence[str], path: str) -> list[dict[str, Any]]:

@@ -7,8 +7,10 @@ caller passes ``allow_foreign=True`` (the CLI's ``--allow-foreign-database``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -81,24 +83,59 @@ def drop_database(target: Target) -> bool:
     return True
 
 
+HELD_LOCKS_ENV = "DBBENCH_HELD_LOCKS"  # lock names a parent dbbench holds for its child (the benchmark suite)
+_held: set[str] = set()  # lock name @ server identity
+
+
+def lock_name(target: Target) -> str:
+    """One name per database on a server, whatever the activity; hashed so long names cannot collide when cut."""
+    digest = hashlib.sha256(f"{target.family}/{target.database}".encode()).hexdigest()[:40]
+    return f"dbbench:{digest}"
+
+
+def held_locks_env() -> dict[str, str]:
+    """The environment entry that lets a child process use the databases this process has locked."""
+    inherited = {n for n in os.environ.get(HELD_LOCKS_ENV, "").split(",") if n}
+    return {HELD_LOCKS_ENV: ",".join(sorted(_held | inherited))}
+
+
 @contextmanager
 def exclusive(target: Target, activity: str) -> Iterator[None]:
     """Hold a server-side named lock on ``target``'s database for ``activity``; refuse if another process has it.
 
-    The lock lives in its own session, so it is released when the process exits, even after ``kill -9``. It is
-    taken on the server's admin database (PostgreSQL advisory locks are per database), so it can be held while the
-    target database is created and migrated.
+    Every command that writes to a database takes it (seed, bench, load, migrate-data, seed-benchmark), so two of
+    them never interleave their writes. Re-entrant within a process (``run`` calls the stages in turn), and a child
+    started with :func:`held_locks_env` uses its parent's lock. The lock lives in its own session, so it is
+    released when the process exits, even after ``kill -9``. It is taken on the server's admin database
+    (PostgreSQL advisory locks are per database), so it can be held while the target database is created.
     """
     spec = target.spec
-    name = f"dbbench:{target.database}:{activity}"[:64]
     with spec.connection(target, None) as conn:
         cur = conn.cursor()
-        cur.execute(spec.try_lock_sql(), (name,))
+        # Keyed by the server's own identity: two URLs of one server (a control pair) share the lock.
+        name = f"{lock_name(target)}@{spec.server_identity(cur)}"
+        if name in _held or name in os.environ.get(HELD_LOCKS_ENV, "").split(","):
+            yield
+            return
+        cur.execute(spec.try_lock_sql(), (lock_name(target),))
         if not cur.fetchone()[0]:
             raise DbbenchError(
-                f"{target.name}: another dbbench process is {activity} database {target.database!r} right now; "
-                "refusing to run alongside it (wait for it to finish, or stop it)"
+                f"{target.name}: another dbbench process is writing to database {target.database!r} right now; "
+                f"refusing to start {activity} alongside it (wait for it to finish, or stop it)"
             )
+        _held.add(name)
+        try:
+            yield
+        finally:
+            _held.discard(name)
+
+
+@contextmanager
+def exclusive_all(targets: Iterable[Target], activity: str) -> Iterator[None]:
+    """:func:`exclusive` on each target's database, all held for the block (taken in order, released together)."""
+    with ExitStack() as stack:
+        for target in targets:
+            stack.enter_context(exclusive(target, activity))
         yield
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dbbench.backends.spec import ServerInfo
 from dbbench.backends.targets import Target
 from dbbench.errors import DbbenchError
+from dbbench.servers import settings_source
+
+SOURCE_KEY = "settings_source"  # "set by dbbench" or "as found", recorded with the other settings
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,11 @@ def server_info(target: Target) -> ServerInfo:
         exists = cur.fetchone() is not None
     with spec.connection(target, target.database if exists else None) as conn:
         try:
-            return spec.server_info(conn.cursor(), target.database if exists else None)
+            info = spec.server_info(conn.cursor(), target.database if exists else None)
         except spec.driver_errors as exc:
             raise DbbenchError(f"{target.name}: connected, but reading server settings failed: {exc}") from None
+    # Whether dbbench configured this server (a managed one) or measures it as its owner left it.
+    return replace(info, settings={**info.settings, SOURCE_KEY: settings_source(target)})
 
 
 def probe(target: Target) -> Probe:

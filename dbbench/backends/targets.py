@@ -11,9 +11,10 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from dbbench.backends.spec import BACKENDS, BackendSpec, spec_for_scheme
+from dbbench.backends.registry import BACKENDS, spec_for_scheme
+from dbbench.backends.spec import BackendSpec
 from dbbench.errors import ConfigError, mask_url
 
 # Defaults that work with this machine's local servers and with docker-compose.yml (same ports, users,
@@ -25,6 +26,12 @@ DEFAULT_URLS: dict[str, str] = {
 ENV_URL = "DBBENCH_{name}_URL"
 ENV_TARGETS = "DBBENCH_TARGETS"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+# "default" is Django's own alias (a target under it would share another target's connection) and "all" is what
+# --backend takes for every target.
+RESERVED_NAMES = frozenset({"default", "all"})
+MAX_DATABASE_NAME = 63  # PostgreSQL's limit (MariaDB's is 64)
+# Entries of a target list are split only where a new "name=" starts: a "," inside a password stays in its URL.
+_ENTRY_SPLIT = re.compile(r"[,\s]+(?=[a-z][a-z0-9_]*=[a-z][a-z0-9+.-]*://)", re.I)
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ class Target:
         userinfo = quote(self.user, safe="")
         if self.password:
             userinfo += ":" + quote(self.password, safe="")
-        query = urlsplit(self.url).query
+        query = urlencode(self.options)  # without a ?password= (it moved into the userinfo)
         url = f"{scheme}://{userinfo}@{self.host}:{self.port}/{database}" + (f"?{query}" if query else "")
         return parse_target(self.name, url)
 
@@ -70,6 +77,8 @@ def parse_target(name: str, url: str) -> Target:
     """Parse ``scheme://user:password@host:port/database?opt=value`` into a :class:`Target`."""
     if not _NAME_RE.match(name):
         raise ConfigError(f"bad target name {name!r}: use lower-case letters, digits and _ (e.g. pg15)")
+    if name in RESERVED_NAMES:
+        raise ConfigError(f"bad target name {name!r}: reserved ({', '.join(sorted(RESERVED_NAMES))}); pick another")
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -86,8 +95,13 @@ def parse_target(name: str, url: str) -> Target:
     database = unquote(parts.path.lstrip("/"))
     if not database or "/" in database:
         raise ConfigError(f"malformed URL for target {name!r}: {mask_url(url)} (no database name)")
-    if not re.fullmatch(r"[A-Za-z0-9_]{1,60}", database):
-        raise ConfigError(f"bad database name {database!r} for target {name!r}: letters, digits and _ only")
+    check_database_name(database, f"for target {name!r}")
+    options = dict(parse_qsl(parts.query))
+    password = unquote(parts.password or "")
+    if "password" in options:  # libpq and MySQLdb take it as a keyword too: it must not be passed twice
+        if password:
+            raise ConfigError(f"malformed URL for target {name!r}: {mask_url(url)} (two passwords)")
+        password = options.pop("password")
     return Target(
         name=name,
         url=url.strip(),
@@ -95,16 +109,24 @@ def parse_target(name: str, url: str) -> Target:
         host=parts.hostname,
         port=port or spec.default_port,
         user=unquote(parts.username or spec.default_user),
-        password=unquote(parts.password or ""),
+        password=password,
         database=database,
-        options=dict(parse_qsl(parts.query)),
+        options=options,
     )
+
+
+def check_database_name(database: str, where: str) -> None:
+    """Refuse a database name dbbench would have to quote (or that the server would cut)."""
+    if not re.fullmatch(r"[A-Za-z0-9_]+", database):
+        raise ConfigError(f"bad database name {database!r} {where}: letters, digits and _ only")
+    if len(database) > MAX_DATABASE_NAME:
+        raise ConfigError(f"bad database name {database!r} {where}: at most {MAX_DATABASE_NAME} characters")
 
 
 def parse_target_list(text: str) -> list[Target]:
     """Parse ``name=url,name=url`` (commas or whitespace between entries)."""
     targets: list[Target] = []
-    for item in re.split(r"[,\s]+", text.strip()):
+    for item in _ENTRY_SPLIT.split(text.strip()):
         if not item:
             continue
         name, sep, url = item.partition("=")

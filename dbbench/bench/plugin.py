@@ -23,8 +23,17 @@ import pytest
 
 from dbbench.backends.spec import ServerInfo
 from dbbench.backends.targets import Target, targets_from_env
-from dbbench.bench.runner import PROFILES, Profile, attempt_table_bytes, buffer_warning, get_profile, settle
+from dbbench.bench.runner import (
+    CONTROL_OPERATIONS,
+    PROFILES,
+    Profile,
+    attempt_table_bytes,
+    buffer_warning,
+    get_profile,
+    settle,
+)
 from dbbench.errors import DbbenchError
+from dbbench.seed import DEFAULT_SEED
 from dbbench.units import format_count, parse_counts
 
 VARIANTS = ("orm", "raw")
@@ -35,7 +44,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dbbench", "dbbench benchmark suite")
     group.addoption("--dbbench-profile", choices=sorted(PROFILES), default=None, help="quick, default or full")
     group.addoption("--dbbench-sizes", default=None, help="attempt counts, e.g. 10k,100k,1m (default: the profile's)")
-    group.addoption("--dbbench-seed", type=int, default=42, help="the seeder's seed and the arguments' (default 42)")
+    group.addoption(
+        "--dbbench-seed", type=int, default=DEFAULT_SEED, help=f"the data's and arguments' seed ({DEFAULT_SEED})"
+    )
+    group.addoption(
+        "--dbbench-control",
+        metavar="ALIAS=BASELINE",
+        default=None,
+        help="a target that is BASELINE's database again: measured on the key operations as the run's control",
+    )
     group.addoption(
         "--dbbench-allow-foreign-database",
         action="store_true",
@@ -79,6 +96,12 @@ class Plan:
     seed: int
     targets: tuple[Target, ...]
     explicit: bool  # the user asked for the suite (--benchmark-only or a --dbbench-* option)
+    control: tuple[str, str] | None = None  # (control alias, the baseline alias it measures again)
+
+    def aliases_for(self, operation: str) -> list[str]:
+        """The targets an operation is measured on: the control only on the operations that carry the mix."""
+        control = self.control[0] if self.control else None
+        return [t.name for t in self.targets if t.name != control or operation in CONTROL_OPERATIONS]
 
 
 _STARTED = pytest.StashKey[float]()
@@ -99,9 +122,22 @@ def _plan(config: pytest.Config) -> Plan:
         except DbbenchError as exc:
             raise pytest.UsageError(f"dbbench: {exc}") from None
         explicit = bool(config.option.benchmark_only or config.getoption("dbbench_profile") or text)
-        plan = Plan(profile, sizes, config.getoption("dbbench_seed"), targets, explicit)
+        control = _control(config.getoption("dbbench_control"), targets)
+        plan = Plan(profile, sizes, config.getoption("dbbench_seed"), targets, explicit, control)
         config.stash[_PLAN] = plan
     return plan
+
+
+def _control(value: str | None, targets: tuple[Target, ...]) -> tuple[str, str] | None:
+    if not value:
+        return None
+    alias, _, baseline = value.partition("=")
+    names = {t.name for t in targets}
+    if alias not in names or baseline not in names or alias == baseline:
+        raise pytest.UsageError(
+            f"dbbench: --dbbench-control {value!r}: expected ALIAS=BASELINE, two configured targets"
+        )
+    return alias, baseline
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -114,7 +150,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.UsageError(f"{metafunc.function.__name__}: no operation {name!r} in dbbench.bench.workloads")
     plan = _plan(metafunc.config)
     variants = OPERATIONS[name].variants
-    cases = [Case(size, name, variant, t.name) for size in plan.sizes for variant in variants for t in plan.targets]
+    cases = [
+        Case(size, name, variant, a) for size in plan.sizes for variant in variants for a in plan.aliases_for(name)
+    ]
     # Plain values, so pytest-benchmark's JSON shows them as params: {"size": 1000, "variant": "orm", ...}.
     metafunc.parametrize(PARAMS, [(c.size, c.variant, c.alias) for c in cases], ids=[c.id for c in cases])
 
@@ -190,6 +228,7 @@ class Suite:
     broken: str | None = None  # why the data could not be brought to a size: later cases fail at once
     groups: dict[tuple[int, str, str], list[str]] = field(default_factory=dict)  # Case.group -> its aliases
     measured: dict[tuple[int, str, str], Any] = field(default_factory=dict)  # Case.group -> runs, or its error
+    calibration: dict[str, dict[str, Any]] = field(default_factory=dict)  # alias -> the harness's own cost
 
     def target(self, alias: str) -> Target:
         return next(t for t in self.plan.targets if t.name == alias)
@@ -218,7 +257,10 @@ class Suite:
         from dbbench.bench import workloads
         from dbbench.seed import seeding
 
+        control, baseline = self.plan.control or (None, None)
         for target in self.plan.targets:
+            if target.name == control:
+                continue  # the baseline's own database: it is seeded (and settled) once, as the baseline
             result = seeding.seed(target, size, seed=self.plan.seed, progress=False, allow_foreign=self.allow_foreign)
             settle(target)
             dataset = workloads.load_dataset(target.name)
@@ -230,6 +272,8 @@ class Suite:
             warning = buffer_warning(target.name, server.vendor, size, state.data_bytes, server.buffer_bytes)
             if warning and warning not in self.warnings:
                 self.warnings.append(warning)
+        if control and baseline:
+            self.states[control] = self.states[baseline]
 
 
 @pytest.fixture(scope="session")
@@ -295,6 +339,7 @@ def measure(benchmark: Any, dbbench_suite: Suite, case: Case, _dbbench_database_
             "warmup_rounds": mine.warmup_rounds,
             "rounds": len(mine.timings),
             "interleaved_with": [a for a in suite.groups.get(case.group, []) if a != case.alias],
+            "control_of": suite.plan.control[1] if suite.plan.control and suite.plan.control[0] == case.alias else None,
             "profile": suite.plan.profile.name,
             "description": OPERATIONS[case.operation].summary,
             "students": len(state.dataset.student_ids),
@@ -324,6 +369,8 @@ def _group_runs(suite: Suite, case: Case, disabled: bool) -> dict[str, Any]:
             operation = OPERATIONS[case.operation]
             runs = measure_interleaved(operation, case.variant, subjects, profile, key)
             check_data(runs, operation, case.size)
+            if (case.operation, case.variant) == ("pk_lookup", "raw") and not disabled:
+                _calibrate(suite, subjects, runs, case.size)
         except Exception as exc:
             suite.measured[case.group] = exc
             raise
@@ -332,6 +379,23 @@ def _group_runs(suite: Suite, case: Case, disabled: bool) -> dict[str, Any]:
     if isinstance(runs, Exception):
         pytest.fail(f"measured with {case.alias} and failed: {type(runs).__name__}: {runs}", pytrace=False)
     return runs
+
+
+def _calibrate(suite: Suite, subjects: list[Any], runs: dict[str, Any], size: int) -> None:
+    """The harness against a bare driver loop, on the fastest operation, at each size (the largest is kept)."""
+    import statistics
+
+    from dbbench.bench.measure import calibrate
+
+    for subject in subjects:
+        timings = runs[subject.alias].timings
+        if not timings:
+            continue
+        found = calibrate(subject).as_dict()
+        found["harness_ms"] = round(statistics.median(timings) * 1e3, 4)
+        found["harness_over_bare"] = round(found["harness_ms"] / max(float(found["bare_driver_ms"]), 1e-9), 3)
+        found["size"] = size
+        suite.calibration[subject.alias] = found
 
 
 def _hand_over(benchmark: Any, run: Any) -> Any:
@@ -368,6 +432,8 @@ def _run_summary(config: pytest.Config) -> dict[str, Any]:
         "wall_seconds": round(time.perf_counter() - config.stash[_STARTED], 1),
         "seed_seconds": {a: round(s.seed_seconds, 1) for a, s in suite.states.items()} if suite else {},
         "warnings": list(suite.warnings) if suite else [],
+        "control": dict(zip(("alias", "of"), plan.control, strict=True)) if plan.control else None,
+        "calibration": list(suite.calibration.values()) if suite else [],
     }
 
 
@@ -384,6 +450,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for warning in suite.warnings:
         terminalreporter.write_line(f"dbbench: warning: {warning}", yellow=True, bold=True)
     summary = _run_summary(config)
+    for c in summary["calibration"]:
+        terminalreporter.write_line(
+            f"dbbench: calibration {c['alias']} at {format_count(c['size'])}: raw pk_lookup {c['harness_ms']:.3f} ms "
+            f"in the harness, {c['bare_driver_ms']:.3f} ms in a bare driver loop ({c['harness_over_bare']:.2f}x); "
+            f"an empty timed call {c['empty_call_us']:.2f} us"
+        )
     terminalreporter.write_line(
         f"dbbench: profile {summary['profile']}, sizes {', '.join(format_count(s) for s in summary['sizes'])}, "
         f"wall time {summary['wall_seconds']:.0f} s"

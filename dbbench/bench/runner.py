@@ -12,23 +12,23 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dbbench.backends.database import ensure_database
+from dbbench.backends.database import ensure_database, exclusive_all, held_locks_env
 from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.errors import ConfigError, ResultsError, StageFailed, mask_secrets
+from dbbench.quiz import ATTEMPT_TABLE, QUIZ_TABLES
 from dbbench.results import DEFAULT_RESULTS_DIR
+from dbbench.seed import DEFAULT_SEED
 from dbbench.units import format_count
 
 DEFAULT_OUTPUT_DIR = DEFAULT_RESULTS_DIR / "benchmarks"
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
 # The suite's own pytest configuration: a run never picks up the configuration of the folder it starts in.
 SUITE_INI = SUITE_DIR / "pytest.ini"
-ATTEMPT_TABLE = "quiz_quizattempt"
-QUIZ_TABLES = ("quiz_student", "quiz_quiz", "quiz_question", ATTEMPT_TABLE)
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,10 @@ class Profile:
     """How much to measure.
 
     Each benchmark first runs warm-up rounds (at most ``warmup``, and no longer than ``warmup_budget_s``), whose
-    median time per call sets the rounds: as many as fit in ``budget_s``, but never fewer than ``min_rounds``
-    (so p95 and p99 rest on enough samples) nor more than ``max_rounds``.
+    median time per call sets the first batch of rounds: as many as fit in ``budget_s``, but never fewer than
+    ``min_rounds`` (so p95 and p99 rest on enough samples) nor more than ``max_rounds``. Then rounds go on in
+    batches until every backend's ratio to the baseline has a 95% interval narrower than ``precision`` (relative
+    to the ratio), or until the operation has taken ``cap_s`` of measuring, or ``max_rounds`` are done.
     """
 
     name: str
@@ -47,6 +49,8 @@ class Profile:
     min_rounds: int
     max_rounds: int
     budget_s: float
+    precision: float = 0.05  # the practical threshold: an interval narrower than this decides
+    cap_s: float = 0.0  # per-operation cap on measuring (all backends); 0: the first batch only
 
     def rounds_for(self, seconds_per_call: float) -> int:
         if seconds_per_call <= 0:
@@ -57,9 +61,16 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # CI proves every benchmark works on every backend: tiny data, a handful of rounds.
     "quick": Profile("quick", (1_000, 2_000), warmup=1, warmup_budget_s=0.2, min_rounds=3, max_rounds=5, budget_s=0.05),
-    # Fast operations get 1,000 rounds (p99 = the 10th slowest); full scans at least 50.
+    # A first batch of about a second per backend, then more until the interval is tight or 8 s have gone.
     "default": Profile(
-        "default", (10_000, 100_000), warmup=10, warmup_budget_s=1.5, min_rounds=50, max_rounds=1_000, budget_s=3.0
+        "default",
+        (10_000, 100_000),
+        warmup=10,
+        warmup_budget_s=1.5,
+        min_rounds=50,
+        max_rounds=20_000,
+        budget_s=1.0,
+        cap_s=8.0,
     ),
     "full": Profile(
         "full",
@@ -67,10 +78,13 @@ PROFILES: dict[str, Profile] = {
         warmup=20,
         warmup_budget_s=5.0,
         min_rounds=30,
-        max_rounds=2_000,
-        budget_s=12.0,
+        max_rounds=40_000,
+        budget_s=4.0,
+        cap_s=30.0,
     ),
 }
+# The operations that carry most of the default mix (65%): the control measures the baseline again on these.
+CONTROL_OPERATIONS = ("student_recent", "pk_lookup", "submit_quiz", "leaderboard")
 
 
 def get_profile(name: str) -> Profile:
@@ -160,11 +174,15 @@ def run_benchmarks(
     profile: str,
     output_dir: Path | str | None,
     *,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     allow_foreign: bool = False,
     echo: bool = True,
+    control: bool = True,
 ) -> Path:
     """Benchmark every operation on ``targets`` at each size (ascending) and return the pytest-benchmark JSON.
+
+    ``control`` adds the baseline (the first PostgreSQL target) a second time, as ``<name>_control``, on the
+    operations that carry most of the mix (:data:`CONTROL_OPERATIONS`).
 
     Runs the suite (``dbbench/bench/suite``) in a pytest subprocess (Django is configured there for exactly these
     targets, through ``DBBENCH_TARGETS`` in its environment, so no URL or password appears on a command line).
@@ -187,10 +205,22 @@ def run_benchmarks(
         raise ConfigError(f"cannot create output directory {out}: {exc.strerror}") from None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = (out / f"benchmarks-{profile}-{stamp}.json").resolve()
-    env = {**os.environ, ENV_TARGETS: ",".join(f"{t.name}={t.url}" for t in targets)}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
     command = pytest_command(path, profile, sizes, seed, allow_foreign=allow_foreign)
-    proc = subprocess.run(command, cwd=out, env=env, text=True, capture_output=not echo, check=False)
+    measured = list(targets)
+    if control:
+        # The run's control: the baseline's database again under another name, in the same interleaved rounds.
+        # It has no real difference to find, so its spread is this run's noise floor (dbbench.report.data).
+        baseline = next((t for t in targets if t.family == "postgresql"), targets[0])
+        twin = baseline.with_database(baseline.database)
+        twin = replace(twin, name=f"{baseline.name[:22]}_control")  # target names are at most 31 characters
+        measured.append(twin)
+        command.append(f"--dbbench-control={twin.name}={baseline.name}")
+    # One writer per database: a seed or migrate-data started meanwhile refuses instead of breaking the suite.
+    # The suite (a child) seeds under this process's lock. On Ctrl-C / SIGTERM subprocess.run kills the child.
+    with exclusive_all(targets, "a benchmark run"):
+        env = {**os.environ, ENV_TARGETS: ",".join(f"{t.name}={t.url}" for t in measured), **held_locks_env()}
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        proc = subprocess.run(command, cwd=out, env=env, text=True, capture_output=not echo, check=False)
     if proc.returncode != 0 or not path.exists():
         tail = "" if echo else _last_line(proc.stdout + proc.stderr)
         raise StageFailed(

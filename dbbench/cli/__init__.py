@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from dbbench.cli.commands import (
+    app,
     audit,
     bench,
     doctor,
@@ -23,9 +25,11 @@ from dbbench.cli.commands import (
     run,
     seed,
     seed_benchmark,
+    servers,
     setup,
 )
 from dbbench.errors import DbbenchError, one_line
+from dbbench.processes import Terminated, interrupts_unwind
 
 Handler = Callable[[argparse.Namespace], int]
 Command = tuple[str, Handler, Callable[[argparse.ArgumentParser], None]]
@@ -33,7 +37,7 @@ Command = tuple[str, Handler, Callable[[argparse.ArgumentParser], None]]
 # In the order `dbbench --help` lists them.
 COMMANDS: list[Command] = [
     (m.NAME, m.run, m.add_arguments)
-    for m in (doctor, setup, seed, seed_benchmark, bench, parity, report, run, load, audit, migrate_data)
+    for m in (doctor, setup, seed, seed_benchmark, bench, parity, report, run, load, audit, app, migrate_data, servers)
 ]
 
 
@@ -68,10 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        # SIGTERM and SIGHUP unwind like Ctrl-C: children stopped, partial results written, temp files removed.
+        with interrupts_unwind():
+            return int(args.handler(args))
     except DbbenchError as exc:
         print(f"dbbench: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated as exc:
+        print(f"dbbench: terminated ({exc})", file=sys.stderr)
+        return 128 + signal.Signals[str(exc)].value
     except KeyboardInterrupt:
         print("dbbench: interrupted", file=sys.stderr)
         return 130

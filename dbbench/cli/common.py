@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 
 from dbbench.backends.targets import Target, parse_target_list, select_targets, targets_from_env
-
-PROFILE_CHOICES = ["quick", "default", "full"]
-DEFAULT_SEED = 42
+from dbbench.bench.runner import PROFILES
+from dbbench.seed import DEFAULT_SEED
 
 
 def add_targets(p: argparse.ArgumentParser, *, backend: bool = True) -> None:
@@ -20,7 +19,8 @@ def add_targets(p: argparse.ArgumentParser, *, backend: bool = True) -> None:
         "--target",
         action="append",
         metavar="NAME=URL",
-        help="a database target (repeatable); default: DBBENCH_TARGETS, or DBBENCH_POSTGRES_URL and DBBENCH_MYSQL_URL",
+        help="a database target (repeatable); default: DBBENCH_TARGETS, or DBBENCH_POSTGRES_URL and DBBENCH_MYSQL_URL, "
+        "else dbbench's managed servers (see dbbench servers)",
     )
     if backend:
         p.add_argument("--backend", default="all", help="target name, comma-separated names, or all (default)")
@@ -39,13 +39,18 @@ def add_seed(p: argparse.ArgumentParser, what: str = "the generated data") -> No
 
 
 def add_profile(p: argparse.ArgumentParser, help: str) -> None:
-    p.add_argument("--profile", choices=PROFILE_CHOICES, default="default", help=help)
+    p.add_argument("--profile", choices=list(PROFILES), default="default", help=help)
 
 
 def configured(args: argparse.Namespace) -> list[Target]:
-    """Every configured target: ``--target`` options, else the environment."""
+    """Every configured target: ``--target`` options, else the environment, else dbbench's managed servers."""
     given = getattr(args, "target", None)
-    return parse_target_list(",".join(given)) if given else targets_from_env()
+    if given:
+        return parse_target_list(",".join(given))
+    from dbbench import servers
+
+    # No target anywhere: dbbench's own servers, set up alike (started for this command if they are not running).
+    return servers.session_targets() if servers.wanted() else targets_from_env()
 
 
 def chosen(args: argparse.Namespace) -> list[Target]:

@@ -21,6 +21,7 @@ import json
 import random
 import time
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -30,6 +31,7 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from dbbench.load.stats import parse_ids
+from dbbench.results import atomic_write_text
 
 DEFAULT_THINK = "1-5"
 TIMEOUT_S = 10.0  # a request still unanswered after 10 s counts as failed: no user waits longer
@@ -112,8 +114,8 @@ def _write_figures(environment: Environment, **_: Any) -> None:
         "entries": [entry.serialize() for entry in stats.entries.values()],
         "errors": [error.serialize() for error in stats.errors.values()],
     }
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(document, handle)
+    # Atomic: dbbench reads the file once Locust exits, and a half-written one (disk full, killed) must not parse.
+    atomic_write_text(Path(path), json.dumps(document))
 
 
 def parse_think(text: str) -> tuple[float, float]:

@@ -7,6 +7,7 @@ so percentiles here are exact over those rounded values: good to ~5%, plenty to 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -42,6 +43,14 @@ class StepFigures:
     errors: list[dict[str, Any]] = field(default_factory=list)  # the most frequent: {"endpoint", "error", "count"}
     locust_workers: int = 0  # workers connected to the Locust master (0: one Locust process)
     tool_errors: int = 0  # tracebacks in Locust's own log: the load generator misbehaved, not the site
+    failure_kinds: dict[str, int] = field(default_factory=dict)  # FAILURE_KINDS -> failed requests
+    server_error: str | None = None  # the site's own explanation of its errors (its log), when it gave one
+
+    @property
+    def site_errors(self) -> int:
+        """Failures that are the site's fault whatever the load: answers 5xx, or connections refused or reset.
+        A timeout is what an overloaded but working site gives; the knee is where those start."""
+        return self.failure_kinds.get("http_5xx", 0) + self.failure_kinds.get("connection", 0)
 
     @property
     def failure_rate(self) -> float:
@@ -58,21 +67,38 @@ class Knee:
     """The most users served with p95 under the threshold (and few failures) before the first step that is not.
 
     ``users`` is None when even the smallest step missed; ``reached`` is False when no step missed (the knee lies
-    beyond the largest step measured).
+    beyond the largest step measured). ``missed_at`` is the first step that missed and ``reason`` why: ``failures``
+    (over ``max_failure_rate``, at ``value``), ``p95`` (over ``threshold_ms``, at ``value`` ms) or ``no requests``.
     """
 
     users: int | None
     reached: bool
     threshold_ms: float
     max_failure_rate: float
+    missed_at: int | None = None  # None in files written before it was recorded
+    reason: str | None = None
+    value: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def why(self) -> str:
+        """Why the step at ``missed_at`` did not serve its users, e.g. ``failures 28.0% over the 1% limit``."""
+        if self.reason == "failures":
+            return f"failures {100 * (self.value or 0):.1f}% over the {100 * self.max_failure_rate:g}% limit"
+        if self.reason == "p95":
+            return f"p95 {self.value or 0:.0f} ms over {self.threshold_ms:g} ms"
+        if self.reason == "no requests":
+            return "no request completed"
+        return f"p95 over {self.threshold_ms:g} ms or failures over {100 * self.max_failure_rate:g}%"
+
     def describe(self) -> str:
+        at = f" at {self.missed_at} users" if self.missed_at is not None else ""
         if self.users is None:
-            return f"below the smallest step (p95 over {self.threshold_ms:g} ms from the start)"
-        return f"{self.users} users" if self.reached else f">= {self.users} users (not reached)"
+            return f"below the smallest step ({self.why()}{at})"
+        if not self.reached:
+            return f">= {self.users} users (not reached)"
+        return f"{self.users} users ({self.why()}{at})" if self.reason else f"{self.users} users"
 
 
 def percentile(histogram: Mapping[int, int], fraction: float) -> float:
@@ -123,6 +149,7 @@ def step_figures(locust: Mapping[str, Any], users: int) -> StepFigures:
         for e in locust.get("errors") or []
     ]
     errors = sorted(errors, key=lambda e: -e["count"])[:TOP_ERRORS]
+    kinds = failure_kinds(locust.get("errors") or [])
     return StepFigures(
         users=users,
         requests=requests,
@@ -137,6 +164,7 @@ def step_figures(locust: Mapping[str, Any], users: int) -> StepFigures:
         endpoints=endpoints,
         errors=errors,
         locust_workers=int(locust.get("workers") or 0),
+        failure_kinds=kinds,
     )
 
 
@@ -152,15 +180,43 @@ def knee(
     """
     served: int | None = None
     for step in sorted(steps, key=lambda s: int(s["users"])):
-        ok = (
-            int(step["requests"]) > 0
-            and float(step["p95_ms"]) <= threshold_ms
-            and float(step["failure_rate"]) <= max_failure_rate
-        )
-        if not ok:
-            return Knee(served, True, threshold_ms, max_failure_rate)
-        served = int(step["users"])
+        users, p95, failures = int(step["users"]), float(step["p95_ms"]), float(step["failure_rate"])
+        # Failures first: requests that fail fast make p95 look good (33 ms while half the requests got a 500).
+        if int(step["requests"]) <= 0:
+            return Knee(served, True, threshold_ms, max_failure_rate, users, "no requests", None)
+        if failures > max_failure_rate:
+            return Knee(served, True, threshold_ms, max_failure_rate, users, "failures", failures)
+        if p95 > threshold_ms:
+            return Knee(served, True, threshold_ms, max_failure_rate, users, "p95", p95)
+        served = users
     return Knee(served, False, threshold_ms, max_failure_rate)
+
+
+FAILURE_KINDS = ("http_5xx", "http_4xx", "timeout", "connection", "other")
+_STATUS = re.compile(r"(?:code=|\b)([45])\d\d\b(?! *ms)")
+
+
+def failure_kind(error: str) -> str:
+    """One of :data:`FAILURE_KINDS` for a Locust error text (``LocustBadStatusCode(code=500)``,
+    ``ConnectionRefusedError(111, ...)``, ``Timeout``...)."""
+    lowered = error.lower()
+    if "timeout" in lowered or "timed out" in lowered:
+        return "timeout"
+    if "badstatuscode" in lowered or "httperror" in lowered or "status" in lowered:
+        match = _STATUS.search(error)
+        if match:
+            return "http_5xx" if match.group(1) == "5" else "http_4xx"
+    if any(word in lowered for word in ("connection", "refused", "reset", "disconnected", "broken pipe", "eof")):
+        return "connection"
+    return "other"
+
+
+def failure_kinds(errors: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Failed requests per kind, from Locust's error table (``{"error", "occurrences"}`` entries)."""
+    counts = dict.fromkeys(FAILURE_KINDS, 0)
+    for error in errors:
+        counts[failure_kind(str(error.get("error")))] += int(error.get("occurrences") or 0)
+    return counts
 
 
 def encode_ids(ids: Iterable[int]) -> str:

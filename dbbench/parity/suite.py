@@ -48,6 +48,8 @@ SCRATCH_SUFFIX = "_parity"
 # Transaction-control statements are noise in the recorded SQL: every write probe runs in a rolled-back block.
 _NOISE_PREFIXES = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 
+_UNRECORDED = "(statement refused; the driver kept no text)"
+
 SAME, DIFFERENT, UNSUPPORTED = "same", "different", "unsupported"
 
 
@@ -227,9 +229,10 @@ def observe(func: Any, alias: str, target: Target) -> Observation:
                 value = _jsonable(func(alias))
         except Exception as exc:  # any failure of a probe is a finding, recorded in one line
             error = {"type": type(exc).__name__, "message": _one_line(exc, target)}
-    sql = [
-        mask_secrets(q["sql"], [target]) for q in capture.captured_queries if not q["sql"].startswith(_NOISE_PREFIXES)
-    ]
+    # A driver may keep no text for a refused statement (psycopg2 in an aborted transaction gives None, Django's
+    # MySQL backend then writes "None" after a lock wait timeout): say so.
+    texts = [_UNRECORDED if q["sql"] in (None, "None") else q["sql"] for q in capture.captured_queries]
+    sql = [mask_secrets(text, [target]) for text in texts if not text.startswith(_NOISE_PREFIXES)]
     return Observation(value, error, sql, sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
 
 

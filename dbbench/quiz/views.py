@@ -4,13 +4,15 @@ Which database the site uses is a setting, not code: ``DBBENCH_SITE_DB`` (Django
 variable, else ``default``). gunicorn serves one backend with ``settings.all`` and a single target, so
 ``default`` is that target; tests point the views at each alias in turn.
 
-There is no CSRF or session middleware (``settings.MIDDLEWARE`` is empty): the student is named in the request,
-as a load-test client would after logging in. Every view runs a fixed, small number of queries.
+There is no CSRF or session middleware (``settings.MIDDLEWARE`` holds only CommonMiddleware, for the Host check):
+the student is named in the request, as a load-test client would after logging in. Every view runs a fixed,
+small number of queries.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -172,14 +174,55 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not a choice
 
 
+def _no_constant(name: str) -> float:
+    # Python's json accepts NaN and Infinity; JSON itself, PostgreSQL and MariaDB do not.
+    raise BadSubmission(f"request body holds {name}, which is not JSON")
+
+
+MAX_FLOAT = 1e16  # from here Python writes floats as 1e+16, which PostgreSQL's jsonb reads back as an integer
+
+
+def _finite_float(text: str) -> float:
+    """A JSON fraction both databases store as it came: finite (1e400 parses as inf), under 1e16, and not -0.0
+    (PostgreSQL's numeric has no negative zero; MariaDB keeps it)."""
+    value = float(text)
+    negative_zero = value == 0 and math.copysign(1.0, value) < 0
+    if not (math.isfinite(value) and abs(value) < MAX_FLOAT) or negative_zero:
+        raise BadSubmission(f"request body holds {text[:20]}, a number the databases would not store alike")
+    return value
+
+
+def _check_storable(value: Any) -> None:
+    """Refuse strings both databases cannot store as they came: NUL (refused by PostgreSQL's jsonb, kept by
+    MariaDB) and lone surrogates such as ``"\\ud800"`` (not UTF-8 at all). Keys count as strings."""
+    stack = [value]
+    while stack:  # a loop, not recursion: json.loads already bounded the depth, this keeps it cheap
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise BadSubmission("request body holds a NUL character (\\u0000), which no database stores alike")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadSubmission("request body holds a lone surrogate (e.g. \\ud800): not valid Unicode") from None
+
+
 def parse_submission(body: bytes, questions: dict[str, tuple[int, int]]) -> Submission:
     """Validate a submission body against a quiz's questions (``key -> (correct choice, number of choices)``)."""
     if len(body) > MAX_BODY_BYTES:
         raise BadSubmission(f"request body over {MAX_BODY_BYTES} bytes")
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+    except BadSubmission:
+        raise
     except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: "[[[[...]]]]" nested too deep
         raise BadSubmission("request body is not JSON") from None
+    _check_storable(data)
     if not isinstance(data, dict):
         raise BadSubmission("request body must be a JSON object")
     student = data.get("student")

@@ -61,6 +61,7 @@ def copy_tables(
     copies: list[TableCopy] = []
     current: TableCopy | None = None
     started = time.perf_counter()
+    finished = False
     try:
         while (item := batches.get()) is not None:
             if isinstance(item, BaseException):
@@ -80,13 +81,14 @@ def copy_tables(
             current.seconds = time.perf_counter() - started
             current.load_seconds += time.perf_counter() - load_started
             bar.advance(batch.rows)
+        finished = True
     finally:
         stop.set()
         with suppress(queue.Empty):  # unblock a reader waiting on the full queue
             while True:
                 _discard(batches.get_nowait())
         reader.join(timeout=30)
-        bar.stop()
+        bar.stop(failed=not finished)
     return copies
 
 
@@ -259,14 +261,16 @@ class Progress:
             name, done, t0 = self._plain
             self._plain = (name, done + rows, t0)
 
-    def _flush_plain(self) -> None:
+    def _flush_plain(self, failed: bool = False) -> None:
         if self._plain is not None:
             name, done, t0 = self._plain
-            print(f"copied {name}: {done:,} rows in {time.perf_counter() - t0:.2f} s", file=sys.stderr, flush=True)
+            # After a failure the rows loaded so far were rolled back or are being replaced: not "copied".
+            text = f"copy of {name} failed after {done:,} rows" if failed else f"copied {name}: {done:,} rows"
+            print(f"{text} in {time.perf_counter() - t0:.2f} s", file=sys.stderr, flush=True)
             self._plain = None
 
-    def stop(self) -> None:
-        self._flush_plain()
+    def stop(self, *, failed: bool = False) -> None:
+        self._flush_plain(failed)
         if self._bar is not None:
             self._bar.stop()
             self._bar = None

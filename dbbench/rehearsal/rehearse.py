@@ -11,7 +11,8 @@
    / AUTO_INCREMENT continue after the highest one, and the planner statistics are refreshed.
 3. ``dbbench.rehearsal.verify`` compares both sides row by row (counts, content checksums, the first differing
    rows) and smoke-tests the copy through the ORM.
-4. The result (kind ``rehearsal``) has the times, rates, conversions and downtime estimates for other sizes.
+4. The result (kind ``rehearsal``) has the times, rates, conversions and downtime estimates for other sizes
+   (``dbbench.rehearsal.estimate``); ``dbbench.rehearsal.render`` prints its summary.
 """
 
 from __future__ import annotations
@@ -31,17 +32,17 @@ from django.db.models import Model
 
 from dbbench import djangoenv
 from dbbench.backends import bulkload
+from dbbench.backends.database import exclusive
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, DbbenchError, ResultsError, mask_secrets
 from dbbench.rehearsal.copy import TableCopy, analyze, continue_ids, copy_tables
+from dbbench.rehearsal.estimate import ESTIMATE_ATTEMPTS, estimate
 from dbbench.rehearsal.verify import Conversion, TableCheck, compare_table, conversions, read_only, short, smoke_test
-from dbbench.units import format_count, parse_count
 
 KIND = "rehearsal"
 SUFFIX = "_rehearsal"
 STATE_TABLE = "dbbench_rehearsal"
 DEFAULT_BATCH = 20_000
-ESTIMATE_ATTEMPTS = (1_000_000, 10_000_000, 100_000_000)
 INCOMPLETE, FAILED, COMPLETE = "incomplete", "failed", "complete"
 
 
@@ -79,9 +80,18 @@ class Rehearsal:
     restarted: str | None = None  # why rows that were in the copy's database were replaced
     estimate_for: list[int] = field(default_factory=list)  # attempt counts to estimate for besides the defaults
 
+    source_rows_before: dict[str, int] = field(default_factory=dict)  # per table, read before the copy began
+
+    @property
+    def emptied(self) -> list[str]:
+        """Tables that held rows before the copy and have none in it: a copy of nothing proves nothing."""
+        copied = {c.table: c.rows for c in self.copies}
+        verified = {c.table: c.target_rows for c in self.checks}
+        return [t for t, n in self.source_rows_before.items() if n > 0 and not (copied.get(t) or verified.get(t))]
+
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks) and self.smoke_ok
+        return bool(self.checks) and all(c.ok for c in self.checks) and self.smoke_ok and not self.emptied
 
     @property
     def rows(self) -> int:
@@ -137,6 +147,7 @@ class Rehearsal:
             "downtime_seconds": round(self.copy_seconds + self.verify_seconds, 3),
             "smoke_test": "ok" if self.smoke_ok else ("failed" if self.smoke else "not run"),
             "restarted": self.restarted,
+            "emptied_tables": self.emptied,
             "tables": tables,
             "differences": [
                 {"table": d.table, "id": d.pk, "field": name, "source": short(a), "target": short(b)}
@@ -171,13 +182,19 @@ def rehearse(
     if batch_size < 1:
         raise ConfigError(f"bad batch size {batch_size}: must be at least 1")
     copy_target = copy_target_for(source, target, database)
-    with django_alias(source) as src, django_alias(copy_target) as dst:
+    refuse_same_database(source, copy_target)
+    with (
+        exclusive(copy_target, "migrate-data"),  # a second copy into the same database would empty this one
+        django_alias(source) as src,
+        django_alias(copy_target) as dst,
+    ):
         models = quiz_models()
         _check_source(src, models)
         djangoenv.prepare(dst, allow_foreign=allow_foreign)
         result = Rehearsal(_endpoint(src), _endpoint(dst), batch_size=batch_size)
         method = bulkload.choose_method(dst)
         result.method = bulkload.method_name(dst, method)
+        result.source_rows_before = _source_counts(src, models)
         result.restarted = _claim(src, dst, models, replace=replace)
         started = time.perf_counter()
         result.copies = copy_tables(src, dst, models, batch_size, method, progress)
@@ -188,12 +205,36 @@ def rehearse(
         return result
 
 
+def refuse_same_database(source: Target, copy: Target) -> None:
+    """Refuse when the copy's database is the source's, by the servers' own identity, not by URL text.
+
+    ``127.0.0.1`` and ``localhost`` (or a DNS alias, another port forwarded to the same server) are one server.
+    """
+    if source.family != copy.family or source.database != copy.database:
+        return
+
+    def identity(target: Target) -> str:
+        with target.spec.connection(target, None) as conn:
+            return target.spec.server_identity(conn.cursor())
+
+    if identity(source) == identity(copy):
+        raise ConfigError(
+            f"the copy would overwrite its source: {copy.safe_url} is database {source.database!r} on the same "
+            f"server as {source.safe_url}; choose another --into database"
+        )
+
+
+def _source_counts(src: Target, models: list[type[Model]]) -> dict[str, int]:
+    return {m._meta.db_table: m._default_manager.using(src.name).count() for m in models}
+
+
 def verify(source: Target, target: Target, *, database: str | None = None) -> Rehearsal:
     """Check an existing copy again without copying: checksums, first differing rows, smoke test, state row."""
     from dbbench.backends.database import is_owned
 
     copy_target = copy_target_for(source, target, database)
-    with django_alias(source) as src, django_alias(copy_target) as dst:
+    refuse_same_database(source, copy_target)
+    with exclusive(copy_target, "migrate-data"), django_alias(source) as src, django_alias(copy_target) as dst:
         models = quiz_models()
         _check_source(src, models)
         if not is_owned(dst) or _state(dst) is None:
@@ -380,121 +421,6 @@ def _endpoint(target: Target) -> Endpoint:
 
     info = server_info(target)
     return Endpoint(target.name, info.vendor, info.version, target.database, target.safe_url)
-
-
-# --- estimates ----------------------------------------------------------------------------------------------
-
-
-def _growing() -> set[str]:
-    """Tables that grow with the attempts (``dbbench.seed.datagen``: one student per 20); the others stay put."""
-    from dbbench.quiz.models import QuizAttempt, Student
-
-    return {Student._meta.db_table, QuizAttempt._meta.db_table}
-
-
-def estimate(result: Rehearsal, attempts: int) -> dict[str, Any]:
-    """Copy and verification time for ``attempts`` attempts, scaled linearly from this rehearsal's times.
-
-    Linear scaling leaves out that indexes get slower to maintain once they outgrow the server's buffers, so
-    figures far above the measured size are lower bounds.
-    """
-    growing = _growing()
-    factor = attempts / result.attempts
-    fixed = sum(c.seconds for c in result.copies if c.table not in growing)
-    scaled = sum(c.seconds for c in result.copies if c.table in growing)
-    rest = max(result.copy_seconds - fixed - scaled, 0.0)  # ids and statistics: they grow with the data
-    copy = fixed + (scaled + rest) * factor
-    v_fixed = sum(s for t, s in result.verify_table_seconds.items() if t not in growing)
-    verify = v_fixed + (result.verify_seconds - v_fixed) * factor
-    return {
-        "attempts": attempts,
-        "label": format_count(attempts) if len(format_count(attempts)) <= 5 else f"~{attempts / 1e6:.1f}m",
-        "copy_seconds": round(copy, 1),
-        "verify_seconds": round(verify, 1),
-        "downtime_seconds": round(copy + verify, 1),
-        "downtime": duration(copy + verify),
-        "measured_at": result.attempts,
-    }
-
-
-_BYTES = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b\s*$", re.IGNORECASE)
-
-
-def check_estimate_sizes(texts: list[str]) -> None:
-    """Refuse a bad --estimate-for before anything runs (sizes in bytes are turned into attempts afterwards)."""
-    for text in texts:
-        if not _BYTES.match(text):
-            parse_count(text, what="--estimate-for size")
-
-
-def parse_estimate_size(text: str, result: Rehearsal) -> int:
-    """``5m`` (attempts) or ``20GB`` (of source data: turned into attempts with the source's bytes per attempt)."""
-    match = _BYTES.match(text)
-    if not match:
-        return parse_count(text, what="--estimate-for size")
-    size = sum(c.source_bytes for c in result.copies if c.table in _growing())
-    if not (result.attempts and size):
-        raise ConfigError(f"cannot turn {text!r} into attempts: nothing was copied to measure bytes per attempt")
-    nbytes = float(match.group(1)) * 1024 ** " kmgt".index(match.group(2).lower() or " ")
-    return max(1, round(nbytes / (size / result.attempts)))
-
-
-def duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-# --- output -------------------------------------------------------------------------------------------------
-
-
-def render(result: Rehearsal) -> str:
-    """The summary the CLI prints: copy, verification, ids, smoke test, conversions, estimates."""
-    lines = [f"rehearsal: {result.source.label()} -> {result.target.label()}", f"  copy at {result.target.url}"]
-    if result.restarted:
-        lines.append(f"  replaced the rows that were there ({result.restarted})")
-    if result.copies:
-        rate = result.rows / result.copy_seconds if result.copy_seconds else 0.0
-        lines.append(
-            f"copy: {result.rows:,} rows in {result.copy_seconds:.1f} s ({rate:,.0f} rows/s) via {result.method}, "
-            f"batches of {result.batch_size:,}; ids and statistics included"
-        )
-        for c in result.copies:
-            share = f"{c.load_seconds / c.seconds:.0%}" if c.seconds else "-"
-            lines.append(
-                f"  {c.table:<18} {c.rows:>11,} rows {c.seconds:>8.2f} s {c.rows_per_s:>9,.0f} rows/s"
-                f"  (target loading {share} of it)"
-            )
-    lines.append(f"verify: {result.verify_seconds:.1f} s, both sides row by row in id order")
-    for check in result.checks:
-        verdict = "ok" if check.ok else f"MISMATCH: {check.differing_rows:,} differing rows"
-        lines.append(
-            f"  {check.table:<18} rows {check.source_rows:,} / {check.target_rows:,}  checksum "
-            f"{check.source_checksum.split(':')[1][:12]} / {check.target_checksum.split(':')[1][:12]}  {verdict}"
-        )
-        lines += [f"    {d.describe()}" for d in check.examples]
-        if check.differing_rows > len(check.examples):
-            lines.append(f"    ... and {check.differing_rows - len(check.examples):,} more")
-    if result.next_ids:
-        lines.append("ids continue at: " + ", ".join(f"{t} {n:,}" for t, n in result.next_ids.items()))
-    if result.smoke:
-        lines.append(f"smoke test through the ORM: {'ok' if result.smoke_ok else 'FAILED'}")
-        lines += [f"  {s}" for s in result.smoke]
-    if result.conversions:
-        lines.append("converted:")
-        for c in result.conversions:
-            lines.append(f"  {c.what}: {c.source} -> {c.target}: {c.note}")
-            lines.append(f"    ({c.columns})")
-    estimates = result.estimates()
-    if estimates:
-        lines.append(f"estimate, linear from {format_count(result.attempts)} attempts (a lower bound far above it):")
-        lines += [
-            f"  {e['label']:>6} attempts: copy {duration(e['copy_seconds'])}, verify {duration(e['verify_seconds'])}"
-            for e in estimates
-        ]
-    return "\n".join(lines)
 
 
 def output_path(path: Path | None) -> Path:

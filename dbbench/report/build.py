@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from dbbench.errors import ConfigError, ResultsError, mask_url
 from dbbench.report import plots
@@ -20,16 +21,17 @@ from dbbench.report.data import (
     ResultSet,
     Row,
     analyse,
+    calibration,
+    control_check,
     durability_settings,
     environment_summary,
     fairness_flags,
     load_results,
-    noise_flag,
 )
-from dbbench.report.sections import extra_sections, load_evidence, portability_evidence
+from dbbench.report.sections import app_evidence, extra_sections, load_evidence, portability_evidence
 from dbbench.report.stats import DEFAULT_THRESHOLD, Comparison
 from dbbench.report.verdict import DEFAULT_MIX, Evidence, OpEvidence, Verdict, decide, resolve_mix
-from dbbench.results import atomic_write_text
+from dbbench.results import SHARED, atomic_write_files
 from dbbench.units import format_count
 
 FIGURES_DIR = "report_files"
@@ -68,32 +70,49 @@ def build_report(
     if not out.is_dir() and not out.parent.is_dir():
         raise ResultsError(f"results directory {out.parent} does not exist")
     figures = out / FIGURES_DIR
+    if figures.is_symlink():  # plots would land wherever it points
+        raise ResultsError(f"{figures}: is a symbolic link; remove it (the report writes its figures there)")
     try:
         figures.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ResultsError(f"cannot write to {out}: {exc.strerror}") from None
+    plots.SAVED.clear()
     doc = _Document(results, rows, weights, mix_notes, figures, threshold, user_mix=mix is not None)
     markdown = mask_url(doc.render())
+    drawn = {f"{FIGURES_DIR}/{p.name}": data for p, data in plots.SAVED.items() if p.parent == figures}
+    page = to_html(markdown, drawn, title=doc.title)
     md_path, html_path = out / "report.md", out / "report.html"
-    atomic_write_text(md_path, markdown)
-    atomic_write_text(html_path, to_html(markdown, out, title=doc.title))
-    for path in (md_path, html_path):
-        path.chmod(0o644)  # a report is for sharing (the atomic write creates files readable by the owner only)
+    # Both or neither: a full disk leaves the previous report whole. A report is for sharing: the umask decides.
+    atomic_write_files({md_path: markdown.encode("utf-8"), html_path: page.encode("utf-8")}, mode=SHARED)
     return md_path, html_path
 
 
-def to_html(markdown: str, base_dir: Path, *, title: str) -> str:
-    """Render the Markdown and inline every local image as a data URI: one file, no outside references."""
+# Anchors are the only HTML the report writes itself; the renderer escapes all HTML, then these come back.
+_ANCHOR = re.compile(r"(?:<p>)?&lt;a id=&quot;([A-Za-z0-9_-]+)&quot;&gt;&lt;/a&gt;(?:</p>)?")
+
+
+def to_html(markdown: str, figures: Mapping[str, bytes], *, title: str) -> str:
+    """Render the Markdown as one self-contained page, with no markup of its own from the data.
+
+    Raw HTML in the Markdown is escaped (result files are shared between people: a ``<script>`` in a target name
+    stays text). An image is embedded only when it is one of ``figures`` (``report_files/NAME.png`` -> PNG bytes,
+    drawn for this report); any other image, a path on this machine included, stays its alt text and no file is
+    read. markdown-it drops ``javascript:``-style links.
+    """
     from markdown_it import MarkdownIt
 
-    body = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
 
-    def inline(match: re.Match[str]) -> str:
-        src = html.unescape(match.group(1))
-        data = (base_dir / src).read_bytes()
-        return f'src="data:image/png;base64,{base64.b64encode(data).decode("ascii")}"'
+    def image(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+        token = tokens[idx]
+        data = figures.get(token.attrGet("src") or "")
+        if data is None:
+            return html.escape(token.content)
+        token.attrSet("src", "data:image/png;base64," + base64.b64encode(data).decode("ascii"))
+        return str(renderer.image(tokens, idx, options, env))
 
-    body = re.sub(r'src="([^":]+\.png)"', inline, body)
+    md.add_render_rule("image", image)
+    body = _ANCHOR.sub(r'<a id="\1"></a>', md.render(markdown))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -127,7 +146,8 @@ class _Document:
         self.threshold = threshold
         self.user_mix = user_mix
         self.flags = fairness_flags(results)
-        self.noise = noise_flag(rows)
+        self.control = control_check(rows)
+        self.noise = self.control.caveat if self.control else None
         self.base = results.baseline
         self.cands = results.candidates
         self.verdicts: dict[str, Verdict] = {}
@@ -142,11 +162,16 @@ class _Document:
     def title(self) -> str:
         if self.base and self.cands:
             base = self.r.backends[self.base]
-            cands = " / ".join(self.r.backends[c].display for c in self.cands)
-            return f"Should this Django app move from {base.display} to {cands}?"
+            cands = " / ".join(_cell(self.r.backends[c].display) for c in self.cands)
+            return f"Should this Django app move from {_cell(base.display)} to {cands}?"
         return "dbbench report"
 
     def name(self, alias: str) -> str:
+        """A backend's display name as Markdown text (escaped: it comes from a result file)."""
+        return _cell(self.r.backends[alias].display)
+
+    def plain_name(self, alias: str) -> str:
+        """The display name as is, for figure labels (drawn as text, never parsed)."""
         return self.r.backends[alias].display
 
     @property
@@ -168,16 +193,18 @@ class _Document:
         assert self.base is not None
         base, candidate = self.r.backends[self.base], self.r.backends[cand]
         return Evidence(
-            baseline=base.display,
+            baseline=_cell(base.display),  # the verdict's sentences are Markdown
             baseline_vendor=base.vendor,
-            candidate=candidate.display,
+            candidate=_cell(candidate.display),
             candidate_vendor=candidate.vendor,
             operations=ops,
             mix=self.weights,
             fairness=self.flags,
             noise=self.noise,
+            missing=[] if self.user_mix else [op for op in DEFAULT_MIX if op not in self.r.operations],
             portability=portability_evidence(self.r, self.base, cand),
             load=load_evidence(self.r, self.base, cand),
+            app=app_evidence(self.r, self.base, cand),
         )
 
     # --- rendering --------------------------------------------------------------------------------------------
@@ -206,6 +233,7 @@ class _Document:
             else:
                 why = "no operation was measured on both the baseline and a candidate"
             out.append(f"No verdict: {why}. The sections below show what was measured.\n")
+            out.append(self._control_line())
             return "\n".join(out)
         for cand, verdict in self.verdicts.items():
             if len(self.verdicts) > 1:
@@ -214,12 +242,33 @@ class _Document:
             for i, reason in enumerate(verdict.reasons, 1):
                 out.append(f"{i}. {reason.text} ([numbers](#{reason.anchor}))")
             out.append("")
+            if verdict.changes:
+                out.append("What would change it:\n")
+                out += [f"- {change}." for change in verdict.changes]
+                out.append("")
+        out.append(self._control_line())
         out.append(
             f"_Baseline: {self.base_name}. Ratios are candidate time / baseline time at the largest "
             f"size (below 1: the candidate is faster); differences under {self.threshold:.0%} count as equivalent. "
             "See [How to read this report](#method)._\n"
         )
         return "\n".join(out)
+
+    def _control_line(self) -> str:
+        """One line on the run's control: how far noise alone reached, and whether that disturbs the verdict."""
+        check = self.control
+        if check is None:
+            return (
+                "_These results have no control (the baseline measured twice): the report cannot tell noise from "
+                "a difference on its own; see [How to read this report](#method)._\n"
+            )
+        if check.ok:
+            return (
+                f"_Control: the baseline measured a second time in the same rounds ({check.comparisons} comparisons) "
+                f"stayed within {check.floor:.1%} of itself, so differences larger than "
+                f"{max(check.floor, self.threshold):.1%} are the databases', not the machine's._\n"
+            )
+        return f"_Control failed: {check.caveat}. Differences below {check.floor:.0%} cannot be told from noise._\n"
 
     def _measured_section(self) -> str:
         env = environment_summary(self.r)
@@ -233,14 +282,13 @@ class _Document:
                 buffer = "?" if not b.buffer_bytes else _mib(b.buffer_bytes)
                 data = "?" if not b.data_bytes else f"{_mib(b.data_bytes[max(b.data_bytes)])}"
                 collation = _cell(b.settings.get("collation", "?"))
-                out.append(
-                    f"| `{alias}` | {_cell(b.vendor + ' ' + b.version)} | {durable} | {buffer} | {data} | {collation} |"
-                )
+                server = _cell(f"{b.vendor} {b.version}")
+                out.append(f"| {_code(alias)} | {server} | {durable} | {buffer} | {data} | {collation} |")
             out.append("")
             for alias, b in self.r.backends.items():
                 if b.settings:
                     listed = ", ".join(_code(f"{k}={v}") for k, v in sorted(b.settings.items()))
-                    out.append(f"- **`{alias}` settings**: {listed}")
+                    out.append(f"- **{_code(alias)} settings**: {listed}")
         for _, doc in self.r.documents.get("benchmark", []):
             run = doc.get("dbbench_run") or {}
             if run:
@@ -251,19 +299,35 @@ class _Document:
                     + (f" (seeding: {seeding})" if seeding else "")
                 )
                 out += [f"  - suite warning: {_cell(str(w))}" for w in run.get("warnings") or []]
+        for c in calibration(self.r):
+            out.append(
+                f"- **Harness calibration** ({_code(str(c.get('alias')))}, {_cell(c.get('size'))} attempts): raw "
+                f"`pk_lookup` {_cell(c.get('harness_ms'))} ms in dbbench's rounds against "
+                f"{_cell(c.get('bare_driver_ms'))} ms in a bare driver loop ({_cell(c.get('harness_over_bare'))}x); "
+                f"timing an empty call costs {_cell(c.get('empty_call_us'))} us"
+            )
         sizes = ", ".join(f"{format_count(s)} ({s:,})" for s in self.r.sizes) or "-"
-        seeds = sorted({m.seed for m in self.r.measurements if m.seed is not None})
+        seeds = sorted({_cell(m.seed) for m in self.r.measurements if m.seed is not None})
         out += [
             f"- **Data sizes** (quiz attempts): {sizes}; seed {', '.join(map(str, seeds)) or '?'}",
-            f"- **Django** {env.get('django', '?')}; **drivers** {env.get('drivers', '?')}; **Python** "
-            f"{env.get('python', '?')}",
-            f"- **Machine**: {env.get('machine', '?')}",
-            f"- **Measured**: {env.get('date', '?')}; **commit** {env.get('commit', '?')}",
+            f"- **Django** {_cell(env.get('django', '?'))}; **drivers** {_cell(env.get('drivers', '?'))}; **Python** "
+            f"{_cell(env.get('python', '?'))}",
+            f"- **Machine**: {_cell(env.get('machine', '?'))}",
+            f"- **Measured**: {_cell(env.get('date', '?'))}; **commit** {_cell(env.get('commit', '?'))}",
             f"- **Report built**: {datetime.now(UTC).isoformat(timespec='seconds')} from "
-            + ", ".join(f"`{p.name}` ({k})" for p, k in self.r.files),
+            + ", ".join(f"{_code(p.name)} ({_cell(k)})" for p, k in self.r.files),
             "",
             '<a id="fairness"></a>\n### Is the comparison fair?\n',
         ]
+        sources = {b.settings_by for b in self.r.backends.values()}
+        if sources == {"set by dbbench"}:
+            out.append(
+                "- **Server settings were set by dbbench**: both servers ran dbbench's one declared profile (equal "
+                "buffer memory, full durability, binary log off, the same connection limit), listed above."
+            )
+        elif "as found" in sources:
+            found = ", ".join(_code(a) for a, b in self.r.backends.items() if b.settings_by == "as found")
+            out.append(f"- **Server settings as found** on {found}: servers given by URL are measured as they are.")
         if self.flags or self.noise:
             out += [f"- **Warning**: {_cell(f)}." for f in [*self.flags, *([self.noise] if self.noise else [])]]
         elif self.r.backends:
@@ -293,11 +357,14 @@ class _Document:
                 c = o.comparison
                 share = self.weights.get(o.operation, 0) / total
                 out.append(
-                    f"| [`{o.operation}`](#{o.anchor}) | {share:.0%} | {o.rows:,} | {c.ratio:.2f} | {_ci(c)} | "
+                    f"| [{_code(o.operation)}](#{o.anchor}) | {share:.0%} | {o.rows:,} | {c.ratio:.2f} | {_ci(c)} | "
                     f"{_label(c)} |"
                 )
             m = verdict.mix
-            out.append(f"| **mix** | 100% | | **{m.ratio:.2f}** | {_ci(m)} | **{_label(m)}** |")
+            if m is None:  # too much of the mix is missing to combine (the verdict says which)
+                out.append("| **mix** | 100% | | - | - | **no mix ratio** |")
+            else:
+                out.append(f"| **mix** | 100% | | **{m.ratio:.2f}** | {_ci(m)} | **{_label(m)}** |")
             out.append("")
         out += [f"- {n}" for n in self.mix_notes]
         return "\n".join(out) + "\n"
@@ -312,9 +379,9 @@ class _Document:
                 continue
             for alias, s in r.summaries.items():
                 series.setdefault(r.operation, {}).setdefault(alias, []).append((r.size, s.p50))
-        named = {op: {self.name(a): pts for a, pts in per.items()} for op, per in series.items()}
+        named = {op: {self.plain_name(a): pts for a, pts in per.items()} for op, per in series.items()}
         crossings, noise = self._crossings(series)
-        marks = {op: [(x, y, self.name(who)) for x, y, who in found] for op, found in crossings.items()}
+        marks = {op: [(x, y, self.plain_name(who)) for x, y, who in found] for op, found in crossings.items()}
         path = plots.latency_vs_rows(named, self.figures / "latency_vs_rows.png", marks=marks)
         out.append(
             f"![p50 latency against rows, one panel per operation]({FIGURES_DIR}/{path.name})\n\n"
@@ -322,7 +389,7 @@ class _Document:
             "difference is significant on both sides of the crossing._\n"
         )
         lines = [
-            f"- `{op}`: {self.name(who)} is faster from about {format_count(_round(x))} rows on"
+            f"- {_code(op)}: {self.name(who)} is faster from about {format_count(_round(x))} rows on"
             for op, found in crossings.items()
             for x, _, who in found
         ]
@@ -336,16 +403,16 @@ class _Document:
             out.append("")
         backends = list(self.r.backends)
         for op in self.r.operations:
-            out.append(f'<a id="{_anchor(op)}"></a>\n### `{op}`\n')
+            out.append(f'<a id="{_anchor(op)}"></a>\n### {_code(op)}\n')
             head = ["variant", "rows"]
             for a in backends:
-                head += [f"{a} p50", f"{a} p95", f"{a} p99"]
+                head += [f"{_cell(a)} p50", f"{_cell(a)} p95", f"{_cell(a)} p99"]
             for c in self.cands:
-                head += [f"{c}/{self.base} p50", "95% CI", "label"]
+                head += [f"{_cell(c)}/{_cell(self.base)} p50", "95% CI", "label"]
             out.append("| " + " | ".join(head) + " |")
             out.append("|" + "---|" * len(head))
             for r in (x for x in self.rows if x.operation == op):
-                cells = [r.variant, _rows(r)]
+                cells = [_cell(r.variant), _rows(r)]
                 for a in backends:
                     s = r.summaries.get(a)
                     cells += [_ms(s.p50), _ms(s.p95), _ms(s.p99)] if s else ["-", "-", "-"]
@@ -406,7 +473,7 @@ class _Document:
                 or (r.size == largest and not any(x.operation == r.operation and x.variant == "orm" for x in self.rows))
             ):
                 for alias, s in r.summaries.items():
-                    data.setdefault(self.name(alias), {})[r.operation] = (s.p50, s.p95)
+                    data.setdefault(self.plain_name(alias), {})[r.operation] = (s.p50, s.p95)
         path = plots.percentile_bars(data, self.figures / "largest_size.png", title=f"at {largest:,} attempts")
         return (
             f'<a id="largest"></a>\n## At the largest size ({format_count(largest)} attempts)\n\n'
@@ -422,18 +489,18 @@ class _Document:
                 continue
             for alias, s in r.summaries.items():
                 if alias in raw.summaries:
-                    data.setdefault(self.name(alias), {})[op] = s.p50 / raw.summaries[alias].p50
+                    data.setdefault(self.plain_name(alias), {})[op] = s.p50 / raw.summaries[alias].p50
         if not data:
             return ""
         path = plots.orm_overhead(data, self.figures / "orm_overhead.png")
         lines = [
             '<a id="orm"></a>\n## ORM overhead\n',
             f"![ORM time over raw SQL time per operation]({FIGURES_DIR}/{path.name})\n",
-            "| operation | " + " | ".join(f"{a} ORM/raw" for a in data) + " |",
+            "| operation | " + " | ".join(f"{_cell(a)} ORM/raw" for a in data) + " |",
             "|---|" + "---|" * len(data),
         ]
         for op in dict.fromkeys(op for per in data.values() for op in per):
-            lines.append(f"| `{op}` | " + " | ".join(_num(data[a].get(op)) for a in data) + " |")
+            lines.append(f"| {_code(op)} | " + " | ".join(_num(data[a].get(op)) for a in data) + " |")
         return "\n".join(lines) + "\n"
 
     def _order_caveat(self) -> str:
@@ -452,7 +519,7 @@ class _Document:
         )
 
     def _method_section(self) -> str:
-        mix = ", ".join(f"{op} {w:g}" for op, w in (self.weights if self.user_mix else DEFAULT_MIX).items())
+        mix = ", ".join(f"{_cell(op)} {w:g}" for op, w in (self.weights if self.user_mix else DEFAULT_MIX).items())
         return "\n".join(
             [
                 '<a id="method"></a>\n## How to read this report\n',
@@ -467,7 +534,7 @@ class _Document:
                 f"candidate's) only when the whole interval is beyond {self.threshold:.0%}.",
                 self._order_caveat(),
                 f"- **Mix** weights: {mix}.",
-                "- Rebuild this report: `dbbench report " + " ".join(str(p) for p, _ in self.r.files) + "`.",
+                "- Rebuild this report: " + _code("dbbench report " + " ".join(str(p) for p, _ in self.r.files)) + ".",
                 "",
             ]
         )
@@ -477,9 +544,13 @@ def _anchor(op: str) -> str:
     return "op-" + re.sub(r"[^a-z0-9_-]+", "-", op.lower())
 
 
-def _cell(text: str) -> str:
-    """Result values go into table cells: escape HTML and the column separator."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+!|<>~&])")
+
+
+def _cell(text: object) -> str:
+    """A value from a result file as Markdown text: every character that could start markup (an image, a link,
+    HTML, an entity, emphasis, a column separator) is backslash-escaped; line breaks become spaces."""
+    return _MARKUP.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def _code(text: str) -> str:

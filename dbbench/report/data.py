@@ -14,12 +14,15 @@ from typing import Any
 import numpy as np
 
 from dbbench.errors import ResultsError
-from dbbench.report.stats import DEFAULT_THRESHOLD, Comparison, Summary, compare, drift, summarize
+from dbbench.report.stats import DEFAULT_THRESHOLD, Comparison, Label, Summary, compare, drift, summarize
 from dbbench.results import load_result
 
 BASELINE_VENDOR = "PostgreSQL"  # the team's current database: the question is whether to leave it
-UNSTEADY = 1.5  # a run whose slowest tenth of rounds is this much slower than its fastest was disturbed
-BUSY_SHARE = 0.2  # when this share of runs is unsteady, the machine was busy: say so next to the verdict
+UNSTEADY = 1.5  # a run whose slowest tenth of rounds is this much slower than its fastest (shown, not judged)
+# The control (the baseline measured again under another name in the same rounds) has no real difference to find.
+# Its widest interval is the run's noise floor: no candidate difference smaller than that is called one. A control
+# whose interval reaches further than this from 1.0 means the machine was too disturbed to resolve the threshold.
+CONTROL_FLOOR_LIMIT = 0.10
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class Backend:
     durable: bool | None = None
     buffer_bytes: int | None = None
     data_bytes: dict[int, int] = field(default_factory=dict)  # size -> quiz attempt table + indexes
+    control_of: str | None = None  # the alias this backend is a second measurement of (the run's control)
+    settings_by: str | None = None  # "set by dbbench" (a managed server) or "as found" (a server given by URL)
     display: str = ""  # "MariaDB 10.11.19", plus the alias when two backends would read the same
 
 
@@ -62,6 +67,7 @@ class Row:
     rows: dict[str, int]
     summaries: dict[str, Summary]
     comparisons: dict[str, Comparison]  # candidate alias -> against the baseline
+    control: Comparison | None = None  # the control against the baseline: what "no difference" looked like
     drifts: dict[str, float | None] = field(default_factory=dict)  # alias -> stats.drift of its rounds
 
     @property
@@ -87,7 +93,12 @@ class ResultSet:
 
     @property
     def candidates(self) -> list[str]:
-        return [a for a in self.backends if a != self.baseline]
+        return [a for a in self.backends if a != self.baseline and not self.backends[a].control_of]
+
+    @property
+    def control(self) -> str | None:
+        """The alias measuring the baseline a second time, when the run had one."""
+        return next((a for a, b in self.backends.items() if b.control_of and b.control_of == self.baseline), None)
 
     @property
     def sizes(self) -> list[int]:
@@ -155,9 +166,12 @@ def _benchmark_measurements(path: Path, document: dict[str, Any], backends: dict
             alias,
             Backend(alias, str(server.get("vendor") or info.get("vendor") or "?"), str(info.get("version") or "?")),
         )
+        if info.get("control_of"):
+            backend.control_of = str(info["control_of"])
         if server:
             backend.version = str(server.get("version") or backend.version)
             backend.settings = {str(k): str(v) for k, v in (server.get("settings") or {}).items()}
+            backend.settings_by = backend.settings.get("settings_source")
             backend.durable = server.get("durable")
             backend.buffer_bytes = server.get("buffer_bytes")
         data_bytes = info.get("data_bytes")
@@ -175,8 +189,9 @@ def _name_backends(backends: dict[str, Backend]) -> None:
         # Names go into headings and the HTML: keep what a vendor or version can hold, drop markup.
         b.vendor, b.version = _plain(b.vendor), _plain(b.version)
     plain = {a: f"{b.vendor} {b.version}" for a, b in backends.items()}
+    compared = [plain[a] for a, b in backends.items() if not b.control_of]  # the control is named by its alias
     for alias, backend in backends.items():
-        ambiguous = list(plain.values()).count(plain[alias]) > 1
+        ambiguous = bool(backend.control_of) or compared.count(plain[alias]) > 1
         backend.display = f"{plain[alias]} ({alias})" if ambiguous else plain[alias]
 
 
@@ -185,20 +200,33 @@ def _plain(text: str) -> str:
 
 
 def analyse(results: ResultSet, *, threshold: float = DEFAULT_THRESHOLD) -> list[Row]:
-    """Percentiles for every measurement; each candidate compared with the baseline where both were measured."""
+    """Percentiles for every measurement; each candidate compared with the baseline where both were measured.
+
+    With a control in the results, candidates are labelled against the larger of ``threshold`` and the control's
+    noise floor (:func:`noise_floor`): a difference the same server showed against itself is not a difference.
+    """
     groups: dict[tuple[str, str, int], dict[str, Measurement]] = {}
     for m in results.measurements:
         groups.setdefault((m.operation, m.variant, m.size), {})[m.alias] = m
     order = {op: i for i, op in enumerate(results.operations)}
+    base, control = results.baseline, results.control
+    keys = sorted(groups, key=lambda k: (order[k[0]], k[2], k[1]))
+    controls = {
+        k: compare(groups[k][base].samples_ms, groups[k][control].samples_ms, threshold=threshold)
+        for k in keys
+        if control and base in groups[k] and control in groups[k]
+    }
+    effective = max(threshold, noise_floor(list(controls.values())) or 0.0)
     rows: list[Row] = []
-    base = results.baseline
-    for (op, variant, size), per_alias in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][2], kv[0][1])):
+    for key in keys:
+        per_alias = groups[key]
         ordered = {a: per_alias[a] for a in results.backends if a in per_alias}
         comparisons: dict[str, Comparison] = {}
         if base in ordered:
             for cand in results.candidates:
                 if cand in ordered:
-                    comparisons[cand] = compare(ordered[base].samples_ms, ordered[cand].samples_ms, threshold=threshold)
+                    comparisons[cand] = compare(ordered[base].samples_ms, ordered[cand].samples_ms, threshold=effective)
+        op, variant, size = key
         rows.append(
             Row(
                 op,
@@ -207,10 +235,59 @@ def analyse(results: ResultSet, *, threshold: float = DEFAULT_THRESHOLD) -> list
                 rows={a: m.rows for a, m in ordered.items()},
                 summaries={a: summarize(m.samples_ms) for a, m in ordered.items()},
                 comparisons=comparisons,
+                control=controls.get(key),
                 drifts={a: drift(m.samples_ms) for a, m in ordered.items()},
             )
         )
     return rows
+
+
+def noise_floor(controls: list[Comparison]) -> float | None:
+    """How far from 1.0 the control's intervals reached (0.04: +-4%), or None without a control.
+
+    The same server measured twice has a true ratio of 1.0, so how far its interval reaches is what noise alone
+    can produce in this run, on this machine.
+    """
+    usable = [c for c in controls if c.label is not Label.TOO_FEW]
+    if not usable:
+        return None
+    return max(max(c.high - 1.0, 1.0 / c.low - 1.0) for c in usable)
+
+
+@dataclass(frozen=True)
+class ControlCheck:
+    """What the control says about this run's measurement."""
+
+    comparisons: int
+    floor: float  # see noise_floor
+    false_differences: list[str]  # operations where the control itself came out faster or slower
+    ok: bool
+
+    @property
+    def caveat(self) -> str | None:
+        if self.ok:
+            return None
+        why = []
+        if self.false_differences:
+            why.append(
+                "the control (the baseline measured twice) came out different from itself on "
+                + ", ".join(self.false_differences)
+            )
+        if self.floor > CONTROL_FLOOR_LIMIT:
+            why.append(f"its intervals reached {self.floor:.0%} from no difference")
+        return "the machine was disturbed during the measurement: " + " and ".join(why)
+
+
+def control_check(rows: list[Row]) -> ControlCheck | None:
+    """Judge the run by its control: None when the results have none (older files, or a single backend)."""
+    controls = [(r, r.control) for r in rows if r.control is not None]
+    if not controls:
+        return None
+    floor = noise_floor([c for _, c in controls]) or 0.0
+    decisive = (Label.FASTER, Label.SLOWER)
+    false = [f"`{r.operation}`/{r.variant} at {r.size:,}" for r, c in controls if c.label in decisive]
+    ok = not false and floor <= CONTROL_FLOOR_LIMIT
+    return ControlCheck(len(controls), floor, false, ok)
 
 
 def fairness_flags(results: ResultSet) -> list[str]:
@@ -237,19 +314,6 @@ def fairness_flags(results: ResultSet) -> list[str]:
     return flags
 
 
-def noise_flag(rows: list[Row]) -> str | None:
-    """A plain-words warning when many runs were disturbed (the machine was busy), else None."""
-    drifts = [d for r in rows for d in r.drifts.values() if d is not None]
-    unsteady = [d for d in drifts if d >= UNSTEADY]
-    if not drifts or len(unsteady) < BUSY_SHARE * len(drifts):
-        return None
-    return (
-        f"the machine was busy: in {len(unsteady)} of {len(drifts)} benchmarks a tenth of the rounds ran at least "
-        f"{UNSTEADY:g}x slower than another tenth (another process competing for the CPU), so differences of a few "
-        "tens of percent may be noise"
-    )
-
-
 def durability_settings(b: Backend) -> str:
     """The settings that decide whether a commit waits for the disk, as ``name=value`` text."""
     keys = ("fsync", "synchronous_commit", "innodb_flush_log_at_trx_commit", "sync_binlog", "log_bin")
@@ -266,6 +330,16 @@ class _FirstSeen(dict[str, Any]):
     def offer(self, key: str, value: Any) -> None:
         if self.get(key) is None and value:
             self[key] = value
+
+
+def calibration(results: ResultSet) -> list[dict[str, Any]]:
+    """The harness's own cost as the benchmark runs measured it (``dbbench_run.calibration``), one entry per backend."""
+    found: list[dict[str, Any]] = []
+    for _, doc in results.documents.get("benchmark", []):
+        for entry in (doc.get("dbbench_run") or {}).get("calibration") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("harness_over_bare"), int | float):
+                found.append(entry)
+    return found
 
 
 def environment_summary(results: ResultSet) -> dict[str, str]:

@@ -5,6 +5,7 @@ The Agg backend is forced: reports are built on servers without a display.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
 from dbbench.report.stats import crossovers  # noqa: E402
+from dbbench.results import SHARED, atomic_write_files  # noqa: E402
 from dbbench.units import format_count  # noqa: E402
 
 DPI = 96  # small PNGs: the HTML report embeds them
@@ -200,10 +202,19 @@ def _legend(fig: Figure, labels: list[str]) -> None:
     fig.tight_layout(rect=(0, 0, 1, 0.94))
 
 
+SAVED: dict[Path, bytes] = {}  # every figure drawn since the caller last cleared it: what a report may embed
+
+
 def _save(fig: Figure, path: Path) -> Path:
+    """Draw into memory, then write atomically (a symlink at ``path`` is replaced, never followed)."""
     path = Path(path)
     if not fig.get_layout_engine():
         fig.tight_layout()
-    fig.savefig(path, dpi=DPI, format="png")
-    plt.close(fig)
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, dpi=DPI, format="png")
+    finally:
+        plt.close(fig)
+    atomic_write_files({path: buffer.getvalue()}, mode=SHARED)
+    SAVED[path] = buffer.getvalue()
     return path

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from dbbench.report.data import ResultSet
-from dbbench.report.verdict import LoadEvidence, Portability
+from dbbench.report.verdict import AppEvidence, LoadEvidence, Portability
 
 # Kind -> (anchor, heading), in the order the report shows them.
 SECTIONS: dict[str, tuple[str, str]] = {
+    "app": ("project", "Your project"),
     "parity": ("portability", "Portability: does the app behave the same?"),
     "load": ("load", "Under concurrent load"),
     "seed-benchmark": ("seeding", "Loading the data"),
@@ -28,7 +29,15 @@ _MAX_ROWS = 30
 
 def extra_sections(results: ResultSet, figures: Path) -> list[str]:
     """One Markdown section per other kind of result present (in :data:`SECTIONS` order)."""
-    renderers = {"parity": _parity_section, "load": _load_section}
+    used = probes_used(results)
+    renderers = {
+        "parity": lambda data, figures, index: _parity_section(data, used),
+        "load": _load_section,
+        "rehearsal": lambda data, figures, index: _rehearsal_section(data),
+        "run": lambda data, figures, index: _run_section(data),
+        "audit": lambda data, figures, index: _audit_section(data),
+        "app": lambda data, figures, index: _app_section(data),
+    }
     sections: list[str] = []
     for kind, (anchor, heading) in SECTIONS.items():
         docs = results.documents.get(kind)
@@ -62,11 +71,34 @@ def portability_evidence(results: ResultSet, baseline: str, candidate: str) -> P
             if p.get("outcome") != "same"
             and pair & set((p.get("different_on") or []) + (p.get("unsupported_on") or []))
         ]
-        return Portability(len(probes), len(differing), [f"`{p.get('name')}`" for p in differing])
+        names = [str(p.get("name")) for p in differing]
+        used = probes_used(results)
+        hit = [n for n in names if used is not None and n in used]
+        return Portability(
+            len(probes),
+            len(differing),
+            [f"`{n}`" for n in names],
+            used=None if used is None else len(hit),
+            used_examples=[f"`{n}`" for n in hit],
+        )
     return None
 
 
-def _parity_section(data: dict[str, Any], figures: Path, index: int) -> str:
+def probes_used(results: ResultSet) -> set[str] | None:
+    """The parity probes whose difference the audited code can hit (each finding names its probes), or None
+    when no audit of the app was given. Findings already handled by a vendor guard do not count."""
+    audits = results.documents.get("audit", [])
+    if not audits:
+        return None
+    used: set[str] = set()
+    for _, document in audits:
+        for finding in document["data"].get("findings") or []:
+            if isinstance(finding, dict) and not finding.get("guard") and not finding.get("baselined"):
+                used |= {str(p) for p in finding.get("probes") or []}
+    return used
+
+
+def _parity_section(data: dict[str, Any], used: set[str] | None) -> str:
     summary = data.get("summary") or {}
     targets = ", ".join(f"`{t.get('name')}` = {t.get('vendor')} {t.get('version')}" for t in data.get("targets") or [])
     probes = [p for p in data.get("probes") or [] if isinstance(p, dict)]
@@ -76,14 +108,19 @@ def _parity_section(data: dict[str, Any], figures: Path, index: int) -> str:
         f"{summary.get('unsupported', 0)} unsupported**.\n"
     ]
     differing = [p for p in probes if p.get("outcome") != "same"]
-    if differing:
-        out += ["| probe | category | outcome | what to change |", "|---|---|---|---|"]
-        for p in differing:
-            out.append(
-                f"| `{_cell(p.get('name'))}` {_cell(p.get('title') or '')} | {_cell(p.get('category'))} | "
-                f"{_cell(p.get('label') or p.get('outcome'))} | {_cell(p.get('what_to_change') or '')} |"
-            )
-        out.append("")
+    if used is not None:
+        yours = [p for p in differing if p.get("name") in used]
+        others = [p for p in differing if p.get("name") not in used]
+        out.append(f"### Differences your code uses ({len(yours)})\n")
+        out.append(
+            _probe_table(yours) if yours else "None: the audit found no code that reaches a differing behaviour.\n"
+        )
+        out.append(f"### Others to know ({len(others)})\n")
+        out.append("The audited code does not use these; new code could.\n")
+        if others:
+            out.append(_probe_table(others))
+    elif differing:
+        out.append(_probe_table(differing))
     lookups = data.get("differing_json_lookups") or []
     if lookups:
         out.append("JSON lookups that behave differently: " + ", ".join(f"`{_cell(x)}`" for x in lookups) + ".\n")
@@ -91,6 +128,16 @@ def _parity_section(data: dict[str, Any], figures: Path, index: int) -> str:
     if same:
         out.append("Same everywhere: " + ", ".join(f"`{_cell(n)}`" for n in same) + ".\n")
     return "\n".join(out)
+
+
+def _probe_table(probes: list[dict[str, Any]]) -> str:
+    out = ["| probe | category | outcome | what to change |", "|---|---|---|---|"]
+    for p in probes:
+        out.append(
+            f"| `{_cell(p.get('name'))}` {_cell(p.get('title') or '')} | {_cell(p.get('category'))} | "
+            f"{_cell(p.get('label') or p.get('outcome'))} | {_cell(p.get('what_to_change') or '')} |"
+        )
+    return "\n".join(out) + "\n"
 
 
 # --- load -----------------------------------------------------------------------------------------------------
@@ -153,6 +200,135 @@ def _load_section(data: dict[str, Any], figures: Path, index: int) -> str:
     if mix:
         out.append("Request mix: " + "; ".join(f"{_cell(k)} x{_cell(v)}" for k, v in mix.items()) + ".\n")
     return "\n".join(out)
+
+
+# --- rehearsal and run ----------------------------------------------------------------------------------------
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}" if isinstance(value, int | float) else "?"
+
+
+def _rehearsal_section(data: dict[str, Any]) -> str:
+    """The migration rehearsal in sentences: what was copied where, how long, whether it verified, what changed."""
+    tables = [t for t in data.get("tables") or [] if isinstance(t, dict)]
+    verdict = (
+        "**verified**: every table's row count and content checksum match"
+        if data.get("ok")
+        else (
+            "**did not verify**: " + ", ".join(f"`{_cell(t.get('table'))}`" for t in tables if not t.get("match"))
+            or "**did not verify** (see the smoke test)"
+        )
+    )
+    out = [
+        f"{_cell(data.get('rows'))} rows ({_cell(data.get('attempts'))} attempts) were copied from "
+        f"{_cell(data.get('source'))} to {_cell(data.get('target'))} through {_cell(data.get('method'))} in "
+        f"{_num(data.get('copy_seconds'))} s ({_num(data.get('rows_per_s'), 0)} rows/s) and verified in "
+        f"{_num(data.get('verify_seconds'))} s: {verdict}. The ORM smoke test on the copy: "
+        f"{_cell(data.get('smoke_test'))}. Downtime for a copy of this size: about "
+        f"{_num(data.get('downtime_seconds'))} s.\n"
+    ]
+    if data.get("restarted"):
+        out.append(f"An earlier copy was replaced ({_cell(data.get('restarted'))}).\n")
+    if tables:
+        out += ["| table | rows | copy s | rows/s | verify s | checksums |", "|---|---:|---:|---:|---:|---|"]
+        for t in tables:
+            match = "match" if t.get("match") else f"**{_cell(t.get('differing_rows'))} rows differ**"
+            out.append(
+                f"| `{_cell(t.get('table'))}` | {_cell(t.get('rows'))} | {_num(t.get('copy_seconds'), 2)} | "
+                f"{_num(t.get('rows_per_s'), 0)} | {_num(t.get('verify_seconds'), 2)} | {match} |"
+            )
+        out.append("")
+    conversions = [c for c in data.get("conversions") or [] if isinstance(c, dict)]
+    if conversions:
+        out.append("What the copy converts:\n")
+        out += [
+            f"- **{_cell(c.get('what'))}** ({_cell(c.get('columns'))}): {_cell(c.get('source'))} -> "
+            f"{_cell(c.get('target'))}. {_cell(c.get('note'))}"
+            for c in conversions
+        ]
+        out.append("")
+    estimates = [e for e in data.get("estimate_for") or [] if isinstance(e, dict)]
+    if estimates:
+        out.append("Estimated downtime at other sizes:\n")
+        out += [f"- {_cell(e.get('label') or e.get('size'))}: {_cell(e.get('text') or e)}" for e in estimates]
+        out.append("")
+    return "\n".join(out)
+
+
+def app_evidence(results: ResultSet, baseline: str, candidate: str) -> AppEvidence | None:
+    """The user's project's suite on this pair of backends (``dbbench app``), or None when it was not run."""
+    for _, document in reversed(results.documents.get("app", [])):
+        data = document["data"]
+        for c in data.get("comparisons") or []:
+            if isinstance(c, dict) and c.get("baseline") == baseline and c.get("candidate") == candidate:
+                breaks = [str(b.get("test") if isinstance(b, dict) else b) for b in c.get("breaks") or []]
+                ratio = c.get("time_ratio")
+                return AppEvidence(
+                    name=str(data.get("name") or "your project"),
+                    tests=int(c.get("tests_compared") or 0),
+                    breaks=breaks,
+                    already_failing=len(c.get("already_failing") or []),
+                    time_ratio=float(ratio) if isinstance(ratio, int | float) else None,
+                )
+    return None
+
+
+def _app_section(data: dict[str, Any]) -> str:
+    """``dbbench app``'s own Markdown, under the report's heading."""
+    from dbbench.app.render import render_section
+
+    try:
+        text = render_section(data)
+    except (KeyError, TypeError, ValueError) as exc:  # a result file from another version: say so, do not crash
+        return f"This app result could not be read ({type(exc).__name__}: {_cell(exc)}).\n"
+    lines = text.splitlines()
+    return "\n".join(lines[1:] if lines and lines[0].startswith("## ") else lines) + "\n"
+
+
+def _audit_section(data: dict[str, Any]) -> str:
+    """The audit's findings: where, what, what to do, and which parity probes show the difference."""
+    counts = data.get("counts") or {}
+    findings = [f for f in data.get("findings") or [] if isinstance(f, dict)]
+    summary = ", ".join(f"{_cell(v)} {_cell(k)}" for k, v in counts.items()) or "no findings"
+    out = [
+        f"{_cell(data.get('files'))} Python files of `{_cell(Path(str(data.get('path') or '?')).name)}` read for "
+        f"what ties them to PostgreSQL (checked against {_cell(data.get('target') or 'MySQL/MariaDB')}): "
+        f"{summary}.\n"
+    ]
+    if findings:
+        out += ["| where | rule | severity | what | instead | parity probes |", "|---|---|---|---|---|---|"]
+        for f in findings[:_MAX_ROWS]:
+            probes = ", ".join(f"`{_cell(p)}`" for p in f.get("probes") or []) or "-"
+            out.append(
+                f"| `{_cell(f.get('file'))}:{_cell(f.get('line'))}` | `{_cell(f.get('rule'))}` | "
+                f"{_cell(f.get('severity'))} | {_cell(f.get('message'))} | {_cell(f.get('instead'))} | {probes} |"
+            )
+        if len(findings) > _MAX_ROWS:
+            out.append(f"\n_{len(findings) - _MAX_ROWS} more findings in the file._")
+        out.append("")
+    return "\n".join(out)
+
+
+def _run_section(data: dict[str, Any]) -> str:
+    """How the run went, stage by stage, in one sentence each."""
+    stages = [s for s in data.get("stages") or [] if isinstance(s, dict)]
+    done = [s for s in stages if s.get("status") == "ok"]
+    out = [
+        f"Profile `{_cell(data.get('profile'))}`: {len(done)} of {len(stages)} stages completed in "
+        f"{_num((data.get('seconds_before_report') or 0) / 60)} min before the report.\n"
+    ]
+    for s in stages:
+        what = {"ok": "done", "skipped": "skipped", "failed": "**failed**", "interrupted": "**interrupted**"}
+        line = f"- **{_cell(s.get('stage'))}**: {what.get(str(s.get('status')), _cell(s.get('status')))}"
+        if s.get("status") == "ok":
+            line += f" in {_num(s.get('seconds'))} s"
+        if s.get("outputs"):
+            line += f" (wrote {_cell(s.get('outputs'))})"
+        if s.get("note"):
+            line += f": {_cell(s.get('note'))}"
+        out.append(line + ".")
+    return "\n".join(out) + "\n"
 
 
 def generic_table(data: Any) -> str:

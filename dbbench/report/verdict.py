@@ -1,17 +1,20 @@
-"""The verdict: one of three answers to "should we migrate?", with the three to five reasons that drive it.
+"""The verdict: a decision (stay, migrating is reasonable, or it depends on the user's own situation), the three
+to five reasons that drive it, and what would change it.
 
-Inputs are measured evidence only (comparisons at the largest size, parity findings, load results, fairness
-flags); the rules below are deliberately simple so a reader can check them by hand:
+Inputs are measured evidence only (comparisons at the largest size, the run's control, parity findings narrowed
+to what the app's code uses, load results against the service level, fairness flags); the rules are deliberately
+simple so a reader can check them by hand:
 
 1. Combine the operations' ratios (candidate time / baseline time) into one weighted geometric mean over the quiz
    site's operation mix (:data:`DEFAULT_MIX`, or ``--mix``), with a bootstrap interval (:func:`stats.combine`).
-2. *Stay* when the mix is slower beyond the practical threshold, or when speed is equal and the parity suite
-   found behaviour that would have to be fixed (a migration with work and nothing to gain).
-3. *It depends* when the mix is inconclusive, when a frequent operation (>= 5% of the mix) is >= 1.5x slower, when
-   the candidate wins but behaviour differs, when the load test disagrees with the single-user figures, when the
-   server settings make the comparison unfair, when the machine was too busy for small differences to mean
-   anything, or when portability was not checked. A clear slowdown (mix >= 1.5x) stays *stay* on a busy machine.
-4. *Migrating is reasonable* otherwise: not slower on the mix, no hot spot, nothing breaks.
+   When a large share of the mix was not measured (a crashed run), there is no verdict.
+2. *Stay* when the mix is slower beyond the practical threshold, or when speed is equal and the app's code uses
+   behaviour that differs (a migration with work and nothing to gain).
+3. *It depends* when a frequent operation (>= 5% of the mix) is >= 1.5x slower, when the candidate wins but the
+   app uses differing behaviour, when the candidate gives out under load at fewer users or serves fewer requests,
+   when the server settings were unequal (servers brought by the user), or when portability was not checked.
+   dbbench's own measurement is named only when the control (the baseline measured twice) failed.
+4. *Migrating is reasonable* otherwise: not slower on the mix, no hot spot, nothing the app uses breaks.
 """
 
 from __future__ import annotations
@@ -48,14 +51,22 @@ DEFAULT_MIX: dict[str, float] = {
 }
 HOT_SHARE = 0.05  # an operation this frequent...
 HOT_RATIO = 1.5  # ...that is this much slower decides "it depends" on its own
-LOAD_P95_RATIO = 1.5  # under load, a p95 this much higher counts (Locust rounds response times to ~5%)...
-LOAD_RPS_RATIO = 1.1  # ...and so does serving 10% fewer requests per second
+LOAD_RPS_RATIO = 1.1  # under load, serving 10% fewer requests per second counts (Locust rounds to ~5%)
+MISSING_LIMIT = 0.25  # no verdict when operations weighing this share of the mix were not measured
+# Operations a team can reason about as one kind of traffic, for "what would change it".
+TRAFFIC_KINDS: dict[str, tuple[str, ...]] = {
+    "JSON key queries": ("json_filter", "json_contains", "json_has_key"),
+    "new database connections": ("new_connection",),
+    "writes": ("insert_attempt", "submit_quiz", "update_attempt", "bulk_insert"),
+    "per-quiz statistics": ("count_by_quiz",),
+}
 
 
 class Decision(StrEnum):
     STAY = "stay"
     MIGRATE = "migrate"
     DEPENDS = "depends"
+    NONE = "none"  # too much of the mix is missing to decide
 
 
 @dataclass(frozen=True)
@@ -70,20 +81,31 @@ class OpEvidence:
 
 @dataclass(frozen=True)
 class Portability:
-    """What the parity suite found: how many behaviours were checked and how many differ."""
+    """What the parity suite found, and which of the differences the app's code uses (from the audit).
+
+    ``used`` is None when the app's code was not audited: then every difference counts.
+    """
 
     checked: int
     differing: int
     examples: list[str]
     anchor: str = "portability"
+    used: int | None = None
+    used_examples: list[str] = field(default_factory=list)
+
+    @property
+    def breaks(self) -> int:
+        """The differences the verdict weighs: those the app uses, or all of them when that is unknown."""
+        return self.differing if self.used is None else self.used
 
 
 @dataclass(frozen=True)
 class LoadEvidence:
-    """The load test at the highest user count both backends ran.
+    """The load test at the highest user count both backends ran, judged against the service level.
 
-    Locust keeps rounded histograms, not raw timings, so there is no interval here: only differences well beyond
-    that rounding count (:data:`LOAD_P95_RATIO`, :data:`LOAD_RPS_RATIO`), or a knee at fewer users.
+    A candidate is worse under load only when it crosses the p95 or failure limit at fewer users (its knee), or
+    serves clearly fewer requests (:data:`LOAD_RPS_RATIO`; Locust keeps rounded histograms, so no interval). A
+    ratio between two p95s that are both far under the limit is shown, not a reason.
     """
 
     users: int
@@ -96,9 +118,21 @@ class LoadEvidence:
 
     @property
     def worse(self) -> bool:
-        """The candidate gives out earlier or serves clearly worse at the highest common load."""
+        """The candidate gives out at fewer users, or serves clearly fewer requests at the highest common load."""
         lower_knee = self.knees_reached and (self.knee_candidate or 0) < (self.knee_baseline or 0)
-        return lower_knee or self.p95_ratio >= LOAD_P95_RATIO or self.throughput_ratio <= 1 / LOAD_RPS_RATIO
+        return lower_knee or self.throughput_ratio <= 1 / LOAD_RPS_RATIO
+
+
+@dataclass(frozen=True)
+class AppEvidence:
+    """The user's own project: its test suite run on the baseline and on the candidate (``dbbench app``)."""
+
+    name: str
+    tests: int
+    breaks: list[str]  # tests that pass on the baseline and fail on the candidate
+    already_failing: int
+    time_ratio: float | None  # the suite's test time, candidate / baseline
+    anchor: str = "project"
 
 
 @dataclass(frozen=True)
@@ -110,7 +144,9 @@ class Evidence:
     operations: list[OpEvidence]
     mix: dict[str, float]  # resolved weights (operation -> weight); operations not listed weigh nothing
     fairness: list[str] = field(default_factory=list)
-    noise: str | None = None  # set when many benchmarks ran on a busy machine (see reportdata.noise_flag)
+    noise: str | None = None  # set when the run's control failed (see report.data.control_check)
+    missing: list[str] = field(default_factory=list)  # mix operations with no measurement (a crashed run)
+    app: AppEvidence | None = None  # the user's own project, when `dbbench app` ran
     portability: Portability | None = None
     load: LoadEvidence | None = None
 
@@ -125,8 +161,9 @@ class Reason:
 class Verdict:
     decision: Decision
     headline: str
-    mix: Comparison
+    mix: Comparison | None
     reasons: list[Reason]
+    changes: list[str] = field(default_factory=list)  # what would change the decision, in the user's terms
 
 
 # --- the operation mix ----------------------------------------------------------------------------------------
@@ -207,6 +244,14 @@ def resolve_mix(mix: Mapping[str, float] | None, measured: list[str]) -> tuple[d
 
 def decide(evidence: Evidence) -> Verdict:
     """Apply the rules in this module's docstring to the evidence."""
+    missing_share = _missing_share(evidence)
+    if missing_share >= MISSING_LIMIT:
+        names = ", ".join(f"`{op}`" for op in evidence.missing)
+        headline = (
+            f"No verdict: {len(evidence.missing)} operation(s) of the mix were not measured ({names}: "
+            f"{missing_share:.0%} of its weight)"
+        )
+        return Verdict(Decision.NONE, headline, None, [Reason(headline + ".", "measured")])
     ops = [o for o in evidence.operations if evidence.mix.get(o.operation, 0) > 0]
     if not ops:
         raise ConfigError("no measured operation has a weight in the mix: nothing to base a verdict on")
@@ -225,53 +270,108 @@ def decide(evidence: Evidence) -> Verdict:
         if share[o.operation] >= HOT_SHARE and o.comparison.label is Label.SLOWER and o.comparison.ratio >= HOT_RATIO
     ]
     port = evidence.portability
-    breaks = port is not None and port.differing > 0
-    load_worse = evidence.load is not None and evidence.load.worse
+    breaks = (port is not None and port.breaks > 0) or bool(evidence.app and evidence.app.breaks)
     cand = evidence.candidate
     depends: list[str] = []
 
-    if mix.label is Label.SLOWER:
+    if mix.label is Label.TOO_FEW:  # a quick look: too few rounds for an interval, so nothing to decide on
+        decision, depends = Decision.DEPENDS, ["a longer measurement (too few rounds to compare)"]
+    elif mix.label is Label.SLOWER:
         decision = Decision.STAY
         if evidence.fairness:
             decision, depends = Decision.DEPENDS, ["whether the slowdown survives equal server settings"]
         elif evidence.noise and mix.ratio < HOT_RATIO:
             decision, depends = Decision.DEPENDS, ["whether the slowdown survives a re-run on a quiet machine"]
-    elif mix.inconclusive:
-        decision = Decision.DEPENDS
-        depends = [*_conditions(evidence, hot, breaks, load_worse, cand), "a longer measurement (the mix is unclear)"]
     elif mix.label is Label.FASTER:
-        depends = _conditions(evidence, hot, breaks, load_worse, cand)
+        depends = _conditions(evidence, hot, breaks, cand)
         decision = Decision.DEPENDS if depends else Decision.MIGRATE
-    else:  # equivalent, or no significant difference with a narrow interval
-        if breaks:
-            decision = Decision.STAY
-        else:
-            depends = _conditions(evidence, hot, breaks, load_worse, cand)
-            decision = Decision.DEPENDS if depends else Decision.MIGRATE
+    elif breaks:  # equal speed (or no difference shown): the migration is work with nothing to gain
+        decision = Decision.STAY
+    else:
+        depends = _conditions(evidence, hot, breaks, cand)
+        decision = Decision.DEPENDS if depends else Decision.MIGRATE
 
     headline = {
         Decision.STAY: f"Stay on {evidence.baseline_vendor}",
         Decision.MIGRATE: f"Migrating to {cand} is reasonable",
         Decision.DEPENDS: "It depends on " + _join(depends),
     }[decision]
-    return Verdict(decision, headline, mix, _reasons(evidence, mix, ops, share, hot))
+    reasons = _reasons(evidence, mix, ops, share, hot)
+    return Verdict(decision, headline, mix, reasons, what_would_change(evidence, mix, share))
 
 
-def _conditions(evidence: Evidence, hot: list[OpEvidence], breaks: bool, load_worse: bool, cand: str) -> list[str]:
+def _missing_share(evidence: Evidence) -> float:
+    """The share of the default mix's weight that sits on operations with no measurement."""
+    return sum(DEFAULT_MIX.get(op, 0.0) for op in evidence.missing) / sum(DEFAULT_MIX.values())
+
+
+def _conditions(evidence: Evidence, hot: list[OpEvidence], breaks: bool, cand: str) -> list[str]:
     conditions: list[str] = []
     if hot:
         conditions.append("how much of your traffic is " + _join([f"`{o.operation}`" for o in hot]))
-    if breaks and evidence.portability is not None:
-        conditions.append(f"fixing the {evidence.portability.differing} behaviour difference(s) the parity suite found")
-    if load_worse and evidence.load is not None:
-        conditions.append(f"whether {evidence.load.users} concurrent users are typical for you")
+    port = evidence.portability
+    if evidence.app is not None and evidence.app.breaks:
+        conditions.append(f"fixing the {len(evidence.app.breaks)} test(s) of your project that break on {cand}")
+    if breaks and port is not None and port.breaks:
+        if port.used is None:
+            conditions.append(f"fixing the {port.differing} behaviour difference(s) the parity suite found")
+        else:
+            conditions.append(f"fixing the {port.used} behaviour difference(s) your code uses")
+    load = evidence.load
+    if load is not None and load.worse:
+        if load.knees_reached and load.knee_baseline:
+            conditions.append(f"whether you need more than {load.knee_candidate or 0} concurrent users on one server")
+        else:
+            conditions.append(f"whether {load.users} concurrent users are typical for you")
     if evidence.fairness:
         conditions.append("re-measuring with comparable server settings")
     if evidence.noise:
         conditions.append("a re-run on a quiet machine")
-    if evidence.portability is None:
+    if port is None:
         conditions.append(f"a portability check (run the parity suite against {cand})")
     return conditions
+
+
+def what_would_change(evidence: Evidence, mix: Comparison, share: dict[str, float]) -> list[str]:
+    """What in the user's own traffic would turn the mix to the other side of the practical threshold.
+
+    For each kind of traffic (:data:`TRAFFIC_KINDS`) whose ratio lies on the other side of the threshold from the
+    rest of the mix, the share of database time it would need for the whole mix to cross the threshold: solving
+    ``s * log(r_kind) + (1 - s) * log(r_rest) = +-log(1 + threshold)`` for ``s``.
+    """
+    by_op = {o.operation: o.comparison.ratio for o in evidence.operations if o.operation in share}
+    bound = math.log(1.0 + mix.threshold)
+    out: list[str] = []
+    for kind, members in TRAFFIC_KINDS.items():
+        inside = [op for op in members if op in by_op]
+        kind_share = sum(share[op] for op in inside)
+        if not inside or kind_share >= 1.0:
+            continue
+        r_kind = sum(share[op] * math.log(by_op[op]) for op in inside) / kind_share
+        rest = [op for op in by_op if op not in inside]
+        r_rest = sum(share[op] * math.log(by_op[op]) for op in rest) / (1.0 - kind_share) if rest else 0.0
+        for target, word in ((bound, "slower"), (-bound, "faster")):
+            if r_kind == r_rest or not (min(r_kind, r_rest) < target < max(r_kind, r_rest)):
+                continue
+            s = (target - r_rest) / (r_kind - r_rest)
+            now = math.log(mix.ratio)
+            if (word == "slower" and now >= bound) or (word == "faster" and now <= -bound):
+                continue  # already on that side
+            direction = "more" if s > kind_share else "less"
+            out.append(
+                f"if {kind} took {direction} than {s:.0%} of your database time (the quiz site's mix gives them "
+                f"{kind_share:.0%}), {evidence.candidate} would come out {word} over the mix"
+            )
+    load = evidence.load
+    if load is not None and load.knees_reached and load.knee_baseline and load.knee_candidate:
+        low, high = sorted((load.knee_baseline, load.knee_candidate))
+        if low != high:
+            ahead = evidence.baseline if load.knee_baseline > load.knee_candidate else evidence.candidate
+            out.append(f"if you need more than {low} concurrent users on one server: there {ahead} holds up to {high}")
+    port = evidence.portability
+    if port is not None and port.used:
+        out.append(f"if your code stopped relying on {_join(port.used_examples[:3]) or 'the differing behaviour'}")
+    return out
 
 
 def _reasons(
@@ -281,7 +381,7 @@ def _reasons(
     reasons = [
         Reason(
             f"Over the operation mix, {cand} takes {_times(mix)} the time of {base} "
-            f"({_ci(mix)}): **{_label_text(mix.label)}**.",
+            f"({_ci(mix)}): **{_label_text(mix.label, mix.threshold)}**.",
             "mix",
         )
     ]
@@ -291,7 +391,16 @@ def _reasons(
     extra: list[Reason] = []
     if evidence.portability is not None:
         p = evidence.portability
-        if p.differing:
+        if p.used is not None and p.differing:
+            examples = f" ({', '.join(p.used_examples[:3])})" if p.used_examples else ""
+            extra.append(
+                Reason(
+                    f"Parity: {p.differing} of {p.checked} checked behaviours differ; your code uses "
+                    f"{p.used} of them{examples}.",
+                    p.anchor,
+                )
+            )
+        elif p.differing:
             examples = f" (e.g. {', '.join(p.examples[:3])})" if p.examples else ""
             extra.append(Reason(f"Parity: {p.differing} of {p.checked} checked behaviours differ{examples}.", p.anchor))
         else:
@@ -313,6 +422,15 @@ def _reasons(
                 load.anchor,
             )
         )
+    if evidence.app is not None:
+        a = evidence.app
+        timing = f"; its tests take {a.time_ratio:.2f}x the time" if a.time_ratio else ""
+        if a.breaks:
+            named = ", ".join(f"`{b}`" for b in a.breaks[:3])
+            text = f"Your project `{a.name}`: {len(a.breaks)} of {a.tests} tests break on {cand} ({named}){timing}."
+        else:
+            text = f"Your project `{a.name}`: none of its {a.tests} tests breaks on {cand}{timing}."
+        extra.insert(0, Reason(text, a.anchor))
     caveats = [*evidence.fairness, *([evidence.noise] if evidence.noise else [])]
     if caveats:
         extra.append(Reason("Comparison caveat: " + "; ".join(caveats) + ".", "fairness"))
@@ -324,7 +442,7 @@ def _reasons(
         reasons.append(
             Reason(
                 f"`{o.operation}` ({share[o.operation]:.0%} of the mix) at {o.rows:,} rows: {cand} takes "
-                f"{_times(c)} the time ({_ci(c)}): {_label_text(c.label)}.",
+                f"{_times(c)} the time ({_ci(c)}): {_label_text(c.label, c.threshold)}.",
                 o.anchor,
             )
         )
@@ -341,7 +459,9 @@ def _ci(c: Comparison) -> str:
     return f"{c.confidence:.0%} CI {c.low:.2f}-{c.high:.2f}"
 
 
-def _label_text(label: Label) -> str:
+def _label_text(label: Label, threshold: float | None = None) -> str:
+    if label is Label.EQUIVALENT and threshold is not None:
+        return f"equivalent (within {threshold:.0%})"
     return {
         Label.FASTER: "faster",
         Label.SLOWER: "slower",

@@ -5,3 +5,6 @@
 - ``checksum``: content checksums of the quiz tables, computed the same way on every backend.
 - ``benchmark``: ``dbbench seed-benchmark``, the seeder against the raw fast path.
 """
+
+# One seed for every stage that generates data or draws arguments, so a run's stages see the same data.
+DEFAULT_SEED = 42

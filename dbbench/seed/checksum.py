@@ -17,12 +17,13 @@ from typing import Any
 from django.db.models import Model
 
 from dbbench.backends.targets import Target
+from dbbench.quiz import QUIZ_TABLES
 
 CHUNK = 5_000
 _MOD = 1 << 128
 # Foreign-key column -> the referenced table's natural key (unique by construction in dbbench.seed.datagen).
 _NATURAL_KEYS = {"quiz_id": "title", "student_id": "email"}
-_ORDER = ("quiz_student", "quiz_quiz", "quiz_question", "quiz_quizattempt")
+_ORDER = QUIZ_TABLES
 
 
 def _columns() -> dict[type[Model], tuple[str, ...]]:

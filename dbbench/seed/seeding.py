@@ -7,6 +7,9 @@
 - Growing from M to N adds exactly the rows ``M..N-1``; they do not depend on M (see ``dbbench.seed.datagen``).
 - Generation (Python, main thread) overlaps loading (server, worker thread): while the server ingests batch k
   through COPY / LOAD DATA, Python renders batch k+1. At most two batches exist at a time, so memory is bounded.
+- From empty, the attempts table is loaded without its secondary indexes and foreign keys, which are built and
+  checked afterwards, as pg_restore does (``dbbench.backends.bulkload.defer_constraints``). What was dropped is
+  recorded first, so a run killed before the rebuild leaves the next run (of any size) to finish it.
 """
 
 from __future__ import annotations
@@ -20,18 +23,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
-from dbbench import djangoenv
+from dbbench import djangoenv, servers
 from dbbench.backends import bulkload
 from dbbench.backends.bulkload import BatchFile
 from dbbench.backends.database import MARKER_TABLE, exclusive
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, DbbenchError, ForeignDatabaseError, mask_secrets
-from dbbench.seed import datagen
+from dbbench.seed import DEFAULT_SEED, datagen
 from dbbench.seed.datagen import DataGenerator, students_for
 from dbbench.units import parse_count
 
 BATCH_ROWS = 50_000  # attempts per transaction: what a crash can cost, and the unit of the pipeline
-DEFAULT_SEED = 42
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class SeedResult:
     batches: int
     peak_rss_bytes: int  # the process's peak resident memory so far (see peak_rss_bytes())
     batch_file_bytes: int  # the largest batch file; up to two exist at a time, in memory but outside the RSS
+    rebuilt: int  # indexes and foreign keys dropped for the load (by this run or a killed one) and re-created
+    rebuild_seconds: float  # of ``seconds``: re-creating them and checking the rows against the foreign keys
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +80,7 @@ def seed(
     """
     attempts = parse_count(attempts, what="attempts")
     check_seed(seed)
+    servers.check_disk(target, attempts)  # a managed server's disk: refuse before writing anything
     if batch_rows < 1:
         raise ConfigError(f"bad batch size {batch_rows}: must be at least 1")
     try:
@@ -199,10 +204,16 @@ class _Seeder:
                 self._start(gen, recipe)
                 done = 0
         batches = 0
+        if done == 0 and attempts > 0:  # from empty: load as pg_restore does, indexes and checks afterwards
+            self._defer_constraints()
         if attempts < done:
             removed += self._shrink(attempts)
         else:
             batches = self._grow(gen, done, attempts)
+        # Also after a run killed with them dropped, whatever size this run asked for.
+        rebuild_started = time.perf_counter()
+        rebuilt = self._rebuild_constraints()
+        rebuild_seconds = time.perf_counter() - rebuild_started
         seconds = time.perf_counter() - started
         added = max(0, attempts - done)
         return SeedResult(
@@ -222,7 +233,22 @@ class _Seeder:
             batches=batches,
             peak_rss_bytes=peak_rss_bytes(),
             batch_file_bytes=self.batch_file_bytes,
+            rebuilt=rebuilt,
+            rebuild_seconds=round(rebuild_seconds, 3),
         )
+
+    def _defer_constraints(self) -> None:
+        """Drop the attempts table's secondary indexes and foreign keys, recorded for the rebuild."""
+        from django.db import connections
+
+        with connections[self.alias].cursor() as cursor:
+            bulkload.defer_constraints(self.target.spec, cursor, self.QuizAttempt._meta.db_table)
+
+    def _rebuild_constraints(self) -> int:
+        from django.db import connections
+
+        with connections[self.alias].cursor() as cursor:
+            return bulkload.rebuild_constraints(self.target.spec, cursor)
 
     # --- states of the tables -------------------------------------------------------------------------------
 

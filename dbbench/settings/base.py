@@ -4,24 +4,42 @@ from __future__ import annotations
 
 import os
 
-SECRET_KEY = os.environ.get("DBBENCH_SECRET_KEY", "dbbench-local-benchmark-key-not-for-production")
+from django.core.management.utils import get_random_secret_key
+
+# No fixed default: a key in the source is a key everyone knows. The site signs nothing today, so a fresh key per
+# process costs nothing; gunicorn --preload makes it one key for all of a site's workers.
+SECRET_KEY = os.environ.get("DBBENCH_SECRET_KEY") or get_random_secret_key()
 # DEBUG would make Django keep every query in memory: fatal for a benchmark.
 DEBUG = False
-ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+# Checked by CommonMiddleware (request.get_host()): a foreign Host header gets 400. `dbbench load` with remote
+# workers adds the address it listens on through DBBENCH_ALLOWED_HOSTS.
+ALLOWED_HOSTS = [
+    "127.0.0.1",
+    "localhost",
+    "[::1]",
+    *filter(None, (h.strip() for h in os.environ.get("DBBENCH_ALLOWED_HOSTS", "").split(","))),
+]
 INSTALLED_APPS = [
     "django_mysql",
     "dbbench.quiz",
     "dbbench.parity.lab",
 ]
 DATABASE_ROUTERS = ["dbbench.parity.routers.ParityLabRouter"]
-MIDDLEWARE: list[str] = []
+MIDDLEWARE: list[str] = ["django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "dbbench.quiz.urls"
 USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # How long a connection lives: 0 reconnects on every request (PostgreSQL pays ~3 ms for that).
 CONN_MAX_AGE = int(os.environ.get("DBBENCH_CONN_MAX_AGE", "0"))
-LOGGING_CONFIG = None
+# Errors (a 500's traceback, a refused Host header) to stderr, which gunicorn's error log captures; nothing else,
+# so benchmarks and commands stay quiet. Django's own default sends them nowhere when DEBUG is off.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "level": "ERROR"}},
+    "loggers": {"django": {"handlers": ["stderr"], "level": "ERROR", "propagate": False}},
+}
 # django_mysql.W003 (character_set_connection) runs only with `check --database`; we pass utf8mb4 anyway.
 SILENCED_SYSTEM_CHECKS: list[str] = []
 

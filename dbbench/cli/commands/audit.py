@@ -12,27 +12,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="a Django project folder (or one .py file) to scan")
     p.add_argument("--json", action="store_true", help="print the findings as JSON instead of text")
     p.add_argument("--output", help="also write an audit result file here (the report reads it)")
-    p.add_argument("--exclude", action="append", metavar="GLOB", help="skip paths matching GLOB (repeatable)")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        metavar="PATTERN",
+        help="skip paths matching a glob (app/legacy/*) or any folder/file with that name (migrations); repeatable",
+    )
+    p.add_argument(
+        "--target",
+        choices=("mariadb", "mysql8"),
+        default="mariadb",
+        help="the MySQL-family server to judge against (default: mariadb, the server dbbench compares against)",
+    )
+    p.add_argument("--baseline", metavar="FILE", help="findings listed in FILE are known: only new blockers exit 1")
+    p.add_argument("--write-baseline", metavar="FILE", help="write today's findings to FILE as the baseline")
 
 
 def run(args: argparse.Namespace) -> int:
     """Scan a Django project's source for what ties it to PostgreSQL (static: no database needed).
 
-    Finds django.contrib.postgres, DISTINCT ON, select_for_update(no_key/of), upserts with unique_fields, JSON
-    lookups the parity suite found to differ, case-sensitive unique strings, skipped indexes, and raw SQL that
-    sqlglot cannot carry from PostgreSQL to MySQL/MariaDB. Each finding: file:line, rule, severity (blocker,
-    behaviour change, performance risk) and what to do instead. Exit 1 when there are blockers (for CI), else 0;
-    a file that is not valid Python is reported as a blocker; a missing path is an error (exit 2).
-    Example: dbbench audit ~/src/shop --json --output results/audit.json
+    Finds django.contrib.postgres and PostgreSQL drivers, DISTINCT ON, select_for_update(no_key/of), upserts with
+    unique_fields, JSON lookups the parity suite found to differ (judged by the model's field types), case-sensitive
+    unique strings, skipped indexes and constraints, the behaviour differences the parity probes measure, custom
+    lookups and expressions with PostgreSQL SQL, and raw SQL that sqlglot cannot carry to MySQL/MariaDB. Code under
+    a vendor or connection.features guard is reported as "handled" (verify on the target), never as a blocker.
+    Each finding: file:line, rule, severity, what to do instead and the parity probes that show it. Silence one
+    line with "# dbbench: ignore[rule]". Exit 1 when there are blockers not in --baseline (for CI), else 0; a
+    missing path is an error (exit 2).
+    Example: dbbench audit ~/src/shop --exclude migrations --write-baseline audit-baseline.json
     """
-    from dbbench.audit import scan
+    from dbbench.audit import baseline, scan
     from dbbench.results import write_result
 
     output = scan.check_output(Path(args.output)) if args.output else None
-    result = scan.audit_path(args.path, exclude=args.exclude or ())
+    written = scan.check_output(Path(args.write_baseline)) if args.write_baseline else None
+    known = Path(args.baseline) if args.baseline else None
+    result = scan.audit_path(args.path, exclude=args.exclude or (), target=args.target, baseline=known)
     data = result.as_dict()
     print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else scan.render_text(data))
+    side = sys.stderr if args.json else sys.stdout
     if output is not None:
         write_result(output, "audit", data)
-        print(f"wrote {output}", file=sys.stderr if args.json else sys.stdout)
+        print(f"wrote {output}", file=side)
+    if written is not None:
+        count = baseline.write(written, result.findings)
+        print(f"wrote baseline {written} ({count} findings)", file=side)
+        return 0  # the baseline accepts today's findings
     return result.exit_code

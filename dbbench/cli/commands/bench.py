@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import argparse
 
-from dbbench.cli import common
+import dbbench.cli.common as common
 
 NAME = "bench"
 

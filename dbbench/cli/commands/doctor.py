@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from dbbench.cli import common
+import dbbench.cli.common as common
 
 NAME = "doctor"
 

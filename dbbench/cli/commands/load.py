@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dbbench.cli import common
+import dbbench.cli.common as common
 
 NAME = "load"
 
@@ -22,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--locust-workers", type=int, help="run Locust as a master and N local workers (default 0)")
     p.add_argument("--remote-workers", type=int, help="Locust workers the master also waits for from other machines")
     p.add_argument("--master-port", type=int, help="fixed Locust master port for remote workers (default: a free one)")
-    p.add_argument("--listen", help="address gunicorn and the Locust master bind (default 127.0.0.1)")
+    p.add_argument(
+        "--listen", help="address gunicorn and the Locust master bind (default 127.0.0.1; others need --remote-workers)"
+    )
     p.add_argument("--attempts", help="seed each backend to this many attempts first (default 100k; 0: use as is)")
     p.add_argument("--seed", type=int, help="seed of the generated data (default 42)")
     p.add_argument("--p95-threshold", help="the knee's p95 limit, e.g. 1s (default) or 500ms")
@@ -42,10 +44,11 @@ def run(args: argparse.Namespace) -> int:
     Example: dbbench load --backend all --users 10,50,100,200,300 --duration 15s
     """
     from dbbench.load import sweep
+    from dbbench.load.config import build_config
     from dbbench.load.stats import render_table
     from dbbench.results import load_result
 
-    config = sweep.build_config(
+    config = build_config(
         quick=args.quick,
         users=args.users,
         duration=args.duration,

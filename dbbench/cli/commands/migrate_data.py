@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dbbench.cli import common
+import dbbench.cli.common as common
 
 NAME = "migrate-data"
 
@@ -41,9 +41,11 @@ def run(args: argparse.Namespace) -> int:
     """
     from dbbench.backends.targets import select_targets
     from dbbench.rehearsal import rehearse
+    from dbbench.rehearsal.estimate import check_estimate_sizes, parse_estimate_size
+    from dbbench.rehearsal.render import render
 
     output = rehearse.output_path(Path(args.output) if args.output else None)
-    rehearse.check_estimate_sizes(args.estimate_for or [])
+    check_estimate_sizes(args.estimate_for or [])
     source, target = select_targets(common.configured(args), f"{args.source},{args.destination}")
     common.setup_django(args)
     if args.verify_only:
@@ -57,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             allow_foreign=common.allow_foreign(args),
         )
-    result.estimate_for = [rehearse.parse_estimate_size(size, result) for size in args.estimate_for or []]
-    print(rehearse.render(result))
+    result.estimate_for = [parse_estimate_size(size, result) for size in args.estimate_for or []]
+    print(render(result))
     print(f"wrote {rehearse.write(result, output)}")
     if not result.ok:
-        failed = [c.table for c in result.checks if not c.ok] or ["smoke test"]
+        failed = [c.table for c in result.checks if not c.ok] or result.emptied or ["smoke test"]
         print(f"dbbench: error: verification failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0

@@ -4,7 +4,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dbbench.cli import common
+import dbbench.cli.common as common
 
 NAME = "parity"
 

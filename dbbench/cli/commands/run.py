@@ -3,7 +3,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dbbench.cli import common
+import dbbench.cli.common as common
 
 NAME = "run"
 
@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--skip", metavar="STAGES", help="leave out optional stages: parity, load, rehearsal (comma-separated)"
     )
+    p.add_argument("--app", metavar="PATH", help="your Django project: audit its code and run its tests on each target")
+    p.add_argument("--app-settings", metavar="MODULE", help="its settings module (default: detected)")
+    p.add_argument("--app-test-command", metavar="COMMAND", help="the command that runs its tests (default: detected)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,17 +26,22 @@ def run(args: argparse.Namespace) -> int:
 
     Profiles: quick (a first look in a couple of minutes: 1k and 2k attempts, a handful of rounds), default
     (10k and 100k attempts), full (10k, 100k and 1M). A failed stage stops the run with one line; the results of
-    the stages before it stay in the run's folder. --skip parity,load leaves those stages out.
-    Example: dbbench run --profile quick
+    the stages before it stay in the run's folder. --skip parity,load leaves those stages out. --app PATH makes
+    the answer about your own Django project: its code is audited and its test suite runs on every backend.
+    Example: dbbench run --profile quick --app ~/src/shop
     """
     from dbbench import pipeline
 
+    app = None
+    if args.app:
+        app = pipeline.AppRequest(Path(args.app), args.app_settings, args.app_test_command)
     outcome = pipeline.run(
         args.profile,
         common.chosen(args),
         Path(args.output_dir) if args.output_dir else None,
         allow_foreign=common.allow_foreign(args),
         skip=[s.strip() for s in (args.skip or "").split(",") if s.strip()],
+        app=app,
     )
     assert outcome.report is not None
     print(f"done in {outcome.seconds / 60:.1f} min; report: {outcome.report[1]}\n        {outcome.report[0]}")

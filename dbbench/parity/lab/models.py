@@ -70,3 +70,36 @@ class Moment(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class Sample(models.Model):
+    """One column per common field type, rows holding the inputs where databases part ways.
+
+    Fixture rows (``label``): null (every column NULL), zero (empty string, 0, midnight), half (7/2, 2.5, a leap
+    day, half a second), neg (-7/2, -2.5, padded non-ASCII text, the last microsecond of 1999), max (2**31-1, a
+    4-byte character, 9999-12-31, 2038), ascii (1/3, 0.5, 2021-01-03: ISO week 53 of 2020).
+    """
+
+    label = models.CharField(max_length=20, unique=True)
+    text = models.CharField(max_length=100, null=True)
+    n = models.IntegerField(null=True)
+    d = models.IntegerField(null=True)  # a divisor for n
+    dec = models.DecimalField(max_digits=12, decimal_places=4, null=True)
+    f = models.FloatField(null=True)
+    flag = models.BooleanField(null=True)
+    day = models.DateField(null=True)
+    at = models.DateTimeField(null=True)
+    clock = models.TimeField(null=True)
+    span = models.DurationField(null=True)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Rank(models.Model):
+    """A unique position: does an ordered UPDATE that shifts every row keep the constraint?"""
+
+    pos = models.IntegerField(unique=True)
+
+    def __str__(self) -> str:
+        return str(self.pos)

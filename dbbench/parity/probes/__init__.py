@@ -16,7 +16,23 @@ from typing import Any
 ProbeFunc = Callable[[str], Any]
 
 # Modules in the order their probes appear in tables and reports.
-MODULES = ("jsonfield", "strings", "queries", "writes", "locking", "times", "ddl")
+MODULES = (
+    "jsonfield",
+    "strings",
+    "queries",
+    "writes",
+    "locking",
+    "times",
+    "ddl",
+    "transactions",
+    "constraints",
+    "expressions",
+    "migrations",
+    "isolation",
+    "functions",
+    "lookups",
+    "aggregates",
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,90 @@
+"""Child side, Django's test runner: ``TEST_RUNNER`` in dbbench's settings shim points here.
+
+A :class:`DiscoverRunner` that runs serially (parallel workers would clone test databases under names dbbench
+would have to guess) and whose result class records each test's outcome, time, error and last SQL.
+"""
+
+from __future__ import annotations
+
+import time
+import unittest
+from typing import Any
+
+from django.test.runner import DiscoverRunner
+
+from dbbench.app import recorder
+
+# unittest's stand-in for a test module that failed to import.
+_IMPORT_FAILURE = "unittest.loader._FailedTest"
+
+
+class RecordingResult(unittest.TextTestResult):
+    """unittest's text result, plus one event per test for dbbench."""
+
+    def startTest(self, test: unittest.TestCase) -> None:  # noqa: N802 - unittest's name
+        super().startTest(test)
+        self._current, self._outcome_name, self._error = test, "passed", None
+        self._t0 = time.perf_counter()
+        self._capture = recorder.capture_sql()
+        self._kept = self._capture.__enter__()
+        recorder.begin(test.id())
+
+    def stopTest(self, test: unittest.TestCase) -> None:  # noqa: N802
+        self._capture.__exit__(None, None, None)
+        sql = list(self._kept) if self._error else []
+        if not test.id().startswith(_IMPORT_FAILURE):  # an import failure is a crash, not a test
+            recorder.finished(test.id(), self._outcome_name, time.perf_counter() - self._t0, self._error, sql)
+        self._current = None
+        super().stopTest(test)
+
+    def _set(self, outcome: str, err: Any = None) -> None:
+        if self._error is None:
+            self._outcome_name = outcome
+            self._error = recorder.describe_error(err) if err else None
+
+    def addError(self, test: Any, err: Any) -> None:  # noqa: N802
+        super().addError(test, err)
+        if test.id().startswith(_IMPORT_FAILURE):
+            recorder.collect_error(test.id().removeprefix(_IMPORT_FAILURE + "."), str(err[1]).splitlines()[0])
+        if getattr(self, "_current", None) is not test:
+            # setUpClass / tearDownClass errors arrive for a stand-in that never started: record it whole.
+            recorder.finished(test.id(), "error", 0.0, recorder.describe_error(err), [])
+            return
+        self._set("error", err)
+
+    def addFailure(self, test: Any, err: Any) -> None:  # noqa: N802
+        super().addFailure(test, err)
+        self._set("failed", err)
+
+    def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:  # noqa: N802
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._set("failed" if issubclass(err[0], test.failureException) else "error", err)
+
+    def addSkip(self, test: Any, reason: str) -> None:  # noqa: N802
+        super().addSkip(test, reason)
+        self._set("skipped")
+
+    def addExpectedFailure(self, test: Any, err: Any) -> None:  # noqa: N802
+        super().addExpectedFailure(test, err)
+        self._outcome_name = "xfailed"
+
+    def addUnexpectedSuccess(self, test: Any) -> None:  # noqa: N802
+        super().addUnexpectedSuccess(test)
+        self._outcome_name = "xpassed"
+
+
+class Runner(DiscoverRunner):
+    """Django's own runner, serial, recording each test."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["parallel"] = 0
+        super().__init__(*args, **kwargs)
+
+    def get_resultclass(self) -> type[unittest.TextTestResult]:
+        return RecordingResult
+
+    def setup_databases(self, **kwargs: Any) -> Any:
+        config = super().setup_databases(**kwargs)
+        recorder.started("django")
+        return config

@@ -1,0 +1,88 @@
+"""``dbbench app``'s library entry: detect, run on each target, compare, explain; the CLI only prints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dbbench.app import compare, detect, runner
+from dbbench.backends.targets import Target
+from dbbench.errors import ConfigError, DbbenchError, ResultsError
+
+
+def output_path(path: Path | None) -> Path:
+    """Where the app result goes: ``path``, or ``<results dir>/app.json`` (created). Checked before running."""
+    from dbbench.results import DEFAULT_RESULTS_DIR
+
+    if path is None:
+        DEFAULT_RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        return DEFAULT_RESULTS_DIR / "app.json"
+    if path.is_dir():
+        raise ResultsError(f"{path}: is a directory; give a file name such as {path / 'app.json'}")
+    if not path.parent.is_dir():
+        raise ResultsError(f"results directory {path.parent} does not exist")
+    return path
+
+
+def server_label(target: Target) -> dict[str, str]:
+    """``MariaDB 10.11``: the server's own name and major.minor version, asked of the server."""
+    from dbbench.backends.doctor import server_info
+
+    info = server_info(target)
+    short = ".".join(info.version.split("-")[0].split(".")[:2])
+    return {"vendor": info.vendor, "version": info.version, "label": f"{info.vendor} {short}"}
+
+
+def run_app(
+    project: detect.Project,
+    targets: Sequence[Target],
+    *,
+    timeout: float = runner.DEFAULT_TIMEOUT_S,
+    with_audit: bool = True,
+) -> dict[str, Any]:
+    """Run the project's suite on every target (the first is the baseline) and compare; returns the app data."""
+    if not targets:
+        raise ConfigError("app: no targets chosen")
+    servers = {t.name: server_label(t) for t in targets}
+    audit = _audit(project.root) if with_audit else None
+    runs: list[dict[str, Any]] = []
+    with runner.temp_workdir() as tmp:
+        workdir = runner.prepare(Path(tmp))
+        for target in targets:
+            run = runner.run_suite(project, target, timeout=timeout, workdir=workdir)
+            run.update(servers[target.name], counts=compare.counts(run))
+            runs.append(run)
+    return {
+        "path": str(project.root),
+        "name": project.root.name,
+        "settings": project.settings,
+        "settings_source": project.settings_source,
+        "runner": project.runner,
+        "command": runner.test_command(project),
+        "timeout_s": timeout,
+        "baseline": targets[0].name,
+        "runs": runs,
+        "comparisons": compare.compare(runs, audit=audit, root=project.root) if len(runs) > 1 else [],
+        "audit": {"counts": audit["counts"], "findings": len(audit["findings"])} if audit else None,
+    }
+
+
+def _audit(root: Path) -> dict[str, Any] | None:
+    """The static audit of the same folder (no database), or None when it cannot read it."""
+    from dbbench.audit.scan import audit_path
+
+    try:
+        return audit_path(root).as_dict()
+    except DbbenchError:
+        return None
+
+
+def timed_out(data: dict[str, Any]) -> list[str]:
+    """The targets whose suite was stopped by the timeout."""
+    return [run["target"] for run in data["runs"] if run["timed_out"]]
+
+
+def exit_code(data: dict[str, Any]) -> int:
+    """1 when the move breaks any test (for CI), else 0."""
+    return 1 if any(c["breaks"] for c in data["comparisons"]) else 0

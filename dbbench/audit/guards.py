@@ -1,0 +1,229 @@
+"""Vendor and feature guards: code the project already runs only on some databases.
+
+A guard is a test on ``connection.vendor``, on a settings ``ENGINE`` string, on ``connection.features.*``, a
+``skipUnlessDBFeature``/``skipIf(connection.vendor ...)`` decorator, an ``as_postgresql``/``as_mysql`` method, or
+a name bound to one of those (``OF_SELF = ("self",) if connection.features.has_select_for_update_of else ()``).
+Findings under a guard are "handled: verify on the target"; SQL in a MySQL/MariaDB branch is read as MySQL.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+POSTGRES = "postgresql"  # the branch runs only off the MySQL family (PostgreSQL, SQLite, Oracle)
+OTHER = "other"  # the branch runs only on SQLite or Oracle: its SQL is theirs, checked by neither reader
+MYSQL = "mysql"  # the branch runs on MySQL/MariaDB
+FEATURE = "feature"  # the branch depends on connection.features (or a DB-feature skip)
+
+_VENDOR_WORDS = re.compile(r"(?i)(vendor|engine|backend|display_name|db_type|database_type)")
+_PG_NAME = re.compile(r"(?i)^(is_|using_|on_|has_|use_)?(postgres|postgresql|pg|psql)(_db|_database|_backend)?$")
+_MYSQL_NAME = re.compile(r"(?i)^(is_|using_|on_|use_)?(mysql|mariadb)(_db|_database|_backend)?$")
+_METHODS = {"as_postgresql": POSTGRES, "as_sqlite": OTHER, "as_oracle": OTHER, "as_mysql": MYSQL}
+_SKIPS = re.compile(r"(?i)^(skip(Unless|If)DBFeature|skip_unless_db_feature|skipUnlessAnyDBFeature)$")
+
+
+@dataclass(frozen=True)
+class Guard:
+    kind: str  # POSTGRES, MYSQL or FEATURE
+    text: str  # the guard as written, shortened, for the finding's message
+
+
+def _vendor_of(text: str) -> str | None:
+    low = text.lower()
+    if "mysql" in low or "mariadb" in low:
+        return MYSQL
+    if "postgres" in low or "psycopg" in low:
+        return POSTGRES
+    if "sqlite" in low or "oracle" in low:
+        return OTHER
+    return None
+
+
+def _mentions_vendor(node: ast.AST) -> bool:
+    for sub in ast.walk(node):
+        name = sub.attr if isinstance(sub, ast.Attribute) else sub.id if isinstance(sub, ast.Name) else None
+        if name and _VENDOR_WORDS.search(name):
+            return True
+        # os.environ["DATABASE_ENGINE"], or a comparison with "django.db.backends.postgresql" itself
+        text = sub.value if isinstance(sub, ast.Constant) and isinstance(sub.value, str) else ""
+        if text == "vendor" or "ENGINE" in text.upper() or text.startswith("django.db.backends."):
+            return True
+    return False
+
+
+def _mentions_features(node: ast.AST) -> bool:
+    return any(
+        (isinstance(sub, ast.Attribute) and sub.attr == "features")
+        or (isinstance(sub, ast.Name) and sub.id == "features")
+        for sub in ast.walk(node)
+    )
+
+
+def classify(test: ast.AST, names: dict[str, Guard] | None = None) -> tuple[str | None, bool]:
+    """What a condition guards: (kind, negated). Kind None when it is not a vendor/feature test."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        kind, negated = classify(test.operand, names)
+        return kind, not negated
+    if isinstance(test, ast.BoolOp):
+        kinds = [classify(v, names) for v in test.values]
+        found = next((k for k in kinds if k[0]), (None, False))
+        return found
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        strings = [n.value for n in (test.left, *test.comparators) if isinstance(n, ast.Constant)]
+        strings += [
+            e.value
+            for n in test.comparators
+            if isinstance(n, ast.Tuple | ast.List | ast.Set)
+            for e in n.elts
+            if isinstance(e, ast.Constant)
+        ]
+        text = " ".join(s for s in strings if isinstance(s, str))
+        vendor = _vendor_of(text)
+        if vendor and _mentions_vendor(test):
+            negated = isinstance(test.ops[0], ast.NotEq | ast.NotIn | ast.IsNot)
+            return vendor, negated
+    if (
+        isinstance(test, ast.Call)
+        and isinstance(test.func, ast.Attribute)
+        and test.func.attr in ("startswith", "endswith", "__contains__")
+        and _mentions_vendor(test.func.value)
+    ):
+        vendor = _vendor_of(
+            " ".join(a.value for a in test.args if isinstance(a, ast.Constant) and isinstance(a.value, str))
+        )
+        if vendor:
+            return vendor, False
+    if isinstance(test, ast.Call) and not test.args and isinstance(test.func, ast.Name | ast.Attribute):
+        test = test.func  # is_postgres(): a function the project wrote to answer the question
+    if isinstance(test, ast.Name | ast.Attribute):
+        name = test.id if isinstance(test, ast.Name) else test.attr
+        if names and name in names:
+            return names[name].kind, False
+        if _PG_NAME.match(name):
+            return POSTGRES, False
+        if _MYSQL_NAME.match(name):
+            return MYSQL, False
+    if _mentions_features(test):
+        return FEATURE, False
+    return None, False
+
+
+def branches(test: ast.AST, names: dict[str, Guard] | None = None) -> tuple[Guard | None, Guard | None]:
+    """The guards for an ``if``'s body and its ``else``: a branch that cannot run on the target is guarded."""
+    kind, negated = classify(test, names)
+    if kind is None:
+        return None, None
+    text = _short(test)
+    if kind == FEATURE:
+        guard = Guard(FEATURE, text)
+        return guard, guard  # both sides: the project chose per feature
+    inside = Guard(kind, text)
+    # the other side of "vendor == 'postgresql'" runs on MySQL: unguarded; of "vendor == 'mysql'": off MySQL
+    outside = Guard(POSTGRES, f"not ({text})") if kind == MYSQL else None
+    return (outside, inside) if negated else (inside, outside)
+
+
+def function_guard(
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, names: dict[str, Guard]
+) -> Guard | None:
+    """A method named for a vendor, or a test skipped unless a vendor/feature holds."""
+    if node.name in _METHODS:
+        return Guard(_METHODS[node.name], f"{node.name}()")
+    if isinstance(node, ast.ClassDef):
+        methods = [s for s in node.body if isinstance(s, ast.FunctionDef)]
+        if any(m.name == "as_mysql" for m in methods):  # its default SQL is for the others; MySQL gets as_mysql()
+            return Guard(POSTGRES, f"{node.name} defines as_mysql()")
+        if any(_refuses_off_postgres(m, names) for m in methods):
+            return Guard(POSTGRES, f"{node.name} raises off PostgreSQL")
+    for deco in node.decorator_list:
+        call = deco if isinstance(deco, ast.Call) else None
+        func = call.func if call else deco
+        fname = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if _SKIPS.match(fname):
+            return Guard(FEATURE, _short(deco))
+        if call and fname in ("skipUnless", "skipIf", "skipif") and call.args:
+            kind, negated = classify(call.args[0], names)
+            if kind is not None:
+                runs_when_true = fname == "skipUnless"
+                if kind == FEATURE or runs_when_true != negated:
+                    return Guard(kind, _short(deco))
+                return Guard(POSTGRES, _short(deco)) if kind == MYSQL else None
+    return None
+
+
+def _refuses_off_postgres(method: ast.FunctionDef, names: dict[str, Guard]) -> bool:
+    """``if connection.vendor != "postgresql": raise NotImplementedError(...)`` at the top of a method."""
+    for stmt in method.body[:3]:
+        if isinstance(stmt, ast.If) and stmt.body and isinstance(stmt.body[-1], ast.Raise):
+            inside, _ = branches(stmt.test, names)
+            if inside is None and classify(stmt.test, names)[0] in (POSTGRES, OTHER):
+                return True
+    return False
+
+
+def exits(body: list[ast.stmt]) -> bool:
+    """A branch that leaves the enclosing block (``if vendor != 'postgresql': return``)."""
+    return bool(body) and isinstance(body[-1], ast.Return | ast.Raise | ast.Continue | ast.Break)
+
+
+def guarded_names(tree: ast.AST) -> dict[str, Guard]:
+    """Module and class constants computed from a guard: their uses are guarded too."""
+    names: dict[str, Guard] = {}
+    for node in _module_and_class_statements(tree):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            test = node.value.test if isinstance(node.value, ast.IfExp) else node.value
+            if isinstance(test, ast.Attribute) and test.attr in ("features", "connection", "vendor"):
+                continue  # features = connection.features is an alias, not a decision
+            kind, _ = classify(test, names)
+            if kind is None:
+                continue
+            for target in targets:
+                name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
+                if name:
+                    names[name] = Guard(kind, f"{name} = {_short(node.value)}")
+    return names
+
+
+def _module_and_class_statements(tree: ast.AST) -> list[ast.stmt]:
+    """Statements at module level and in class bodies (where constants live), not inside functions."""
+    found: list[ast.stmt] = []
+    stack = list(getattr(tree, "body", []))
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        if isinstance(node, ast.ClassDef | ast.If | ast.Try):
+            stack.extend(node.body)
+            stack.extend(getattr(node, "orelse", []))
+    return found
+
+
+def _short(node: ast.AST) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= 70 else text[:67] + "..."
+
+
+def guard_functions(trees_returns: list[tuple[str, ast.expr]]) -> dict[str, Guard]:
+    """Functions that return a guard (``def is_postgres(): return connection.vendor == "postgresql"``), across
+    the project; a few rounds so that functions built on them (``is_postgres() and x``) count too."""
+    found: dict[str, Guard] = {}
+    for _ in range(3):
+        for name, value in trees_returns:
+            if name not in found:
+                kind, negated = classify(value, found)
+                if kind is not None and not negated:
+                    found[name] = Guard(kind, f"{name}()")
+    return found
+
+
+def returns_of(tree: ast.AST) -> list[tuple[str, ast.expr]]:
+    """(function name, returned expression) for one-statement-return functions and methods."""
+    out: list[tuple[str, ast.expr]] = []
+    for node in _module_and_class_statements(tree):
+        if isinstance(node, ast.FunctionDef) and node.body:
+            last = node.body[-1]
+            if isinstance(last, ast.Return) and last.value is not None and len(node.body) <= 3:
+                out.append((node.name, last.value))
+    return out

@@ -1,0 +1,121 @@
+"""The audit's text and Markdown renderings: a summary a team can act on first, then one entry per root cause.
+
+A root cause is a rule plus its message (the same collation, the same JSON lookup, the same SQL construct): its
+places are listed under it, so 77 uses of one collation read as one thing to fix. App code comes first, then
+migrations, then tests; findings under a vendor guard ("handled") come last in each part.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from dbbench.audit.rules import HANDLED, SEVERITIES
+
+AREAS = ("app", "migrations", "tests")
+_HEADINGS = {
+    "blocker": "BLOCKERS",
+    "behaviour change": "BEHAVIOUR CHANGES",
+    "performance risk": "PERFORMANCE RISKS",
+    "handled": "HANDLED BY A VENDOR OR FEATURE GUARD (verify on the target)",
+}
+_PLACES_SHOWN = 5
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def summary_line(data: dict[str, Any]) -> str:
+    counts = data["counts"]
+    parts = ", ".join(
+        f"{counts[s]} handled" if s == HANDLED else _plural(counts[s], s) for s in SEVERITIES if s in counts
+    )
+    found, files = len(data["findings"]), data["files"]
+    return f"{_plural(found, 'finding')} in {_plural(files, 'Python file')} ({parts})"
+
+
+def root_causes(findings: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Findings grouped by rule and message, largest group first within the input order."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for f in findings:
+        groups.setdefault((f["rule"], f["severity"], f["message"]), []).append(f)
+    return [(places[0], places) for places in groups.values()]
+
+
+def _summary(data: dict[str, Any]) -> list[str]:
+    findings = data["findings"]
+    lines = [f"dbbench audit {data['path']} (target: {data.get('target', 'mariadb')}): {summary_line(data)}"]
+    new = data.get("new_findings")
+    if new is not None:
+        lines.append(f"baseline: {len(findings) - new} known, {new} new")
+    if data.get("ignored"):
+        lines.append(f"silenced by '# dbbench: ignore' comments: {data['ignored']}")
+    for note in data.get("notes", []):
+        lines.append(f"note: {note}")
+    if not findings:
+        return lines
+    by_rule = Counter(f["rule"] for f in findings)
+    lines += ["", "by rule: " + ", ".join(f"{rule} {n}" for rule, n in by_rule.most_common())]
+    by_area = Counter(f.get("area", "app") for f in findings)
+    lines.append("by area: " + ", ".join(f"{area} {by_area[area]}" for area in AREAS if by_area[area]))
+    by_file = Counter(f["file"] for f in findings)
+    lines.append("most findings: " + ", ".join(f"{file} ({n})" for file, n in by_file.most_common(5)))
+    return lines
+
+
+def render_text(data: dict[str, Any]) -> str:
+    """A summary, then per area (app, migrations, tests) and severity one entry per root cause with its places."""
+    lines = _summary(data)
+    if not data["findings"]:
+        lines.append("no PostgreSQL-only code found")
+        return "\n".join(lines)
+    for area in AREAS:
+        part = [f for f in data["findings"] if f.get("area", "app") == area]
+        if not part:
+            continue
+        lines += ["", f"== {area} ({len(part)}) =="]
+        for severity in SEVERITIES:
+            group = [f for f in part if f["severity"] == severity]
+            if not group:
+                continue
+            lines += ["", f"{_HEADINGS[severity]} ({len(group)})"]
+            for first, places in root_causes(group):
+                lines += _cause_lines(first, places)
+    return "\n".join(lines)
+
+
+def _cause_lines(first: dict[str, Any], places: list[dict[str, Any]]) -> list[str]:
+    probes = f" (probe: {', '.join(first['probes'])})" if first.get("probes") else ""
+    if len(places) == 1:
+        out = [f"  {_where(first)}  [{first['rule']}] {first['message']}{probes}"]
+        if first["code"]:
+            out.append(f"      | {first['code']}")
+    else:
+        out = [f"  [{first['rule']}] {first['message']}{probes}: {len(places)} places"]
+        out += [f"      {_where(f)}  | {f['code']}" for f in places[:_PLACES_SHOWN]]
+        if len(places) > _PLACES_SHOWN:
+            out.append(f"      ... and {len(places) - _PLACES_SHOWN} more (--json lists all)")
+    out.append(f"      instead: {first['instead']}")
+    return out
+
+
+def _where(f: dict[str, Any]) -> str:
+    return f"{f['file']}:{f['line']}" + (" (baseline)" if f.get("baselined") else "")
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    """The report's portability section: a summary and one table row per root cause."""
+    lines = [f"Audit of `{data['path']}`: {summary_line(data)}.", ""]
+    if not data["findings"]:
+        return lines[0] + " No PostgreSQL-only code found."
+    lines += ["| severity | where | rule | finding | instead |", "|---|---|---|---|---|"]
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    ordered = sorted(data["findings"], key=lambda f: (order[f["severity"]], f["file"], f["line"]))
+    for first, places in root_causes(ordered):
+        where = ", ".join(f"`{f['file']}:{f['line']}`" for f in places[:_PLACES_SHOWN])
+        if len(places) > _PLACES_SHOWN:
+            where += f" and {len(places) - _PLACES_SHOWN} more"
+        cells = [first["severity"], where, first["rule"], first["message"], first["instead"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,312 @@
+"""The MySQL family's side of :class:`~dbbench.backends.spec.BackendSpec`: MySQL 8 and MariaDB, one driver."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from dbbench.backends.spec import (
+    CONNECT_TIMEOUT_S,
+    FOREIGN_KEY,
+    INDEX,
+    BackendSpec,
+    Deferrable,
+    ServerInfo,
+    Target,
+)
+from dbbench.errors import DbbenchError
+
+# SHOW CREATE TABLE's lines for a plain secondary index and a foreign key (names quote ` as ``).
+_KEY_LINE = re.compile(r"^KEY `((?:[^`]|``)+)` ")
+_FOREIGN_KEY_LINE = re.compile(r"^CONSTRAINT `((?:[^`]|``)+)` FOREIGN KEY ")
+
+
+QUIESCE_STALL_S = 10.0  # quiesce() gives up when InnoDB's dirty page count has not fallen for this long
+
+
+class MySQLSpec(BackendSpec):
+    """MySQL and MariaDB: one Django backend, one driver; the server tells which it is."""
+
+    family = "mysql"
+    engine = "django.db.backends.mysql"
+    schemes = ("mysql", "mariadb")
+    default_port = 3306
+    default_user = "root"
+
+    def __init__(self) -> None:
+        import MySQLdb
+
+        self.driver_errors = (MySQLdb.Error,)
+
+    def django_settings(self, target: Target) -> dict[str, object]:
+        return {
+            "ENGINE": self.engine,
+            "NAME": target.database,
+            "USER": target.user,
+            "PASSWORD": target.password,
+            "HOST": target.host,
+            "PORT": str(target.port),
+            "OPTIONS": {
+                "charset": "utf8mb4",
+                # Strict mode turns silent truncation into errors, as PostgreSQL does.
+                "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO'",
+                # Django's recommended level; the server default REPEATABLE READ breaks get_or_create.
+                "isolation_level": "read committed",
+                # The seeder's fast path (LOAD DATA LOCAL INFILE) needs it on the client side too.
+                "local_infile": 1,
+                "connect_timeout": CONNECT_TIMEOUT_S,
+                **target.options,
+            },
+            "TEST": {"NAME": f"test_{target.database}_{target.name}", "CHARSET": "utf8mb4"},
+        }
+
+    def raw_connect(self, target: Target, database: str | None) -> Any:
+        import MySQLdb
+
+        kwargs: dict[str, Any] = {
+            "host": target.host,
+            "port": target.port,
+            "user": target.user,
+            "password": target.password,
+            "charset": "utf8mb4",
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "local_infile": 1,
+            "autocommit": True,
+        }
+        if database:
+            kwargs["database"] = database
+        return MySQLdb.connect(**kwargs)
+
+    def database_exists_sql(self) -> str:
+        return "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s"
+
+    def create_database_sql(self, name: str) -> str:
+        # utf8mb4 so that 4-byte characters (emoji) fit; the collation is the server's default for it.
+        return f"CREATE DATABASE {self.quote_name(name)} CHARACTER SET utf8mb4"
+
+    def drop_database_sql(self, name: str) -> str:
+        return f"DROP DATABASE IF EXISTS {self.quote_name(name)}"
+
+    def list_tables_sql(self) -> str:
+        return "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1"
+
+    def quote_name(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def server_identity(self, cursor: Any) -> str:
+        import MySQLdb
+
+        # MariaDB's server_uid and MySQL's server_uuid are generated per server; readable by any user.
+        for variable in ("server_uid", "server_uuid"):
+            try:
+                cursor.execute(f"SELECT @@{variable}")
+                return f"{variable}:{cursor.fetchone()[0]}"
+            except MySQLdb.OperationalError:
+                continue
+        cursor.execute("SELECT @@hostname, @@datadir, @@port")
+        return "host:" + ":".join(str(v) for v in cursor.fetchone())
+
+    def try_lock_sql(self) -> str:
+        # GET_LOCK names are server-wide (max 64 characters) and released when the session ends.
+        return "SELECT GET_LOCK(%s, 0)"
+
+    def table_bytes_sql(self) -> str:
+        # InnoDB's figures are estimates refreshed by ANALYZE TABLE (persistent statistics).
+        return (
+            "SELECT data_length + index_length FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_name = %s"
+        )
+
+    def settle_sql(self, table: str) -> list[str]:
+        # On InnoDB, OPTIMIZE TABLE rebuilds the table and its indexes, then analyzes it.
+        return [f"OPTIMIZE TABLE {self.quote_name(table)}"]
+
+    def reclaim_sql(self, table: str) -> list[str]:
+        return []  # InnoDB's purge threads free deleted rows' space by themselves
+
+    SETTINGS = (
+        "innodb_flush_log_at_trx_commit",
+        "sync_binlog",
+        "log_bin",
+        "innodb_doublewrite",
+        "innodb_buffer_pool_size",
+        "innodb_flush_method",
+        "max_connections",
+        "max_allowed_packet",
+        "local_infile",
+        "character_set_server",
+        "collation_server",
+        "sql_mode",
+    )
+
+    def server_info(self, cursor: Any, database: str | None) -> ServerInfo:
+        cursor.execute("SELECT VERSION(), @@version_comment")
+        version, comment = cursor.fetchone()
+        # MariaDB says so in VERSION() ("10.11.19-MariaDB-0+deb12u1"); MySQL does not.
+        vendor = "MariaDB" if "mariadb" in f"{version} {comment}".lower() else "MySQL"
+        placeholders = ", ".join(["%s"] * len(self.SETTINGS))
+        cursor.execute(
+            "SELECT LOWER(variable_name), variable_value FROM information_schema.global_variables "
+            f"WHERE LOWER(variable_name) IN ({placeholders})",
+            self.SETTINGS,
+        )
+        settings = {name: str(value) for name, value in cursor.fetchall()}
+        if database:
+            cursor.execute(
+                "SELECT default_character_set_name, default_collation_name FROM information_schema.schemata "
+                "WHERE schema_name = %s",
+                (database,),
+            )
+            row = cursor.fetchone()
+            if row:
+                settings["database_charset"], settings["collation"] = row
+        settings.setdefault("collation", settings.get("collation_server", ""))
+        binlog_on = settings.get("log_bin", "OFF").upper() == "ON"
+        durable = settings.get("innodb_flush_log_at_trx_commit") == "1" and (
+            not binlog_on or settings.get("sync_binlog") == "1"
+        )
+        buffer_bytes = int(settings.get("innodb_buffer_pool_size", "0") or 0)
+        return ServerInfo(vendor, version.split("-")[0], settings, durable, buffer_bytes)
+
+    bulk_load_name = "LOAD DATA LOCAL INFILE"
+
+    def bulk_load_available(self, cursor: Any) -> bool:
+        # Off by default on MySQL 8; the client side is enabled in django_settings/raw_connect.
+        cursor.execute("SELECT @@GLOBAL.local_infile")
+        return str(cursor.fetchone()[0]).upper() in ("1", "ON")
+
+    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
+        names = ", ".join(self.quote_name(c) for c in columns)
+        cursor.execute(
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE {self.quote_name(table)} CHARACTER SET utf8mb4 "
+            "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+            f"({names})",
+            [path],
+        )
+        loaded = int(cursor.rowcount)
+        # LOCAL implies IGNORE: duplicate keys and unconvertible values become warnings, even in strict mode.
+        cursor.execute("SHOW WARNINGS LIMIT 1")
+        warning = cursor.fetchone()
+        if warning:
+            raise DbbenchError(f"LOAD DATA into {table} raised {warning[0].lower()} {warning[1]}: {warning[2]}")
+        return loaded
+
+    def deferrables(self, cursor: Any, table: str) -> list[Deferrable]:
+        # SHOW CREATE TABLE is the catalog's own rendering: each line re-creates its index or key as it was
+        # (DESC columns, prefix lengths, ON DELETE rules). Unique keys stay: they are constraints.
+        cursor.execute(f"SHOW CREATE TABLE {self.quote_name(table)}")
+        items: list[Deferrable] = []
+        for line in cursor.fetchone()[1].splitlines():
+            line = line.strip().removesuffix(",")
+            for kind, pattern in ((INDEX, _KEY_LINE), (FOREIGN_KEY, _FOREIGN_KEY_LINE)):
+                match = pattern.match(line)
+                if match:
+                    items.append(Deferrable(kind, match.group(1).replace("``", "`"), line))
+        return items
+
+    def drop_deferrables_sql(self, table: str, items: Sequence[Deferrable]) -> list[str]:
+        # Two statements: InnoDB will not drop an index that a foreign key of the same table still rests on.
+        quoted = self.quote_name(table)
+        drops = [
+            ", ".join(f"DROP {word} IF EXISTS {self.quote_name(i.name)}" for i in items if i.kind == kind)
+            for kind, word in ((FOREIGN_KEY, "FOREIGN KEY"), (INDEX, "INDEX"))
+        ]
+        return [f"ALTER TABLE {quoted} {clauses}" for clauses in drops if clauses]
+
+    def create_deferrables_sql(self, table: str, items: Sequence[Deferrable]) -> list[str]:
+        # One ALTER builds all indexes in one pass over the table (sorted builds, in place). A foreign key added
+        # with foreign_key_checks=0 is a change of metadata; with them on, InnoDB would copy the whole table.
+        quoted = self.quote_name(table)
+        indexes = ", ".join(f"ADD {i.definition}" for i in items if i.kind == INDEX)
+        keys = ", ".join(f"ADD {i.definition}" for i in items if i.kind == FOREIGN_KEY)
+        statements = [f"ALTER TABLE {quoted} {indexes}"] if indexes else []
+        if keys:
+            statements += ["SET foreign_key_checks = 0", f"ALTER TABLE {quoted} {keys}", "SET foreign_key_checks = 1"]
+        return statements
+
+    def validate_foreign_key(self, cursor: Any, table: str, name: str) -> None:
+        cursor.execute(
+            "SELECT column_name, referenced_table_name, referenced_column_name "
+            "FROM information_schema.key_column_usage WHERE table_schema = DATABASE() AND table_name = %s "
+            "AND constraint_name = %s ORDER BY ordinal_position",
+            [table, name],
+        )
+        pairs = cursor.fetchall()
+        if not pairs:
+            raise DbbenchError(f"{table}: foreign key {name} is missing")
+        parent = self.quote_name(pairs[0][1])
+        joined = " AND ".join(f"p.{self.quote_name(ref)} = c.{self.quote_name(col)}" for col, _, ref in pairs)
+        present = " AND ".join(f"c.{self.quote_name(col)} IS NOT NULL" for col, _, _ in pairs)
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {self.quote_name(table)} c WHERE {present} "
+            f"AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {joined})"
+        )
+        orphans = int(cursor.fetchone()[0])
+        if orphans:
+            raise DbbenchError(f"{table}: {orphans} rows break foreign key {name}")
+
+    def quiesce(self, cursor: Any, timeout_s: float) -> float:
+        # InnoDB flushes dirty pages in the background at innodb_io_capacity: wait until <= 1% of the pool. With
+        # innodb_max_dirty_pages_pct_lwm = 0 (the default) it may stop flushing well above that (MariaDB 10.11
+        # kept 55% of its pool dirty for minutes): when the count stalls, waiting longer gains nothing.
+        started = last_drop = time.perf_counter()
+        fewest = None
+        while time.perf_counter() - started < timeout_s:
+            cursor.execute(
+                "SELECT variable_name, variable_value FROM information_schema.global_status "
+                "WHERE variable_name IN ('INNODB_BUFFER_POOL_PAGES_DIRTY', 'INNODB_BUFFER_POOL_PAGES_TOTAL')"
+            )
+            pages = {name.upper(): int(value) for name, value in cursor.fetchall()}
+            dirty = pages.get("INNODB_BUFFER_POOL_PAGES_DIRTY", 0)
+            if dirty <= pages.get("INNODB_BUFFER_POOL_PAGES_TOTAL", 0) // 100:
+                break
+            if fewest is None or dirty < fewest:
+                fewest, last_drop = dirty, time.perf_counter()
+            elif time.perf_counter() - last_drop > QUIESCE_STALL_S:
+                break
+            time.sleep(0.5)
+        return time.perf_counter() - started
+
+    def begin_read_only_snapshot(self, conn: Any) -> None:
+        conn.autocommit(False)
+        cursor = conn.cursor()
+        # Without CONSISTENT SNAPSHOT, InnoDB takes the snapshot at the first read, table by table.
+        cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT")
+        cursor.close()
+
+    def read_only_session_sql(self) -> str:
+        return "SET SESSION TRANSACTION READ ONLY"
+
+    def streaming_cursor(self, conn: Any, name: str, batch_size: int) -> Any:
+        import MySQLdb.cursors
+
+        # SSCursor leaves the result on the server and reads rows as fetched (the default cursor buffers all).
+        return conn.cursor(MySQLdb.cursors.SSCursor)
+
+    def utc_text_sql(self, column: str) -> str:
+        # Django stores naive UTC in datetime(6); no time zone conversion is involved.
+        return f"DATE_FORMAT({self.quote_name(column)}, '%Y-%m-%d %H:%i:%s.%f')"
+
+    def json_text_sql(self, column: str) -> str:
+        # MariaDB keeps JSON as the text Django wrote (LONGTEXT); MySQL 8 hands its normalised text over.
+        return self.quote_name(column)
+
+    def continue_ids(self, cursor: Any, table: str, column: str) -> int:
+        cursor.execute(f"SELECT COALESCE(MAX({self.quote_name(column)}), 0) + 1 FROM {self.quote_name(table)}")
+        next_id = int(cursor.fetchone()[0])
+        # Explicit ids already push AUTO_INCREMENT past them; setting it says so outright, and lowers it again
+        # after a rolled-back insert (InnoDB accepts any value above the highest id).
+        cursor.execute(f"ALTER TABLE {self.quote_name(table)} AUTO_INCREMENT = {next_id:d}")
+        return next_id
+
+    def columns_sql(self) -> str:
+        return (
+            "SELECT table_name, column_name, column_type, datetime_precision, COALESCE(collation_name, '') "
+            "FROM information_schema.columns WHERE table_schema = DATABASE()"
+        )
+
+    def statistics_sql(self, table: str) -> list[str]:
+        return [f"ANALYZE TABLE {self.quote_name(table)}"]

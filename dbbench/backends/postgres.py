@@ -1,0 +1,243 @@
+"""PostgreSQL's side of :class:`~dbbench.backends.spec.BackendSpec`: psycopg2, COPY, its catalog queries."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from dbbench.backends.spec import (
+    CONNECT_TIMEOUT_S,
+    FOREIGN_KEY,
+    INDEX,
+    BackendSpec,
+    Deferrable,
+    ServerInfo,
+    Target,
+)
+
+
+class PostgresSpec(BackendSpec):
+    family = "postgresql"
+    engine = "django.db.backends.postgresql"
+    schemes = ("postgres", "postgresql", "pgsql")
+    default_port = 5432
+    default_user = "postgres"
+
+    def __init__(self) -> None:
+        import psycopg2
+
+        self.driver_errors = (psycopg2.Error,)
+
+    def django_settings(self, target: Target) -> dict[str, object]:
+        return {
+            "ENGINE": self.engine,
+            "NAME": target.database,
+            "USER": target.user,
+            "PASSWORD": target.password,
+            "HOST": target.host,
+            "PORT": str(target.port),
+            "OPTIONS": {"connect_timeout": CONNECT_TIMEOUT_S, **target.options},
+            "TEST": {"NAME": f"test_{target.database}_{target.name}"},
+        }
+
+    def raw_connect(self, target: Target, database: str | None) -> Any:
+        import psycopg2
+
+        conn = psycopg2.connect(
+            host=target.host,
+            port=target.port,
+            user=target.user,
+            password=target.password,
+            dbname=database or "postgres",
+            connect_timeout=CONNECT_TIMEOUT_S,
+            **target.options,
+        )
+        conn.autocommit = True
+        return conn
+
+    def database_exists_sql(self) -> str:
+        return "SELECT 1 FROM pg_database WHERE datname = %s"
+
+    def create_database_sql(self, name: str) -> str:
+        return f"CREATE DATABASE {self.quote_name(name)} ENCODING 'UTF8' TEMPLATE template0"
+
+    def drop_database_sql(self, name: str) -> str:
+        return f"DROP DATABASE IF EXISTS {self.quote_name(name)}"
+
+    def list_tables_sql(self) -> str:
+        # The catalog, not information_schema: that one lists only the tables this role has a privilege on, so
+        # another role's table in the database would go unseen (and be dropped with it).
+        return (
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+            "AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)' ORDER BY 1"
+        )
+
+    def server_identity(self, cursor: Any) -> str:
+        import psycopg2
+
+        try:  # the cluster's system identifier: set by initdb, kept for life, shared by no other cluster
+            cursor.execute("SELECT system_identifier::text FROM pg_control_system()")
+            return "pg:" + cursor.fetchone()[0]
+        except psycopg2.errors.InsufficientPrivilege:
+            cursor.connection.rollback()
+        cursor.execute("SELECT pg_postmaster_start_time()::text, current_setting('port')")
+        started, port = cursor.fetchone()
+        return f"pg-start:{started}:{port}"
+
+    def quote_name(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def try_lock_sql(self) -> str:
+        # Advisory locks are keyed by integers; hashtext() maps the name onto one (collisions only over-lock).
+        return "SELECT pg_try_advisory_lock(hashtext(%s))"
+
+    def table_bytes_sql(self) -> str:
+        return "SELECT pg_total_relation_size(%s::regclass)"
+
+    def settle_sql(self, table: str) -> list[str]:
+        # VACUUM FULL rewrites the table and its indexes without dead space (DELETE never gives it back); the
+        # plain VACUUM after it sets the visibility map, without which index-only scans visit the heap.
+        name = self.quote_name(table)
+        return [f"VACUUM FULL {name}", f"VACUUM (ANALYZE) {name}"]
+
+    def reclaim_sql(self, table: str) -> list[str]:
+        # Without it, rows inserted after a DELETE go to new pages until autovacuum comes by: the table bloats.
+        return [f"VACUUM {self.quote_name(table)}"]
+
+    # Settings that decide whether a comparison is fair: durability, memory, encoding, limits.
+    SETTINGS = (
+        "fsync",
+        "synchronous_commit",
+        "full_page_writes",
+        "wal_level",
+        "shared_buffers",
+        "effective_cache_size",
+        "work_mem",
+        "max_connections",
+        "server_encoding",
+        "jit",
+    )
+
+    def server_info(self, cursor: Any, database: str | None) -> ServerInfo:
+        cursor.execute("SHOW server_version")
+        version = cursor.fetchone()[0].split()[0]
+        cursor.execute("SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s)", (list(self.SETTINGS),))
+        settings: dict[str, str] = {}
+        for name, setting, unit in cursor.fetchall():
+            settings[name] = f"{setting}{'' if unit in (None, '') else ' x ' + unit}"
+        cursor.execute("SELECT current_setting(name) FROM unnest(%s::text[]) AS name", (list(self.SETTINGS),))
+        for name, (pretty,) in zip(self.SETTINGS, cursor.fetchall(), strict=True):
+            settings[name] = pretty
+        cursor.execute("SELECT pg_size_bytes(current_setting('shared_buffers'))")
+        buffer_bytes = int(cursor.fetchone()[0])
+        cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+        settings["collation"] = cursor.fetchone()[0]
+        durable = settings["fsync"] == "on" and settings["synchronous_commit"] != "off"
+        return ServerInfo("PostgreSQL", version, settings, durable, buffer_bytes)
+
+    bulk_load_name = "COPY"
+
+    def bulk_load_available(self, cursor: Any) -> bool:
+        return True
+
+    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
+        # timestamptz reads the file's naive timestamps in the session time zone (Django's is UTC; a raw one's
+        # is the server default).
+        cursor.execute("SET TIME ZONE 'UTC'")
+        names = ", ".join(self.quote_name(c) for c in columns)
+        with open(path, "rb") as handle:
+            # Big reads: psycopg2 takes the GIL for each, and the seeder's generating thread holds it most of
+            # the time (the 8 KiB default made COPY wait on it).
+            cursor.copy_expert(f"COPY {self.quote_name(table)} ({names}) FROM STDIN", handle, size=4 << 20)
+        return int(cursor.rowcount)
+
+    def deferrables(self, cursor: Any, table: str) -> list[Deferrable]:
+        # Indexes behind a primary key, unique or exclusion constraint stay: they are the constraint itself.
+        cursor.execute(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = %s::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint k "
+            "WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x')) "
+            "ORDER BY c.relname",
+            [table],
+        )
+        items = [Deferrable(INDEX, name, sql) for name, sql in cursor.fetchall()]
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+            [table],
+        )
+        return items + [Deferrable(FOREIGN_KEY, name, sql) for name, sql in cursor.fetchall()]
+
+    def drop_deferrables_sql(self, table: str, items: Sequence[Deferrable]) -> list[str]:
+        quoted = self.quote_name(table)
+        return [
+            f"ALTER TABLE {quoted} DROP CONSTRAINT IF EXISTS {self.quote_name(i.name)}"
+            for i in items
+            if i.kind == FOREIGN_KEY
+        ] + [f"DROP INDEX IF EXISTS {self.quote_name(i.name)}" for i in items if i.kind == INDEX]
+
+    def create_deferrables_sql(self, table: str, items: Sequence[Deferrable]) -> list[str]:
+        # pg_get_indexdef gives the whole CREATE INDEX statement. NOT VALID adds a foreign key without reading
+        # the table; VALIDATE CONSTRAINT then checks all rows in one join, and the catalog ends up as before.
+        quoted = self.quote_name(table)
+        return [i.definition for i in items if i.kind == INDEX] + [
+            f"ALTER TABLE {quoted} ADD CONSTRAINT {self.quote_name(i.name)} {i.definition} NOT VALID"
+            for i in items
+            if i.kind == FOREIGN_KEY
+        ]
+
+    def validate_foreign_key(self, cursor: Any, table: str, name: str) -> None:
+        cursor.execute(f"ALTER TABLE {self.quote_name(table)} VALIDATE CONSTRAINT {self.quote_name(name)}")
+
+    def quiesce(self, cursor: Any, timeout_s: float) -> float:
+        import psycopg2
+
+        started = time.perf_counter()
+        with contextlib.suppress(psycopg2.errors.InsufficientPrivilege):  # needs superuser or pg_checkpoint
+            cursor.execute("CHECKPOINT")  # returns when the dirty buffers are on disk
+        return time.perf_counter() - started
+
+    def begin_read_only_snapshot(self, conn: Any) -> None:
+        # REPEATABLE READ holds one snapshot for the whole transaction: tables copied one after another still
+        # agree with each other while the app keeps writing.
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True, autocommit=False)
+
+    def read_only_session_sql(self) -> str:
+        return "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
+
+    def streaming_cursor(self, conn: Any, name: str, batch_size: int) -> Any:
+        # A named cursor is a server-side one: the server keeps the result, fetchmany() pulls a batch at a time.
+        cursor = conn.cursor(name=name)
+        cursor.itersize = batch_size
+        return cursor
+
+    def utc_text_sql(self, column: str) -> str:
+        return f"to_char({self.quote_name(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+    def json_text_sql(self, column: str) -> str:
+        # jsonb's text form: keys in jsonb's order (shorter first), ", " and ": " separators.
+        return f"{self.quote_name(column)}::text"
+
+    def continue_ids(self, cursor: Any, table: str, column: str) -> int:
+        # Explicit ids (COPY) leave the identity sequence where it was: the next insert would collide.
+        cursor.execute(f"SELECT COALESCE(MAX({self.quote_name(column)}), 0) + 1 FROM {self.quote_name(table)}")
+        next_id = int(cursor.fetchone()[0])
+        cursor.execute("SELECT setval(pg_get_serial_sequence(%s, %s), %s, false)", [table, column, next_id])
+        return next_id
+
+    def columns_sql(self) -> str:
+        # A column without its own collation uses the database's (pg_database.datcollate).
+        return (
+            "SELECT c.table_name, c.column_name, c.data_type, c.datetime_precision, "
+            "CASE WHEN c.collation_name IS NOT NULL THEN c.collation_name "
+            "WHEN c.data_type IN ('character varying', 'text', 'character') THEN d.datcollate ELSE '' END "
+            "FROM information_schema.columns c JOIN pg_database d ON d.datname = current_database() "
+            "WHERE c.table_schema = current_schema()"
+        )
+
+    def statistics_sql(self, table: str) -> list[str]:
+        # VACUUM also sets the visibility map, without which index-only scans visit the heap after a COPY.
+        return [f"VACUUM (ANALYZE) {self.quote_name(table)}"]

@@ -1,0 +1,62 @@
+"""The summary of a migration rehearsal that ``dbbench migrate-data`` prints."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dbbench.rehearsal.estimate import duration
+from dbbench.units import format_count
+
+if TYPE_CHECKING:
+    from dbbench.rehearsal.rehearse import Rehearsal
+
+
+def render(result: Rehearsal) -> str:
+    """The summary the CLI prints: copy, verification, ids, smoke test, conversions, estimates."""
+    lines = [f"rehearsal: {result.source.label()} -> {result.target.label()}", f"  copy at {result.target.url}"]
+    if result.restarted:
+        lines.append(f"  replaced the rows that were there ({result.restarted})")
+    if result.copies:
+        rate = result.rows / result.copy_seconds if result.copy_seconds else 0.0
+        lines.append(
+            f"copy: {result.rows:,} rows in {result.copy_seconds:.1f} s ({rate:,.0f} rows/s) via {result.method}, "
+            f"batches of {result.batch_size:,}; ids and statistics included"
+        )
+        for c in result.copies:
+            share = f"{c.load_seconds / c.seconds:.0%}" if c.seconds else "-"
+            lines.append(
+                f"  {c.table:<18} {c.rows:>11,} rows {c.seconds:>8.2f} s {c.rows_per_s:>9,.0f} rows/s"
+                f"  (target loading {share} of it)"
+            )
+    lines.append(f"verify: {result.verify_seconds:.1f} s, both sides row by row in id order")
+    if result.emptied:
+        lines.append(
+            f"  FAILED: the source held rows in {', '.join(result.emptied)} before the copy; the copy has none"
+        )
+    for check in result.checks:
+        verdict = "ok" if check.ok else f"MISMATCH: {check.differing_rows:,} differing rows"
+        lines.append(
+            f"  {check.table:<18} rows {check.source_rows:,} / {check.target_rows:,}  checksum "
+            f"{check.source_checksum.split(':')[1][:12]} / {check.target_checksum.split(':')[1][:12]}  {verdict}"
+        )
+        lines += [f"    {d.describe()}" for d in check.examples]
+        if check.differing_rows > len(check.examples):
+            lines.append(f"    ... and {check.differing_rows - len(check.examples):,} more")
+    if result.next_ids:
+        lines.append("ids continue at: " + ", ".join(f"{t} {n:,}" for t, n in result.next_ids.items()))
+    if result.smoke:
+        lines.append(f"smoke test through the ORM: {'ok' if result.smoke_ok else 'FAILED'}")
+        lines += [f"  {s}" for s in result.smoke]
+    if result.conversions:
+        lines.append("converted:")
+        for c in result.conversions:
+            lines.append(f"  {c.what}: {c.source} -> {c.target}: {c.note}")
+            lines.append(f"    ({c.columns})")
+    estimates = result.estimates()
+    if estimates:
+        lines.append(f"estimate, linear from {format_count(result.attempts)} attempts (a lower bound far above it):")
+        lines += [
+            f"  {e['label']:>6} attempts: copy {duration(e['copy_seconds'])}, verify {duration(e['verify_seconds'])}"
+            for e in estimates
+        ]
+    return "\n".join(lines)

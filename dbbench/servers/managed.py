@@ -1,0 +1,254 @@
+"""Start, share and stop the managed servers of one state directory.
+
+Who stops them: ``dbbench servers start`` marks them *persistent* (they run until ``dbbench servers stop``);
+otherwise each dbbench process that uses them is listed in the state file, and the last one to finish stops
+them. A process that died without saying so (kill -9) is found dead by the next one, which then stops what it
+left behind. Starting and stopping happen under the state directory's lock, so two dbbench processes at once
+share one pair of servers: never two servers on one data directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dbbench.backends.targets import Target, parse_target
+from dbbench.errors import ConfigError, ConnectionFailed
+from dbbench.processes import free_port
+from dbbench.servers.engine import Engine, last_line
+from dbbench.servers.mariadb import MariaDBEngine
+from dbbench.servers.postgres import PostgresEngine
+from dbbench.servers.profile import Profile
+from dbbench.servers.state import Account, StateDir, alive, server_account, state_dir, terminate
+
+ENGINES: tuple[Engine, ...] = (PostgresEngine(), MariaDBEngine())
+START_TIMEOUT_S = 120.0  # a first start initialises data directories and loads MariaDB's time zones
+STOP_TIMEOUT_S = 60.0
+CONNECT_TIMEOUT_S = 30.0  # from listening to accepting dbbench's login (PostgreSQL's recovery, if any)
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """One managed server as ``dbbench servers status`` shows it."""
+
+    engine: Engine
+    pid: int | None
+    port: int | None
+    data: Path
+    memory_bytes: int | None
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+
+class Servers:
+    """The managed servers of one state directory."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, profile: Profile | None = None) -> None:
+        self.sd = StateDir(state_dir(path))
+        self.profile = profile or Profile()
+
+    # -- the state file, cleaned of what died -------------------------------------------------------------------
+    def _marker(self, engine: Engine) -> str:
+        return str(engine.data(self.sd))  # a server's command line names its data directory
+
+    def read_state(self) -> dict[str, Any]:
+        state = self.sd.read()
+        state.setdefault("servers", {})
+        state["users"] = [pid for pid in state.get("users", []) if alive(pid)]
+        for engine in ENGINES:
+            entry = state["servers"].get(engine.name, {})
+            if entry.get("pid") and not alive(entry["pid"], self._marker(engine)):
+                entry.pop("pid")  # stale: the server died (or was killed) without dbbench stopping it
+        return state
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+    def acquire(self, *, persistent: bool) -> list[Target]:
+        """Make sure both servers run; count this process among their users (or keep them running for good)."""
+        for engine in ENGINES:
+            engine.binaries()  # a missing program is reported before either server is started
+        with self.sd.locked():
+            state = self.read_state()
+            if persistent:
+                state["persistent"] = True
+            else:
+                state["users"] = sorted({*state["users"], os.getpid()})
+            self.sd.write(state)  # from here on, an interrupted start is cleaned up by the next dbbench process
+            for engine in ENGINES:
+                if not state["servers"].get(engine.name, {}).get("pid"):
+                    self._start(engine, state)
+            return self._targets(state)
+
+    def release(self) -> None:
+        """This process is done with the servers: the last user stops them unless they are persistent."""
+        with self.sd.locked():
+            state = self.read_state()
+            state["users"] = [pid for pid in state["users"] if pid != os.getpid()]
+            if not state["users"] and not state.get("persistent"):
+                self._stop_all(state)
+            self.sd.write(state)
+
+    def stop(self) -> list[int]:
+        """Stop both servers now, unless dbbench processes still use them (their pids are returned)."""
+        with self.sd.locked():
+            state = self.read_state()
+            state["persistent"] = False
+            if not state["users"]:
+                self._stop_all(state)
+            self.sd.write(state)
+            return list(state["users"])
+
+    def destroy(self) -> list[int]:
+        """Stop both servers and delete their data directories, logs and password."""
+        users = self.stop()
+        if users:
+            return users
+        with self.sd.locked():
+            for engine in ENGINES:
+                shutil.rmtree(engine.data(self.sd), ignore_errors=True)
+                (self.sd.path / f"{engine.data_name}.ready").unlink(missing_ok=True)
+            for path in (self.sd.run, self.sd.log):
+                shutil.rmtree(path, ignore_errors=True)
+            for name in ("secret", "state.json"):
+                (self.sd.path / name).unlink(missing_ok=True)
+        return []
+
+    def status(self) -> tuple[list[ServerStatus], dict[str, Any]]:
+        state = self.read_state() if self.sd.file.exists() else {"servers": {}, "users": []}
+        rows = []
+        for engine in ENGINES:
+            entry = state["servers"].get(engine.name, {})
+            pid, port, memory = entry.get("pid"), entry.get("port"), entry.get("memory_bytes")
+            rows.append(ServerStatus(engine, pid, port, engine.data(self.sd), memory))
+        return rows, state
+
+    def running_targets(self) -> list[Target]:
+        """The targets of the servers running now (none is started)."""
+        return self._targets(self.read_state())
+
+    def _targets(self, state: dict[str, Any]) -> list[Target]:
+        password = self.sd.secret()
+        return [
+            parse_target(e.name, e.url(state["servers"][e.name]["port"], password))
+            for e in ENGINES
+            if state["servers"].get(e.name, {}).get("pid")
+        ]
+
+    # -- one server ------------------------------------------------------------------------------------------
+    def _start(self, engine: Engine, state: dict[str, Any]) -> None:
+        account = server_account()
+        self.sd.create(account)
+        password = self.sd.secret()
+        first = not engine.initialized(self.sd)
+        if first:
+            engine.initialize(self.sd, account, password, self.profile)
+        entry = state["servers"].setdefault(engine.name, {})
+        # The port of the last start if it is still free (stable URLs), else one the OS says is free.
+        port = entry.get("port") if _port_free(entry.get("port")) else free_port()
+        log = self.sd.log / f"{engine.data_name}.log"
+        pid = _spawn(engine.argv(self.sd, port, self.profile), account, log, self.sd.path)
+        entry.update(pid=pid, port=port, memory_bytes=self.profile.memory_bytes, started=time.time())
+        self.sd.write(state)
+        try:
+            self._wait_listening(engine, pid, port, log)
+            if first:
+                engine.after_first_start(self.sd, account, password, port)
+            self._wait_connectable(engine, pid, parse_target(engine.name, engine.url(port, password)), log)
+        except BaseException:
+            terminate(pid, self._marker(engine), engine.stop_signal, STOP_TIMEOUT_S)
+            entry.pop("pid", None)
+            self.sd.write(state)
+            raise
+        if first:
+            (self.sd.path / f"{engine.data_name}.ready").touch()
+
+    def _wait_listening(self, engine: Engine, pid: int, port: int, log: Path) -> None:
+        end = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < end:
+            if _exited(pid):
+                raise ConfigError(f"{engine.label} did not start: {last_line(_tail(log))} (log: {log})")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+            time.sleep(0.1)
+        raise ConfigError(f"{engine.label} did not listen on 127.0.0.1:{port} within {START_TIMEOUT_S:.0f} s")
+
+    def _wait_connectable(self, engine: Engine, pid: int, target: Target, log: Path) -> None:
+        end = time.monotonic() + CONNECT_TIMEOUT_S
+        while True:
+            try:
+                with target.spec.connection(target, None):
+                    return
+            except ConnectionFailed as exc:
+                if time.monotonic() > end or _exited(pid):
+                    raise ConfigError(f"{engine.label} started but refuses connections: {exc} (log: {log})") from None
+            time.sleep(0.2)
+
+    def _stop_all(self, state: dict[str, Any]) -> None:
+        for engine in ENGINES:
+            entry = state["servers"].get(engine.name, {})
+            if entry.get("pid"):
+                terminate(entry["pid"], self._marker(engine), engine.stop_signal, STOP_TIMEOUT_S)
+                entry.pop("pid")
+
+
+def _exited(pid: int) -> bool:
+    """Whether our own child ``pid`` has ended (its command line is dbbench's own until it execs the server)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:
+        return True
+
+
+def _port_free(port: int | None) -> bool:
+    if not port:
+        return False
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is no obstacle
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _tail(log: Path) -> str:
+    try:
+        return log.read_text(errors="replace")[-4000:]
+    except OSError:
+        return ""
+
+
+def _spawn(argv: list[str], account: Account, log: Path, cwd: Path) -> int:
+    """Start a server in its own session, as ``account``, output appended to ``log``; returns its pid.
+
+    Not a ``subprocess.Popen``: a server started by ``dbbench servers start`` outlives the dbbench process, and
+    a Popen object that is dropped while its process still runs is a resource leak in Python's eyes.
+    """
+    env = {"PATH": os.defpath, "LANG": "C.UTF-8", "HOME": str(cwd)}
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    pid = os.fork()
+    if pid == 0:  # the child: only system calls until exec
+        try:
+            os.setsid()  # a terminal's Ctrl-C goes to dbbench, which stops the servers in order
+            os.dup2(null, 0)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            os.chdir(cwd)
+            if account.switch:
+                os.setgroups([])
+                os.setgid(account.gid)
+                os.setuid(account.uid)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    os.close(out)
+    os.close(null)
+    return pid

@@ -1,0 +1,116 @@
+"""The managed servers as the other commands see them: used when no target is given, stopped when done."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from dbbench.backends.targets import ENV_TARGETS, ENV_URL, Target
+from dbbench.errors import ConfigError
+from dbbench.processes import Terminated
+from dbbench.servers.managed import ENGINES, Servers
+from dbbench.servers.profile import Profile
+
+# Disk use of one seeded attempt with its share of students, quizzes and answers, indexes included: measured
+# after `dbbench seed --attempts 100k` on the managed servers, PostgreSQL 15 ~1500 bytes, MariaDB 10.11 ~1220.
+BYTES_PER_ATTEMPT = 1500
+DISK_MARGIN_BYTES = 512 * 2**20  # WAL / redo log and temporary files while loading
+_SESSION: list[Target] | None = None
+
+
+def wanted(environ: Mapping[str, str] | None = None) -> bool:
+    """True when no target is configured in the environment (``--target`` is the caller's to check)."""
+    env = os.environ if environ is None else environ
+    names = [ENV_TARGETS, *(ENV_URL.format(name=e.name.upper()) for e in ENGINES)]
+    return not any(env.get(name, "").strip() for name in names)
+
+
+@contextmanager
+def managed(state: str | None = None, profile: Profile | None = None) -> Iterator[list[Target]]:
+    """The managed servers for the duration of the block; stopped afterwards unless somebody else uses them."""
+    servers = Servers(state, profile)
+    try:
+        # Inside the try: a start that fails half-way (MariaDB after PostgreSQL) stops what did start.
+        yield servers.acquire(persistent=False)
+    finally:
+        servers.release()
+
+
+def session_targets() -> list[Target]:
+    """The managed servers for the rest of this process: started if needed, released when it exits.
+
+    atexit runs after every normal end, an error or Ctrl-C (the CLI turns it into exit code 130); SIGTERM and
+    SIGHUP are turned into the same unwinding. A kill -9 is cleaned up by the next dbbench process.
+    """
+    global _SESSION
+    if _SESSION is None:
+        servers = Servers(None, Profile.from_text(None))
+        _unwind_on_termination()
+        atexit.register(servers.release)
+        _SESSION = servers.acquire(persistent=False)
+    return list(_SESSION)
+
+
+def _unwind_on_termination() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, handler)
+
+
+def _managed(target: Target) -> tuple[Servers, Path] | None:
+    """The state directory and data directory of the managed server ``target`` points at, if it is one."""
+    if target.host not in ("127.0.0.1", "localhost"):
+        return None
+    servers = Servers()
+    if not servers.sd.file.exists():
+        return None
+    state = servers.read_state()
+    for engine in ENGINES:
+        entry = state["servers"].get(engine.name, {})
+        if engine.family == target.family and entry.get("pid") and entry.get("port") == target.port:
+            return servers, engine.data(servers.sd)
+    return None
+
+
+def settings_source(target: Target) -> str:
+    """``set by dbbench`` for a managed server (its profile given on its command line), else ``as found``."""
+    return "set by dbbench" if _managed(target) else "as found"
+
+
+def check_disk(target: Target, attempts: int) -> None:
+    """Refuse to seed ``attempts`` on a managed server whose disk would fill up (one line, before any write)."""
+    found = _managed(target)
+    if found is None:
+        return  # somebody else's server: its data directory is not ours to measure
+    data = found[1]
+    need = attempts * BYTES_PER_ATTEMPT - _bytes_under(data)  # a size seeded before needs no new room
+    free = shutil.disk_usage(data).free
+    if need + DISK_MARGIN_BYTES > free:
+        raise ConfigError(
+            f"{target.name}: {attempts} attempts need about {need / 2**30:.1f} GiB more in {data}, which has "
+            f"{free / 2**30:.1f} GiB free; seed a smaller size or move the state directory (DBBENCH_STATE_DIR)"
+        )
+
+
+def _bytes_under(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue  # a temporary file the server just removed
+    return total
