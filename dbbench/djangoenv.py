@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
 from dbbench.backends.database import ensure_database
 from dbbench.backends.targets import ENV_TARGETS, Target, targets_from_env
@@ -31,6 +33,26 @@ def setup(targets: list[Target] | None = None) -> list[Target]:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
     django.setup()
     return targets
+
+
+@contextmanager
+def temporary_alias(alias: str, target: Target) -> Iterator[str]:
+    """``target``'s database under a Django alias that exists only inside the block.
+
+    Django reads DATABASES once; an alias added to the connection handler (with Django's defaults filled in) works
+    for the ORM, ``migrate`` and ``loaddata``, and leaves ``settings.DATABASES`` alone.
+    """
+    from django.db import connections
+
+    entry = connections.configure_settings({"default": {}, alias: target.django_database()})[alias]
+    connections.settings[alias] = entry
+    try:
+        yield alias
+    finally:
+        with suppress(AttributeError):  # no connection was made in this thread
+            connections[alias].close()
+            del connections[alias]
+        del connections.settings[alias]
 
 
 def prepare(target: Target, *, allow_foreign: bool = False) -> None:

@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, DbbenchError, StageFailed, mask_secrets
-from dbbench.results import DEFAULT_RESULTS_DIR, load_result, write_result
+from dbbench.results import DEFAULT_RESULTS_DIR, load_result, stamp, write_result
 
 OPTIONAL_STAGES = ("parity", "load", "rehearsal")
 # The sizes and rounds of each profile are the benchmark suite's (dbbench.bench.runner.PROFILES); the load test
@@ -77,8 +76,7 @@ def run(
         from dbbench.app import detect
 
         detect.detect(app.path, settings=app.settings, test_command=app.test_command)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    out = Path(output_dir) if output_dir else DEFAULT_RESULTS_DIR / f"run-{stamp}-{profile}"
+    out = Path(output_dir) if output_dir else DEFAULT_RESULTS_DIR / f"run-{stamp()}-{profile}"
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
         return _run_stages(profile, targets, out, allow_foreign, skip, echo, app)

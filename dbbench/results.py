@@ -28,6 +28,27 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS_DIR = Path(os.environ.get("DBBENCH_RESULTS_DIR", "results"))
 
 
+def stamp() -> str:
+    """The UTC time in result file and folder names: ``20261129-224316``."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def output_path(path: Path | None, default_name: str) -> Path:
+    """Where a result file goes: ``path``, or ``<results dir>/<default_name>`` (the folder created).
+
+    Checked before a stage runs, so a bad ``--output`` costs nothing: a directory, or a file in a folder that
+    does not exist, is one line.
+    """
+    if path is None:
+        DEFAULT_RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        return DEFAULT_RESULTS_DIR / default_name
+    if path.is_dir():
+        raise ResultsError(f"{path}: is a directory; give a file name such as {path / default_name}")
+    if not path.parent.is_dir():
+        raise ResultsError(f"results directory {path.parent} does not exist")
+    return path
+
+
 def environment() -> dict[str, Any]:
     """Machine, software and commit: what every result records about where it was measured."""
     import django

@@ -8,21 +8,14 @@ from typing import Any
 
 from dbbench.app import compare, detect, runner
 from dbbench.backends.targets import Target
-from dbbench.errors import ConfigError, DbbenchError, ResultsError
+from dbbench.errors import ConfigError, DbbenchError
 
 
 def output_path(path: Path | None) -> Path:
-    """Where the app result goes: ``path``, or ``<results dir>/app.json`` (created). Checked before running."""
-    from dbbench.results import DEFAULT_RESULTS_DIR
+    """Where the app result goes: ``path``, or ``<results dir>/app.json``. Checked before running."""
+    from dbbench import results
 
-    if path is None:
-        DEFAULT_RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        return DEFAULT_RESULTS_DIR / "app.json"
-    if path.is_dir():
-        raise ResultsError(f"{path}: is a directory; give a file name such as {path / 'app.json'}")
-    if not path.parent.is_dir():
-        raise ResultsError(f"results directory {path.parent} does not exist")
-    return path
+    return results.output_path(path, "app.json")
 
 
 def server_label(target: Target) -> dict[str, str]:

@@ -12,7 +12,7 @@ from dbbench.audit.rules import MYSQL8
 # Values that are lower-case (or case-free) by construction: digests, tokens, UUIDs, hex keys.
 # Codes from standards that fix or ignore case (BCP 47 language tags, ISO 3166 countries, ISO 4217 currencies).
 _CASE_FREE = re.compile(
-    r"(?i)(hash|digest|sha\d*|md5|checksum|fingerprint|uuid|token|hex|nonce|signature|session_key|phone|"
+    r"(?i)(hash|digest|sha\d*|md5|checksum|fingerprint|uuid|token|hex|nonce|signature|session_key|phone|number$|"
     r"^(language|lang|locale)(_code)?$|^(country|currency)(_code)?$|^iso_?\d*|^language_code$)"
 )
 
@@ -82,6 +82,7 @@ class ModelRules:
 
     def _model_fields(self, node: ast.ClassDef) -> None:
         strings: dict[str, ast.Call] = {}
+        normalised = _normalised_fields(node)
         for stmt in node.body:
             target = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
             target = stmt.target if isinstance(stmt, ast.AnnAssign) else target
@@ -89,6 +90,8 @@ class ModelRules:
             if not (isinstance(target, ast.Name) and isinstance(value, ast.Call)):
                 continue
             if _callee(value.func) not in catalog.STRING_FIELDS or not _case_matters(target.id, value):
+                continue
+            if target.id in normalised:
                 continue
             strings[target.id] = value
             kw = _kw(value)
@@ -137,3 +140,25 @@ def _case_matters(name: str, call: ast.Call) -> bool:
     if "db_collation" in kw or "choices" in kw:
         return False
     return not _CASE_FREE.search(name)
+
+
+def _normalised_fields(node: ast.ClassDef) -> set[str]:
+    """Fields the model's save()/clean() rewrite from themselves (``self.code = self.code.upper()``,
+    ``self.q = normalise(self.q)``): their case is fixed before the database sees them."""
+    found: set[str] = set()
+    for method in node.body:
+        if not (isinstance(method, ast.FunctionDef) and method.name in ("save", "clean", "full_clean", "__init__")):
+            continue
+        for stmt in ast.walk(method):
+            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1):
+                continue
+            target = stmt.targets[0]
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+                reads = {
+                    sub.attr
+                    for sub in ast.walk(stmt.value)
+                    if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "self"
+                }
+                if target.attr in reads and isinstance(stmt.value, ast.Call):
+                    found.add(target.attr)
+    return found

@@ -308,5 +308,12 @@ class MySQLSpec(BackendSpec):
             "FROM information_schema.columns WHERE table_schema = DATABASE()"
         )
 
+    lock_timeout_sql = "SET SESSION innodb_lock_wait_timeout = 1"
+    isolation_level_sql = "SELECT @@SESSION.tx_isolation"
+
+    def isolation_options(self, level: str | None, options: dict[str, Any]) -> dict[str, Any]:
+        # A missing key means "read committed" to Django's MySQL backend; None leaves the server default in force.
+        return {**options, "isolation_level": None if level is None else level.replace("_", " ")}
+
     def statistics_sql(self, table: str) -> list[str]:
         return [f"ANALYZE TABLE {self.quote_name(table)}"]

@@ -238,6 +238,16 @@ class PostgresSpec(BackendSpec):
             "WHERE c.table_schema = current_schema()"
         )
 
+    lock_timeout_sql = "SET lock_timeout = '2s'"
+    isolation_level_sql = "SHOW transaction_isolation"
+
+    def isolation_options(self, level: str | None, options: dict[str, Any]) -> dict[str, Any]:
+        from django.db.backends.postgresql.psycopg_any import IsolationLevel
+
+        rest = {k: v for k, v in options.items() if k != "isolation_level"}
+        # No key: Django leaves the session at the server's default_transaction_isolation.
+        return rest if level is None else {**rest, "isolation_level": IsolationLevel[level.upper()]}
+
     def statistics_sql(self, table: str) -> list[str]:
         # VACUUM also sets the visibility map, without which index-only scans visit the heap after a COPY.
         return [f"VACUUM (ANALYZE) {self.quote_name(table)}"]

@@ -207,6 +207,14 @@ class BackendSpec:
         """Statements that give a freshly loaded table its planner statistics (autocommit connection)."""
         raise NotImplementedError
 
+    # Transaction isolation, as a Django user configures it. Django has no portable API for these.
+    lock_timeout_sql = ""  # shortens this session's lock waits to a second or two
+    isolation_level_sql = ""  # reads the level in force in this session
+
+    def isolation_options(self, level: str | None, options: dict[str, Any]) -> dict[str, Any]:
+        """Django ``OPTIONS`` asking for isolation ``level`` (``read_committed``...; None: the server's default)."""
+        raise NotImplementedError
+
     @contextmanager
     def connection(self, target: Target, database: str | None) -> Iterator[Any]:
         """A raw driver connection in autocommit mode, closed on exit; errors become one line."""

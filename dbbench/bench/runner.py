@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from dbbench.backends.database import ensure_database, exclusive_all, held_locks
 from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.errors import ConfigError, ResultsError, StageFailed, mask_secrets
 from dbbench.quiz import ATTEMPT_TABLE, QUIZ_TABLES
-from dbbench.results import DEFAULT_RESULTS_DIR
+from dbbench.results import DEFAULT_RESULTS_DIR, stamp
 from dbbench.seed import DEFAULT_SEED
 from dbbench.units import format_count
 
@@ -203,8 +202,7 @@ def run_benchmarks(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create output directory {out}: {exc.strerror}") from None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = (out / f"benchmarks-{profile}-{stamp}.json").resolve()
+    path = (out / f"benchmarks-{profile}-{stamp()}.json").resolve()
     command = pytest_command(path, profile, sizes, seed, allow_foreign=allow_foreign)
     measured = list(targets)
     if control:

@@ -23,7 +23,6 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from dbbench.load import stats as loadstats
 from dbbench.load.config import LoadConfig, config_for_profile
 from dbbench.load.locust import run_step
 from dbbench.load.site import BackendFailed, check_site, diagnose, exited, log_size, server_error, start_site
-from dbbench.results import DEFAULT_RESULTS_DIR, write_result
+from dbbench.results import DEFAULT_RESULTS_DIR, stamp, write_result
 
 KIND = "load"
 REQUEST_MIX = {
@@ -71,7 +70,7 @@ class SiteData:
 
 
 def default_output() -> Path:
-    return DEFAULT_RESULTS_DIR / f"load-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}.json"
+    return DEFAULT_RESULTS_DIR / f"load-{stamp()}.json"
 
 
 def run_load(

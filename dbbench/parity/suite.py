@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dbbench.backends.targets import Target
-from dbbench.errors import ConfigError, mask_secrets
+from dbbench.errors import ConfigError, mask_secrets, one_line
 
 # JSON lookups (Django lookup names, plus "order_by" for ordering by a key) whose results differ between
 # PostgreSQL and the MySQL family, with how they differ. Observed by the JSON probes on PostgreSQL 15.20 vs
@@ -228,7 +228,7 @@ def observe(func: Any, alias: str, target: Target) -> Observation:
             with capture:
                 value = _jsonable(func(alias))
         except Exception as exc:  # any failure of a probe is a finding, recorded in one line
-            error = {"type": type(exc).__name__, "message": _one_line(exc, target)}
+            error = {"type": type(exc).__name__, "message": one_line(exc, [target])}
     # A driver may keep no text for a refused statement (psycopg2 in an aborted transaction gives None, Django's
     # MySQL backend then writes "None" after a lock wait timeout): say so.
     texts = [_UNRECORDED if q["sql"] in (None, "None") else q["sql"] for q in capture.captured_queries]
@@ -272,9 +272,10 @@ def scratch_alias(target: Target, *, suffix: str = SCRATCH_SUFFIX, keep: bool = 
     The database is dropped afterwards unless ``keep`` (it is dbbench's own: ``drop_database`` checks the mark).
     """
     from django.core.management import call_command
-    from django.db import DatabaseError, connections
+    from django.db import DatabaseError
 
     from dbbench.backends.database import drop_database, ensure_database
+    from dbbench.djangoenv import temporary_alias
     from dbbench.errors import DbbenchError
     from dbbench.parity.routers import PARITY_ALIAS_PREFIX
 
@@ -283,31 +284,19 @@ def scratch_alias(target: Target, *, suffix: str = SCRATCH_SUFFIX, keep: bool = 
     alias = f"{PARITY_ALIAS_PREFIX}{target.name}"
     drop_database(scratch)  # a leftover from an interrupted run: only dropped if it carries dbbench's mark
     ensure_database(scratch)
-    # Django reads DATABASES once; an alias added to the connection handler's settings (with Django's defaults
-    # filled in) works for the ORM and for call_command(database=...), and leaves settings.DATABASES alone.
-    entry = connections.configure_settings({"default": {}, alias: scratch.django_database()})[alias]
-    connections.settings[alias] = entry
     try:
-        try:
-            call_command("migrate", "paritylab", database=alias, interactive=False, verbosity=0)
-            call_command("loaddata", str(FIXTURE), database=alias, verbosity=0)
-        except DatabaseError as exc:
-            raise DbbenchError(
-                f"{target.name}: preparing the parity database failed: {_one_line(exc, target)}"
-            ) from None
-        yield alias
+        with temporary_alias(alias, scratch):
+            try:
+                call_command("migrate", "paritylab", database=alias, interactive=False, verbosity=0)
+                call_command("loaddata", str(FIXTURE), database=alias, verbosity=0)
+            except DatabaseError as exc:
+                raise DbbenchError(
+                    f"{target.name}: preparing the parity database failed: {one_line(exc, [target])}"
+                ) from None
+            yield alias
     finally:
-        connections[alias].close()
-        with suppress(AttributeError):  # no connection object was ever made
-            del connections[alias]
-        del connections.settings[alias]
         if not keep:
             drop_database(scratch)
-
-
-def _one_line(exc: BaseException, target: Target) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return mask_secrets(text, [target])
 
 
 def _jsonable(value: Any) -> Any:
@@ -400,15 +389,7 @@ def describe_probes() -> list[str]:
 
 
 def output_path(path: Path | None) -> Path:
-    """Where the parity file goes: ``path``, or ``<results dir>/parity.json`` (created). Checked before running."""
-    from dbbench.errors import ResultsError
-    from dbbench.results import DEFAULT_RESULTS_DIR
+    """Where the parity file goes: ``path``, or ``<results dir>/parity.json``. Checked before running."""
+    from dbbench import results
 
-    if path is None:
-        DEFAULT_RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        return DEFAULT_RESULTS_DIR / "parity.json"
-    if path.is_dir():
-        raise ResultsError(f"{path}: is a directory; give a file name such as {path / 'parity.json'}")
-    if not path.parent.is_dir():
-        raise ResultsError(f"results directory {path.parent} does not exist")
-    return path
+    return results.output_path(path, "parity.json")

@@ -22,7 +22,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from dbbench import djangoenv
 from dbbench.backends import bulkload
 from dbbench.backends.database import exclusive
 from dbbench.backends.targets import Target
-from dbbench.errors import ConfigError, DbbenchError, ResultsError, mask_secrets
+from dbbench.errors import ConfigError, DbbenchError, mask_secrets
 from dbbench.rehearsal.copy import TableCopy, analyze, continue_ids, copy_tables
 from dbbench.rehearsal.estimate import ESTIMATE_ATTEMPTS, estimate
 from dbbench.rehearsal.verify import Conversion, TableCheck, compare_table, conversions, read_only, short, smoke_test
@@ -303,8 +303,7 @@ def quiz_models() -> list[type[Model]]:
 def django_alias(target: Target) -> Iterator[Target]:
     """``target`` under a Django alias: its own name when configured for the same database, else a temporary one.
 
-    Django reads DATABASES once; an alias added to the connection handler (with Django's defaults filled in)
-    works for the ORM, ``migrate``, the seeder and the bulk loader, and leaves ``settings.DATABASES`` alone.
+    The alias (:func:`dbbench.djangoenv.temporary_alias`) serves the ORM, ``migrate``, the seeder and the bulk loader.
     """
     from django.db import connections
 
@@ -313,15 +312,8 @@ def django_alias(target: Target) -> Iterator[Target]:
         yield target
         return
     alias = target.name if entry is None else f"{target.name[:22]}_{uuid.uuid4().hex[:8]}"
-    settings = connections.configure_settings({"default": {}, alias: target.django_database()})
-    connections.settings[alias] = settings[alias]
-    try:
+    with djangoenv.temporary_alias(alias, target):
         yield dataclasses.replace(target, name=alias)
-    finally:
-        with suppress(AttributeError):  # no connection was made in this thread
-            connections[alias].close()
-            del connections[alias]
-        del connections.settings[alias]
 
 
 def _same_database(entry: dict[str, Any], target: Target) -> bool:
@@ -424,17 +416,10 @@ def _endpoint(target: Target) -> Endpoint:
 
 
 def output_path(path: Path | None) -> Path:
-    """Where the result goes: ``path``, or ``<results dir>/rehearsal-<time>.json`` (created). Checked up front."""
-    from dbbench.results import DEFAULT_RESULTS_DIR
+    """Where the result goes: ``path``, or ``<results dir>/rehearsal-<time>.json``. Checked up front."""
+    from dbbench import results
 
-    if path is None:
-        DEFAULT_RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        return DEFAULT_RESULTS_DIR / f"rehearsal-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}.json"
-    if path.is_dir():
-        raise ResultsError(f"{path}: is a directory; give a file name such as {path / 'rehearsal.json'}")
-    if not path.parent.is_dir():
-        raise ResultsError(f"results directory {path.parent} does not exist")
-    return path
+    return results.output_path(path, f"rehearsal-{results.stamp()}.json")
 
 
 def write(result: Rehearsal, path: Path) -> Path:

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from dbbench.backends import bulkload, doctor
 from dbbench.backends.database import drop_database, ensure_database, exclusive, held_locks_env, is_owned
 from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.errors import ConfigError, DbbenchError, StageFailed, one_line
-from dbbench.results import DEFAULT_RESULTS_DIR, write_result
+from dbbench.results import DEFAULT_RESULTS_DIR, stamp, write_result
 from dbbench.seed import datagen
 from dbbench.seed.seeding import BATCH_ROWS, preflight
 
@@ -259,7 +258,6 @@ def _ways(raw: dict[str, Any]) -> str:
 
 def write(data: dict[str, Any], path: Path | None = None) -> Path:
     if path is None:
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        path = DEFAULT_RESULTS_DIR / f"seed-benchmark-{stamp}.json"
+        path = DEFAULT_RESULTS_DIR / f"seed-benchmark-{stamp()}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_result(path, KIND, data)

@@ -11,36 +11,21 @@ really commit, so the slot's value is put back afterwards.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from django.db import DatabaseError, connections, transaction
 
+from dbbench.backends.registry import BACKENDS
+from dbbench.backends.spec import BackendSpec
 from dbbench.parity.lab.models import Slot
 from dbbench.parity.probes import probe
 
 _WAIT_S = 10.0  # an upper bound for a step of the other thread; each step takes milliseconds
 
 
-def _pg_options(level: str | None, options: dict[str, Any]) -> dict[str, Any]:
-    from django.db.backends.postgresql.psycopg_any import IsolationLevel
-
-    rest = {k: v for k, v in options.items() if k != "isolation_level"}
-    # No key: Django leaves the session at the server's default_transaction_isolation.
-    return rest if level is None else {**rest, "isolation_level": IsolationLevel[level.upper()]}
-
-
-def _mysql_options(level: str | None, options: dict[str, Any]) -> dict[str, Any]:
-    # A missing key means "read committed" to Django's MySQL backend; None leaves the server default in force.
-    return {**options, "isolation_level": None if level is None else level.replace("_", " ")}
-
-
-# How each Django backend spells an isolation level in OPTIONS, how a session shortens its lock waits, and how it
-# reads the level in force. Django has no portable API for these; this table is the module's only vendor knowledge.
-_VENDORS: dict[str, tuple[Callable[[str | None, dict[str, Any]], dict[str, Any]], str, str]] = {
-    "postgresql": (_pg_options, "SET lock_timeout = '2s'", "SHOW transaction_isolation"),
-    "mysql": (_mysql_options, "SET SESSION innodb_lock_wait_timeout = 1", "SELECT @@SESSION.tx_isolation"),
-}
+def _spec(alias: str) -> BackendSpec:
+    """The backend's isolation knowledge (dbbench.backends.spec): Django's vendor name is the spec's family."""
+    return BACKENDS[connections[alias].vendor]
 
 
 def _slot(alias: str) -> Any:
@@ -54,14 +39,14 @@ def _read(alias: str) -> int:
 def _shorten_lock_waits(alias: str) -> None:
     connection = connections[alias]
     with connection.cursor() as cursor:
-        cursor.execute(_VENDORS[connection.vendor][1])
+        cursor.execute(_spec(alias).lock_timeout_sql)
 
 
 def _level_in_force(alias: str) -> str:
     """``read committed``, ``repeatable read``...: the session's level, spelled alike for every vendor."""
     connection = connections[alias]
     with connection.cursor() as cursor:
-        cursor.execute(_VENDORS[connection.vendor][2])
+        cursor.execute(_spec(alias).isolation_level_sql)
         return str(cursor.fetchone()[0]).lower().replace("-", " ")
 
 
@@ -115,7 +100,7 @@ def _lost_update(alias: str, level: str | None) -> dict[str, Any]:
     start = _read(alias)
     saved = connection.settings_dict["OPTIONS"]
     # The thread's connection is made from the same settings dict, so it gets the same level.
-    connection.settings_dict["OPTIONS"] = _VENDORS[connection.vendor][0](level, saved)
+    connection.settings_dict["OPTIONS"] = _spec(alias).isolation_options(level, saved)
     connection.close()
     try:
         return _race(alias)
