@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from dbbench.audit.rules import rules_for_probe
 from dbbench.backends.database import is_owned
 from dbbench.backends.targets import Target
 from dbbench.errors import ForeignDatabaseError
@@ -526,6 +527,10 @@ def test_report_serialises_with_both_values_and_hints(report: ParityReport) -> N
     for probe in data["probes"]:
         assert set(probe["results"]) == {t.name for t in TARGETS}
         assert (probe["what_to_change"] is None) == (probe["outcome"] == SAME)
+        # Each probe names the audit rules that find its construct in code (the audit names the probes back).
+        assert probe["audit_rules"] == rules_for_probe(probe["name"], json_lookups=tuple(probe["json_lookups"]))
+    named = {p["name"]: p["audit_rules"] for p in data["probes"]}
+    assert "unique-string-ci" in named["str_unique_case"] and "in-sliced-subquery" in named["in_sliced_subquery"]
 
 
 def test_render_shows_every_probe_and_escapes_values(report: ParityReport) -> None:

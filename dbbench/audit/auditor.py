@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 from dbbench.audit import catalog, guards
+from dbbench.audit.astutil import callee, dotted
 from dbbench.audit.fields import FieldIndex
 from dbbench.audit.modelrules import ModelRules
 from dbbench.audit.queryrules import QueryRules
@@ -19,49 +20,6 @@ from dbbench.audit.rules import HANDLED, MARIADB, RULES, Finding
 from dbbench.audit.sqlrules import LazyScope, SqlRules
 
 _IGNORE = re.compile(r"#\s*dbbench:\s*ignore(?:\[([\w\-, ]+)\])?")
-
-
-def _callee(node: ast.expr) -> str:
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return node.id if isinstance(node, ast.Name) else ""
-
-
-def _dotted(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr}" if base else None
-    return None
-
-
-def false(node: ast.expr) -> bool:
-    """A literal that switches an option off (False, None, (), [])."""
-    if isinstance(node, ast.Constant):
-        return not node.value
-    return isinstance(node, ast.Tuple | ast.List) and not node.elts
-
-
-def chain_names(node: ast.expr) -> Iterator[str]:
-    """Attribute and method names along a call chain: ``A.objects.filter(x).iterator`` -> objects, filter..."""
-    while True:
-        if isinstance(node, ast.Call):
-            node = node.func
-        elif isinstance(node, ast.Attribute):
-            yield node.attr
-            node = node.value
-        elif isinstance(node, ast.Subscript):
-            node = node.value
-        else:
-            return
-
-
-def chain_model(node: ast.expr) -> str | None:
-    """``Page.objects.filter`` -> ``Page`` (a capitalised name in front of a manager), else None."""
-    while isinstance(node, ast.Call | ast.Attribute | ast.Subscript):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) and node.id[:1].isupper() else None
 
 
 def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
@@ -222,8 +180,8 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         self._under(orelse, [node.orelse])
 
     def visit_Try(self, node: ast.Try) -> None:
-        names = {_callee(h.type) for h in node.handlers if h.type is not None}
-        names |= {_callee(e) for h in node.handlers if isinstance(h.type, ast.Tuple) for e in h.type.elts}
+        names = {callee(h.type) for h in node.handlers if h.type is not None}
+        names |= {callee(e) for h in node.handlers if isinstance(h.type, ast.Tuple) for e in h.type.elts}
         optional = names & {"ImportError", "ModuleNotFoundError"}
         self._under(guards.Guard(guards.FEATURE, "try/except ImportError") if optional else None, node.body)
         for part in (*node.handlers, *node.orelse, *node.finalbody):
@@ -261,10 +219,10 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
             self.generic_visit(node)
 
     def _pg_reference(self, node: ast.Name | ast.Attribute) -> bool:
-        dotted = _dotted(node)
-        if not dotted:
+        name = dotted(node)
+        if not name:
             return False
-        head, _, rest = dotted.partition(".")
+        head, _, rest = name.partition(".")
         qualified = self.imports.get(head, head) + (f".{rest}" if rest else "")
         parts = qualified.split(".")
         if parts[:3] != ["django", "contrib", "postgres"] or len(parts) < 4:
@@ -282,7 +240,7 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
 
     def visit_Assign(self, node: ast.Assign | ast.AugAssign) -> None:
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if any(_callee(t) == "INSTALLED_APPS" for t in targets):
+        if any(callee(t) == "INSTALLED_APPS" for t in targets):
             self._installed_apps(node.value)
         self.generic_visit(node)
 
@@ -317,7 +275,7 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         for part in (*node.decorator_list, *node.bases, *node.keywords):
             self.visit(part)
         guard = guards.function_guard(node, self._guard_names)
-        guard = guard or self.fields.inherited_guard([_callee(b) for b in node.bases])
+        guard = guard or self.fields.inherited_guard([callee(b) for b in node.bases])
         if guard:
             self._guards.append(guard)
         self._model_fields(node)

@@ -12,15 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbbench.audit.astutil import callee
+
 JSON = "json"
 RELATION = "relation"
 _RELATIONS = frozenset({"ForeignKey", "OneToOneField", "ManyToManyField", "ParentalKey", "ParentalManyToManyField"})
-
-
-def _callee(node: ast.expr) -> str:
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return node.id if isinstance(node, ast.Name) else ""
 
 
 @dataclass
@@ -48,13 +44,13 @@ class FieldIndex:
                     self.class_guards[node.name] = guard
         for node in _outside_functions(tree):
             if isinstance(node, ast.ClassDef):
-                self.bases.setdefault(node.name, set()).update(_callee(b) for b in node.bases)
+                self.bases.setdefault(node.name, set()).update(callee(b) for b in node.bases)
                 self._add_class(node)
-            elif isinstance(node, ast.Call) and _callee(node.func) in ("CreateModel", "AddField", "AlterField"):
+            elif isinstance(node, ast.Call) and callee(node.func) in ("CreateModel", "AddField", "AlterField"):
                 self._add_migration(node)
 
     def _add(self, model: str, name: str, call: ast.Call) -> None:
-        kind = _callee(call.func)
+        kind = callee(call.func)
         if not kind.endswith(("Field", "Key")) and kind not in _RELATIONS:
             return
         self.models.setdefault(model.lower(), {})[name] = kind
@@ -62,7 +58,7 @@ class FieldIndex:
         if kind in _RELATIONS:
             target = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "to"), None)
             text = target.value if isinstance(target, ast.Constant) and isinstance(target.value, str) else None
-            text = text or (_callee(target) if target is not None else None)
+            text = text or (callee(target) if target is not None else None)
             if text:
                 self.targets[(model.lower(), name)] = text.rsplit(".", 1)[-1].lower()
 
@@ -78,7 +74,7 @@ class FieldIndex:
         kw = {k.arg: k.value for k in node.keywords if k.arg}
         name = kw.get("name", node.args[0] if node.args else None)
         model = kw.get("model_name", node.args[0] if node.args else None)
-        if _callee(node.func) == "CreateModel":
+        if callee(node.func) == "CreateModel":
             fields = kw.get("fields", node.args[1] if len(node.args) > 1 else None)
             if isinstance(name, ast.Constant) and isinstance(fields, ast.List | ast.Tuple):
                 for item in fields.elts:

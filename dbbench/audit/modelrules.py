@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from dbbench.audit import catalog
+from dbbench.audit.astutil import callee
 from dbbench.audit.rules import MYSQL8
 
 # Values that are lower-case (or case-free) by construction: digests, tokens, UUIDs, hex keys.
@@ -25,12 +26,6 @@ def _false(node: ast.expr) -> bool:
     if isinstance(node, ast.Constant):
         return not node.value
     return isinstance(node, ast.Tuple | ast.List) and not node.elts
-
-
-def _callee(node: ast.expr) -> str:
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return node.id if isinstance(node, ast.Name) else ""
 
 
 class ModelRules:
@@ -89,7 +84,7 @@ class ModelRules:
             value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
             if not (isinstance(target, ast.Name) and isinstance(value, ast.Call)):
                 continue
-            if _callee(value.func) not in catalog.STRING_FIELDS or not _case_matters(target.id, value):
+            if callee(value.func) not in catalog.STRING_FIELDS or not _case_matters(target.id, value):
                 continue
             if target.id in normalised:
                 continue
@@ -97,7 +92,7 @@ class ModelRules:
             kw = _kw(value)
             unique = next((kw[k] for k in ("unique", "primary_key") if k in kw and not _false(kw[k].value)), None)
             if unique is not None:
-                self._ci_unique(value, f"{target.id} ({_callee(value.func)}, {unique.arg}=True)")
+                self._ci_unique(value, f"{target.id} ({callee(value.func)}, {unique.arg}=True)")
         meta = next((s for s in node.body if isinstance(s, ast.ClassDef) and s.name == "Meta"), None)
         if meta is None or not strings:
             return
@@ -112,7 +107,7 @@ class ModelRules:
                     self._ci_group(group, strings, "unique_together")
             elif stmt.targets[0].id == "constraints" and isinstance(stmt.value, ast.List | ast.Tuple):
                 for call in stmt.value.elts:
-                    if isinstance(call, ast.Call) and _callee(call.func) == "UniqueConstraint":
+                    if isinstance(call, ast.Call) and callee(call.func) == "UniqueConstraint":
                         fields = _kw(call).get("fields")
                         if fields is not None:
                             self._ci_group(fields.value, strings, "UniqueConstraint", at=call)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dbbench.audit import catalog
+from dbbench.audit.astutil import callee, chain_model, chain_names, false
 
 if TYPE_CHECKING:
     from dbbench.audit.fields import FieldIndex
@@ -25,14 +26,12 @@ class QueryRules:
     generic_visit: Any
 
     def visit_Call(self, node: ast.Call) -> None:
-        from dbbench.audit.auditor import _callee, chain_names, false
-
-        name = _callee(node.func)
+        name = callee(node.func)
         kw = {k.arg: k for k in node.keywords if k.arg}
         method = isinstance(node.func, ast.Attribute)
         if name in catalog.FILTER_CALLS:
             self._lookups(node)
-        if method and name in ("append", "insert", "extend") and _callee(node.func.value) == "INSTALLED_APPS":
+        if method and name in ("append", "insert", "extend") and callee(node.func.value) == "INSTALLED_APPS":
             for value in node.args:
                 self._installed_apps(value)
         if method and name == "order_by":
@@ -92,8 +91,6 @@ class QueryRules:
                         yield key.value, key, value
 
     def _lookups(self, node: ast.Call) -> None:
-        from dbbench.audit.auditor import chain_model
-
         model = chain_model(node.func.value) if isinstance(node.func, ast.Attribute) else None
         for name, where, value in self._lookup_names(node):
             parts = name.split("__")
@@ -135,8 +132,6 @@ class QueryRules:
         )
 
     def _order_by(self, node: ast.Call) -> None:
-        from dbbench.audit.auditor import chain_model
-
         if "order_by" not in self.json_notes:
             return
         model = chain_model(node.func.value) if isinstance(node.func, ast.Attribute) else None
@@ -150,8 +145,6 @@ class QueryRules:
                     self.report("json-lookup", arg, message + (f": {note}" if note else ""))
 
     def _bulk_create(self, kw: dict[str, ast.keyword]) -> None:
-        from dbbench.audit.auditor import false
-
         unique = kw.get("unique_fields")
         update = kw.get("update_conflicts")
         if unique and update and not false(unique.value) and not false(update.value):
@@ -211,8 +204,6 @@ def _f_name(node: ast.expr) -> str | None:
 
 
 def _sliced_queryset(node: ast.expr) -> bool:
-    from dbbench.audit.auditor import chain_names
-
     if not (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice)):
         return False
     return bool(catalog.QUERYSET_HINTS & set(chain_names(node.value)) | {"values_list"} & set(chain_names(node.value)))

@@ -154,3 +154,12 @@ _RULE_LIST = [
 ]
 # fmt: on
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULE_LIST}
+
+
+def rules_for_probe(probe: str, *, json_lookups: tuple[str, ...] = ()) -> list[str]:
+    """The audit rules that find, in code, the construct whose difference parity probe ``probe`` shows.
+
+    ``json-lookup`` names no probes of its own: it flags the lookups each JSON probe exercises (``json_lookups``).
+    """
+    found = [rule.id for rule in _RULE_LIST if probe in rule.probes]
+    return [*found, "json-lookup"] if json_lookups else found

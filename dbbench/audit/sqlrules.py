@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dbbench.audit import catalog, guards
+from dbbench.audit.astutil import chain_names
 from dbbench.audit.rules import MYSQL8
 from dbbench.audit.sql import REWRITE, SEMANTICS, UNTRANSLATABLE, check_mysql, check_sql
 
@@ -22,7 +23,7 @@ _SQL_START = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|WIT
 _STRING = re.compile(r"""(?s)[rRbBuUfF]{0,2}('''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""")
 
 
-def _callee(node: ast.expr) -> str:
+def callee(node: ast.expr) -> str:
     if isinstance(node, ast.Attribute):
         return node.attr
     return node.id if isinstance(node, ast.Name) else ""
@@ -52,13 +53,11 @@ class SqlRules:
         elif name == "RawSQL":
             self._check_sql(arg(0, "sql"), "RawSQL", strict=True, fragment="expression")
         elif method and name == "raw" and receiver is not None:
-            from dbbench.audit.auditor import chain_names
-
             manager = bool({"objects", "_default_manager", "using"} & set(chain_names(receiver)))
             self._check_sql(arg(0, "raw_query"), ".raw()", strict=manager)
         elif method and name in ("execute", "executemany") and receiver is not None:
-            cursorish = isinstance(receiver, ast.Call) and _callee(receiver.func) == "cursor"
-            cursorish = cursorish or bool(catalog.CURSOR_NAME.search(_callee(receiver)))
+            cursorish = isinstance(receiver, ast.Call) and callee(receiver.func) == "cursor"
+            cursorish = cursorish or bool(catalog.CURSOR_NAME.search(callee(receiver)))
             self._check_sql(arg(0, "sql", "operation", "query"), f"{name}()", strict=cursorish)
         elif method and name == "extra":
             where = kw.get("where")

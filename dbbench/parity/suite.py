@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbbench.audit.rules import rules_for_probe
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, mask_secrets, one_line
 
@@ -107,6 +108,8 @@ class ProbeResult:
             "different_on": self.different_on,
             "json_lookups": list(self.json_lookups),
             "what_to_change": None if self.outcome == SAME else self.hint,
+            # The other direction of the audit's map: which rules find this construct in a project's code.
+            "audit_rules": rules_for_probe(self.name, json_lookups=tuple(self.json_lookups)),
             "results": {
                 alias: {"vendor": vendors.get(alias), **obs.as_dict()} for alias, obs in self.observations.items()
             },

@@ -131,11 +131,12 @@ def _parity_section(data: dict[str, Any], used: set[str] | None) -> str:
 
 
 def _probe_table(probes: list[dict[str, Any]]) -> str:
-    out = ["| probe | category | outcome | what to change |", "|---|---|---|---|"]
+    out = ["| probe | category | outcome | what to change | found in code by |", "|---|---|---|---|---|"]
     for p in probes:
+        rules = ", ".join(f"`{_cell(r)}`" for r in p.get("audit_rules") or []) or "-"
         out.append(
             f"| `{_cell(p.get('name'))}` {_cell(p.get('title') or '')} | {_cell(p.get('category'))} | "
-            f"{_cell(p.get('label') or p.get('outcome'))} | {_cell(p.get('what_to_change') or '')} |"
+            f"{_cell(p.get('label') or p.get('outcome'))} | {_cell(p.get('what_to_change') or '')} | {rules} |"
         )
     return "\n".join(out) + "\n"
 
