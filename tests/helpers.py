@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
-from dbbench.backends.targets import targets_from_env
+from dbbench.backends.targets import Target, targets_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -29,3 +34,51 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
         timeout=timeout,
         cwd=ROOT,
     )
+
+
+def admin_sql(target: Target, sql: str, database: str | None = None) -> None:
+    """Run ``sql`` as ``target``'s own user (autocommit), in ``database`` or none: test set-up only."""
+    with target.spec.connection(target, database) as conn:
+        conn.cursor().execute(sql)
+
+
+def url_for(target: Target, user: str, password: str, database: str | None = None) -> str:
+    """``target``'s server as another user (and database), in URL form."""
+    scheme = target.url.split("://", 1)[0]
+    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{target.host}:{target.port}/" + (
+        database or target.database
+    )
+
+
+@contextmanager
+def scratch_user(target: Target, *, createdb: bool = False) -> Iterator[tuple[str, str]]:
+    """A login user of its own on ``target``'s server, with a password (servers may not trust local users);
+    ``(name, password)``, dropped afterwards."""
+    name, password = f"dbbench_u{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    if target.family == "postgresql":
+        create = f"CREATE ROLE {name} LOGIN PASSWORD '{password}'" + (" CREATEDB" if createdb else "")
+        drop = [f"DROP ROLE IF EXISTS {name}"]
+    else:
+        create = f"CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'"
+        drop = [f"DROP USER IF EXISTS '{name}'@'%'"]
+    admin_sql(target, create)
+    if createdb and target.family != "postgresql":
+        admin_sql(target, f"GRANT ALL PRIVILEGES ON `{name}%`.* TO '{name}'@'%'")
+    try:
+        yield name, password
+    finally:
+        for sql in drop:
+            admin_sql(target, sql)
+
+
+@functools.cache
+def mariadb_has_zone_tables() -> bool:
+    """Whether the MySQL-family target has its time-zone tables loaded: dbbench's managed servers do (as a
+    production server should), a fresh system install may not. Named time zones then work as on PostgreSQL."""
+    mysql = next((t for t in TARGETS if t.family == "mysql"), None)
+    if mysql is None:
+        return False
+    with mysql.spec.connection(mysql, None) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT CONVERT_TZ('2000-01-01 00:00:00', 'UTC', 'Europe/Paris')")
+        return cur.fetchone()[0] is not None

@@ -24,7 +24,7 @@ from dbbench.errors import ConfigError, ResultsError
 from dbbench.load import stats as loadstats
 from dbbench.load.config import build_config, parse_seconds
 from dbbench.results import load_result
-from tests.helpers import FIXTURES, ROOT, TARGETS, run_cli
+from tests.helpers import FIXTURES, ROOT, TARGETS, admin_sql, run_cli, scratch_user, url_for
 
 # --- pure figures -------------------------------------------------------------------------------------------
 
@@ -396,14 +396,6 @@ def test_the_knee_says_failures_passed_the_limit_when_p95_is_fast() -> None:
     assert old.describe() == "below the smallest step (p95 over 1000 ms or failures over 1%)"
 
 
-def _psql(sql: str, database: str = "postgres") -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", sql],
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.fixture
 def limited_target() -> Iterator[Target]:
     """A PostgreSQL role allowed 4 connections, owning a scratch database with the small fixture (all dropped).
@@ -415,10 +407,13 @@ def limited_target() -> Iterator[Target]:
     postgres = next((t for t in TARGETS if t.family == "postgresql"), None)
     if postgres is None:
         pytest.skip("no PostgreSQL target")
-    suffix = f"{os.getpid()}_{time.monotonic_ns() % 10**6}"
-    role, database = f"dbbench_lim_{suffix}", f"{postgres.database}_lim{suffix}"
-    _psql(f"CREATE ROLE {role} LOGIN CREATEDB")
-    limited = parse_target("limited", f"postgres://{role}@{postgres.host}:{postgres.port}/{database}")
+    database = f"{postgres.database}_lim{os.getpid()}_{time.monotonic_ns() % 10**6}"
+    with scratch_user(postgres, createdb=True) as (role, password):
+        limited = parse_target("limited", url_for(postgres, role, password, database))
+        yield from _limited(postgres, limited, role, database)
+
+
+def _limited(postgres: Target, limited: Target, role: str, database: str) -> Iterator[Target]:
     try:
         ensure_database(limited)
         env = {"DBBENCH_TARGETS": f"limited={limited.url}"}
@@ -432,13 +427,12 @@ def limited_target() -> Iterator[Target]:
             timeout=60,
         )
         assert loaded.returncode == 0, loaded.stderr
-        _psql(f"ALTER ROLE {role} CONNECTION LIMIT 4")
+        admin_sql(postgres, f"ALTER ROLE {role} CONNECTION LIMIT 4")
         yield limited
     finally:
-        _psql(f"ALTER ROLE {role} CONNECTION LIMIT -1")
+        admin_sql(postgres, f"ALTER ROLE {role} CONNECTION LIMIT -1")
         drop_database(limited)
-        _psql(f"DROP DATABASE IF EXISTS {database}")
-        _psql(f"DROP ROLE IF EXISTS {role}")
+        admin_sql(postgres, f"DROP DATABASE IF EXISTS {database}")
 
 
 @pytest.mark.slow

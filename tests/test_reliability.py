@@ -21,7 +21,7 @@ from dbbench.backends.database import drop_database, exclusive, is_owned, lock_n
 from dbbench.backends.targets import Target, parse_target
 from dbbench.errors import DbbenchError
 from dbbench.results import load_result
-from tests.helpers import ROOT, run_cli
+from tests.helpers import ROOT, run_cli, scratch_user, url_for
 
 
 def _other_spelling(target: Target) -> Target:
@@ -330,24 +330,11 @@ def test_a_failed_copy_does_not_say_copied(capsys: pytest.CaptureFixture[str]) -
 
 def test_seed_benchmark_reports_a_missing_create_privilege_at_once(target: Target) -> None:
     """A user who may not create the scratch database hears so before any quiescing or seeding."""
-    suffix = uuid.uuid4().hex[:8]
-    user = f"dbbench_nocreate_{suffix}"
-    admin = target.spec
-    create, drop = (
-        (f"CREATE ROLE {user} LOGIN", f"DROP ROLE IF EXISTS {user}")
-        if target.family == "postgresql"
-        else (f"CREATE USER '{user}'@'%'", f"DROP USER IF EXISTS '{user}'@'%'")
-    )
-    with admin.connection(target, None) as conn:
-        conn.cursor().execute(create)
-    try:
-        weak = parse_target(target.name, target.url.replace(f"://{target.user}", f"://{user}", 1))
+    with scratch_user(target) as (user, password):
+        weak = parse_target(target.name, url_for(target, user, password))
         started = time.monotonic()
         proc = run_cli("seed-benchmark", "--attempts", "300k", "--target", f"{target.name}={weak.url}", timeout=120)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
         assert proc.stderr.startswith(f"dbbench: error: {target.name}: cannot create {target.database}_seedbench: ")
         assert time.monotonic() - started < 30
         assert "seeded" not in proc.stdout
-    finally:
-        with admin.connection(target, None) as conn:
-            conn.cursor().execute(drop)

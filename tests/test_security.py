@@ -18,7 +18,7 @@ from dbbench.backends.database import drop_database, ensure_database
 from dbbench.backends.targets import Target, parse_target, parse_target_list
 from dbbench.errors import ConfigError, ForeignDatabaseError, mask_url, one_line
 from dbbench.report.build import FIGURES_DIR, build_report
-from tests.helpers import FIXTURES, run_cli
+from tests.helpers import FIXTURES, admin_sql, run_cli, scratch_user, url_for
 
 HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)><iframe src="javascript:alert(3)"></iframe>`x'
 
@@ -156,8 +156,10 @@ def test_a_comma_in_a_target_list_password_stays_in_its_url() -> None:
 
 def test_a_query_password_is_the_password_and_never_printed(target: Target) -> None:
     """``?password=`` is taken as the password (it used to reach the driver twice: a TypeError with the URL)."""
-    url = target.url.split("?")[0] + "?password=Wr0ng-Secret-42"
-    parsed = parse_target(target.name, url.replace("://" + target.user + "@", f"://{target.user}@"))
+    # The target's own URL without its password (a server that has one), the password as a query parameter.
+    bare = f"{target.url.split('://', 1)[0]}://{target.user}@{target.host}:{target.port}/{target.database}"
+    url = bare + "?password=Wr0ng-Secret-42"
+    parsed = parse_target(target.name, url)
     assert parsed.password == "Wr0ng-Secret-42" and "password" not in parsed.options
     assert "Wr0ng-Secret-42" not in parsed.safe_url
     assert "Wr0ng-Secret-42" in parsed.with_database("other").password
@@ -197,37 +199,24 @@ def test_a_63_character_database_name_is_accepted_and_64_says_why_not() -> None:
 # --- foreign tables -------------------------------------------------------------------------------------------
 
 
-def _psql(sql: str, database: str = "postgres") -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", sql],
-        check=True,
-        capture_output=True,
-    )
-
-
 def test_a_table_the_user_cannot_see_still_makes_the_database_foreign(target: Target) -> None:
     """PostgreSQL: a role that owns the database but has no privilege on another role's table in it."""
     if target.family != "postgresql":
         pytest.skip("MariaDB lists every table a user has any privilege on, and connecting to a database needs one")
-    suffix = uuid.uuid4().hex[:8]
-    role, database = f"dbbench_h20_role_{suffix}", f"{target.database}_f{suffix}"
-    _psql(f"CREATE ROLE {role} LOGIN CREATEDB")
-    try:
-        _psql(f"CREATE DATABASE {database} OWNER {role}")
-        _psql(
-            "CREATE SCHEMA private; CREATE TABLE private.payroll (id int); REVOKE ALL ON SCHEMA private FROM PUBLIC",
-            database,
-        )
-        mine = target.with_database(database)
-        mine = parse_target(mine.name, mine.url.replace(f"://{target.user}", f"://{role}", 1))
-        with pytest.raises(ForeignDatabaseError, match="payroll"):
-            ensure_database(mine)
-        assert drop_database(mine) is False
-        proc = run_cli("seed", "--attempts", "1k", "--target", f"pg={mine.url}")
-        assert proc.returncode == 2 and "payroll" in proc.stderr
-    finally:
-        _psql(f"DROP DATABASE IF EXISTS {database}")
-        _psql(f"DROP ROLE IF EXISTS {role}")
+    database = f"{target.database}_f{uuid.uuid4().hex[:8]}"
+    with scratch_user(target, createdb=True) as (role, password):
+        try:
+            admin_sql(target, f"CREATE DATABASE {database} OWNER {role}")
+            private = "CREATE SCHEMA private; CREATE TABLE private.payroll (id int)"
+            admin_sql(target, f"{private}; REVOKE ALL ON SCHEMA private FROM PUBLIC", database)
+            mine = parse_target(target.name, url_for(target, role, password, database))
+            with pytest.raises(ForeignDatabaseError, match="payroll"):
+                ensure_database(mine)
+            assert drop_database(mine) is False
+            proc = run_cli("seed", "--attempts", "1k", "--target", f"pg={mine.url}")
+            assert proc.returncode == 2 and "payroll" in proc.stderr
+        finally:
+            admin_sql(target, f"DROP DATABASE IF EXISTS {database}")
 
 
 # --- the quiz site (issue 20, case 10) -----------------------------------------------------------------------

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dbbench import markdown
+
 BREAKS_SHOWN = 30
 ERROR_CHARS = 240  # the first line of an assertion can hold a whole HTML page
 
@@ -68,8 +70,7 @@ def render_text(data: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+_md = markdown.cell
 
 
 def render_section(data: Mapping[str, Any]) -> str:

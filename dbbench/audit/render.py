@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from dbbench import markdown
 from dbbench.audit.rules import HANDLED, SEVERITIES
 
 AREAS = ("app", "migrations", "tests")
@@ -117,5 +118,5 @@ def render_markdown(data: dict[str, Any]) -> str:
         if len(places) > _PLACES_SHOWN:
             where += f" and {len(places) - _PLACES_SHOWN} more"
         cells = [first["severity"], where, first["rule"], first["message"], first["instead"]]
-        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+        lines.append("| " + " | ".join(markdown.cell(c) for c in cells) + " |")
     return "\n".join(lines)

@@ -46,7 +46,7 @@ class MySQLSpec(BackendSpec):
             "NAME": target.database,
             "USER": target.user,
             "PASSWORD": target.password,
-            "HOST": target.host,
+            "HOST": _tcp_host(target.host),
             "PORT": str(target.port),
             "OPTIONS": {
                 "charset": "utf8mb4",
@@ -66,7 +66,7 @@ class MySQLSpec(BackendSpec):
         import MySQLdb
 
         kwargs: dict[str, Any] = {
-            "host": target.host,
+            "host": _tcp_host(target.host),
             "port": target.port,
             "user": target.user,
             "password": target.password,
@@ -317,3 +317,10 @@ class MySQLSpec(BackendSpec):
 
     def statistics_sql(self, table: str) -> list[str]:
         return [f"ANALYZE TABLE {self.quote_name(table)}"]
+
+
+def _tcp_host(host: str) -> str:
+    """The host to hand the MySQL client library: it takes ``localhost`` to mean its default Unix socket, whatever
+    port the URL names, so ``mysql://...@localhost:3307/x`` would reach the server on the socket (likely another
+    one). A dbbench URL always names a TCP port: ``localhost`` is spelled as the loopback address."""
+    return "127.0.0.1" if host == "localhost" else host

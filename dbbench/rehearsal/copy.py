@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db.models import Model
 
+from dbbench import progress as shown
 from dbbench.backends import bulkload
 from dbbench.backends.bulkload import BatchFile
 from dbbench.backends.spec import BackendSpec
@@ -230,26 +231,13 @@ class Progress:
 
     @classmethod
     def create(cls, progress: bool | None) -> Progress:
-        if progress is False:
-            return cls("off")
-        return cls("bar" if progress or sys.stderr.isatty() else "plain")
+        return cls(shown.mode(progress))
 
     def table(self, name: str, total: int) -> None:
         self._flush_plain()
         if self.mode == "bar":
             if self._bar is None:
-                from rich.console import Console
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-                self._bar = Progress(
-                    TextColumn("copy {task.description:<18}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TextColumn("rows"),
-                    TimeRemainingColumn(),
-                    console=Console(file=sys.stderr),
-                )
-                self._bar.start()
+                self._bar = shown.bar("copy {task.description:<18}", "rows")
             self._task = self._bar.add_task(name, total=total)
         elif self.mode == "plain":
             self._plain = (name, 0, time.perf_counter())

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dbbench import markdown
 from dbbench.errors import ConfigError, ResultsError, mask_url
 from dbbench.report import plots
 from dbbench.report.data import (
@@ -544,18 +545,8 @@ def _anchor(op: str) -> str:
     return "op-" + re.sub(r"[^a-z0-9_-]+", "-", op.lower())
 
 
-_MARKUP = re.compile(r"([\\`*_{}\[\]()#+!|<>~&])")
-
-
-def _cell(text: object) -> str:
-    """A value from a result file as Markdown text: every character that could start markup (an image, a link,
-    HTML, an entity, emphasis, a column separator) is backslash-escaped; line breaks become spaces."""
-    return _MARKUP.sub(r"\\\1", " ".join(str(text).split()))
-
-
-def _code(text: str) -> str:
-    """A code span: markdown-it escapes its content for HTML; only backticks and the column separator matter."""
-    return "`" + str(text).replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
+_cell = markdown.text  # free text from result files: no markup can start in it
+_code = markdown.code
 
 
 def _ms(value: float) -> str:

@@ -7,10 +7,10 @@ sees :class:`~dbbench.report.verdict.Portability` and :class:`~dbbench.report.ve
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
+from dbbench import markdown
 from dbbench.report.data import ResultSet
 from dbbench.report.verdict import AppEvidence, LoadEvidence, Portability
 
@@ -360,8 +360,4 @@ def generic_table(data: Any) -> str:
     return "\n".join(out) + "\n"
 
 
-def _cell(value: Any) -> str:
-    text = str(value)
-    if isinstance(value, float):
-        text = f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+_cell = markdown.cell

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 from dbbench import djangoenv, servers
+from dbbench import progress as shown
 from dbbench.backends import bulkload
 from dbbench.backends.bulkload import BatchFile
 from dbbench.backends.database import MARKER_TABLE, exclusive
@@ -421,27 +422,13 @@ class _Progress:
 
     @classmethod
     def create(cls, alias: str, progress: bool | None) -> _Progress:
-        if progress is False:
-            return cls(alias, "off", sys.stderr)
-        return cls(alias, "bar" if progress or sys.stderr.isatty() else "plain", sys.stderr)
+        return cls(alias, shown.mode(progress), sys.stderr)
 
     def start(self, done: int, total: int) -> None:
         self.first, self.total = done, total
         self.t0 = self.last_print = time.perf_counter()
-        if self.mode == "bar" and total > done:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(
-                TextColumn(f"seed {self.alias}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("attempts, {task.fields[rate]} rows/s, ETA"),
-                TimeRemainingColumn(),
-                console=Console(file=self.stream),
-                transient=True,
-            )
-            self._bar.start()
+        if self.mode == shown.BAR and total > done:
+            self._bar = shown.bar(f"seed {self.alias}", "attempts", rate=True, transient=True)
             self._task = self._bar.add_task("seed", total=total, completed=done, rate="-")
 
     def update(self, done: int) -> None:

@@ -1,0 +1,40 @@
+"""Markdown from values that come from result files, servers and code: escaped once, the same way everywhere.
+
+Result files are shared between people, so nothing in them may become markup in a report: the HTML renderer
+runs with raw HTML off, and these helpers keep a value from opening a link, an image, emphasis or a new column.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+!|<>~&])")
+
+
+def text(value: object) -> str:
+    """Free text: every character that could start markup is backslash-escaped; line breaks become spaces."""
+    return _MARKUP.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def code(value: object) -> str:
+    """A code span: its content is literal, so only backticks and the column separator need care."""
+    return "`" + str(value).replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
+
+
+def cell(value: Any) -> str:
+    """A table cell: numbers shortened, HTML escaped, no column separator or line break left."""
+    shown = str(value)
+    if isinstance(value, float):
+        shown = f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return html.escape(shown, quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> list[str]:
+    """A Markdown table's lines; each row's values go through :func:`cell`. ``align``: one of ``l``/``r`` a column."""
+    marks = [("---:" if a == "r" else "---") for a in (align or "l" * len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines
