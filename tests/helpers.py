@@ -51,19 +51,20 @@ def url_for(target: Target, user: str, password: str, database: str | None = Non
 
 
 @contextmanager
-def scratch_user(target: Target, *, createdb: bool = False) -> Iterator[tuple[str, str]]:
+def scratch_user(target: Target, *, createdb: bool = False, password: str | None = None) -> Iterator[tuple[str, str]]:
     """A login user of its own on ``target``'s server, with a password (servers may not trust local users);
-    ``(name, password)``, dropped afterwards."""
-    name, password = f"dbbench_u{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
+    ``(name, password)``, dropped afterwards. ``createdb``: it may create databases (``<name>...`` on MariaDB)."""
+    name, password = f"dbbench_u{uuid.uuid4().hex[:10]}", password or uuid.uuid4().hex
+    quoted = password.replace("'", "''")
     if target.family == "postgresql":
-        create = f"CREATE ROLE {name} LOGIN PASSWORD '{password}'" + (" CREATEDB" if createdb else "")
+        create = f"CREATE ROLE {name} LOGIN PASSWORD '{quoted}'" + (" CREATEDB" if createdb else "")
         drop = [f"DROP ROLE IF EXISTS {name}"]
     else:
-        create = f"CREATE USER '{name}'@'%' IDENTIFIED BY '{password}'"
+        create = f"CREATE USER '{name}'@'%' IDENTIFIED BY '{quoted}'"
         drop = [f"DROP USER IF EXISTS '{name}'@'%'"]
     admin_sql(target, create)
     if createdb and target.family != "postgresql":
-        admin_sql(target, f"GRANT ALL PRIVILEGES ON `{name}%`.* TO '{name}'@'%'")
+        admin_sql(target, f"GRANT ALL PRIVILEGES ON `{name}%`.* TO '{name}'@'%'")  # no parameters: % is literal
     try:
         yield name, password
     finally:

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from dbbench.backends.database import is_owned
-from dbbench.backends.targets import parse_target
-from tests.helpers import FIXTURES, ROOT, run_cli
+from tests.helpers import FIXTURES, ROOT, TARGETS, run_cli, url_for
 
 SECRET = "Wr0ng-Pa55word"
 # A database name no test uses: after a failing command it must still not exist.
 UNTOUCHED = f"dbbench_badinput_{uuid.uuid4().hex[:6]}"
+MYSQL = next(t for t in TARGETS if t.family == "mysql")
 
 
 def _closed_port() -> int:
@@ -41,7 +41,7 @@ CASES: list[Case] = [
     ("unknown scheme", lambda t: ["seed", "--target", "x=oracle://h/db", "--attempts", "10"], "unknown URL scheme"),
     (
         "wrong password",
-        lambda t: ["seed", "--target", f"my=mysql://root:{SECRET}@127.0.0.1:3306/{UNTOUCHED}", "--attempts", "10"],
+        lambda t: ["seed", "--target", f"my={url_for(MYSQL, MYSQL.user, SECRET, UNTOUCHED)}", "--attempts", "10"],
         "Access denied",
     ),
     (
@@ -109,8 +109,8 @@ def test_bad_input(tmp_path: Path, name: str, argv: Callable[[Path], list[str]],
     # Nothing written: no new files next to the inputs, no database created on either server.
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert not any((ROOT / "results").glob(f"*{UNTOUCHED}*"))
-    for url in (f"postgres://postgres@127.0.0.1:5432/{UNTOUCHED}", f"mysql://root@127.0.0.1:3306/{UNTOUCHED}"):
-        assert not is_owned(parse_target("check", url))
+    for server in TARGETS:
+        assert not is_owned(server.with_database(UNTOUCHED))
 
 
 def test_unparseable_python_is_reported_not_crashed(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import socket
 
 from dbbench.backends.doctor import probe
 from dbbench.backends.targets import Target, parse_target
-from tests.helpers import TARGETS, run_cli
+from tests.helpers import TARGETS, run_cli, url_for
 
 # What this project's machines run: the doctor must name these, whatever the URL scheme says.
 EXPECTED_VENDOR = {"postgresql": "PostgreSQL", "mysql": "MariaDB"}
@@ -66,8 +66,8 @@ def test_wrong_port_is_one_line_and_nonzero() -> None:
 
 
 def test_wrong_password_is_masked_and_nonzero() -> None:
-    # MariaDB's root has no password here, so a wrong one is refused.
-    proc = run_cli("doctor", "--target", "my=mysql://root:Sw0rdfish-42@127.0.0.1:3306/dbbench")
+    mysql = next(t for t in TARGETS if t.family == "mysql")
+    proc = run_cli("doctor", "--target", f"my={url_for(mysql, mysql.user, 'Sw0rdfish-42')}")
     assert proc.returncode == 1
     assert "Access denied" in proc.stdout
     assert "Sw0rdfish-42" not in proc.stdout + proc.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from dbbench.backends.database import drop_database
 from dbbench.backends.targets import Target, parse_target
-from tests.helpers import run_cli
+from tests.helpers import TARGETS, run_cli, scratch_user, url_for
 
 SECRET = "Tr0ub4dor&3-horse"  # '&' is percent-encoded in the URL: both spellings must stay hidden
 ENCODED = "Tr0ub4dor%263-horse"
@@ -19,22 +18,21 @@ USER = "dbbench_pw"
 
 @pytest.fixture
 def password_targets() -> Iterator[list[Target]]:
-    """A PostgreSQL target (trust auth accepts any password) and a MariaDB user that really has one."""
-    suffix = uuid.uuid4().hex[:6]
-    admin = parse_target("admin", "mysql://root@127.0.0.1:3306/dbbench")
-    with admin.spec.connection(admin, None) as conn:
-        cur = conn.cursor()
-        cur.execute(f"CREATE USER IF NOT EXISTS '{USER}'@'%%' IDENTIFIED BY %s", (SECRET,))
-        cur.execute(f"ALTER USER '{USER}'@'%%' IDENTIFIED BY %s", (SECRET,))
-        cur.execute(f"GRANT ALL PRIVILEGES ON `dbbench\\_pw\\_%`.* TO '{USER}'@'%'")  # no params: % is literal
-    targets = [
-        parse_target("pg", f"postgres://postgres:{ENCODED}@127.0.0.1:5432/dbbench_pw_{suffix}"),
-        parse_target("my", f"mysql://{USER}:{ENCODED}@127.0.0.1:3306/dbbench_pw_{suffix}"),
-    ]
-    assert targets[1].password == SECRET
-    yield targets
-    for target in targets:
-        drop_database(target)
+    """A PostgreSQL role and a MariaDB user of their own that really have the password, on the configured servers."""
+    pg_server = next(t for t in TARGETS if t.family == "postgresql")
+    my_server = next(t for t in TARGETS if t.family == "mysql")
+    with (
+        scratch_user(pg_server, createdb=True, password=SECRET) as (pg_user, _),
+        scratch_user(my_server, createdb=True, password=SECRET) as (my_user, _),
+    ):
+        targets = [
+            parse_target("pg", url_for(pg_server, pg_user, SECRET, f"{pg_user}_pw")),
+            parse_target("my", url_for(my_server, my_user, SECRET, f"{my_user}_pw")),
+        ]
+        assert all(t.password == SECRET and ENCODED in t.url for t in targets)
+        yield targets
+        for target in targets:
+            drop_database(target)
 
 
 def _written(folder: Path) -> Iterator[tuple[Path, bytes]]:

@@ -1,6 +1,6 @@
 """Latency benchmarks of the quiz app's operations as the data grows.
 
-- ``workloads``: the operations (ORM, and raw-driver twins) and the data they draw arguments from.
+- ``workloads``: the operations (ORM, and raw-driver twins); ``dataset``: the data they draw arguments from.
 - ``measure``: interleaved rounds across backends, so drift on the machine cannot favour one.
 - ``runner``: runs the suite in a pytest subprocess (``dbbench bench``); profiles and sizes.
 - ``plugin``: the pytest plugin (entry point ``pytest11``) that parametrises and measures the suite.

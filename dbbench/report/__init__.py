@@ -4,5 +4,5 @@
 - ``stats``: pure statistics (medians, bootstrap intervals, ratios).
 - ``verdict``: the mix, the labels and the decision.
 - ``plots``: matplotlib figures, data in, path out.
-- ``sections`` and ``build``: the Markdown and the self-contained HTML.
+- ``sections`` and ``build``: the Markdown; ``html``: the self-contained HTML page.
 """
