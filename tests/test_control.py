@@ -50,6 +50,6 @@ def test_control_same_server_twice_shows_no_difference(tmp_path: Path) -> None:
     text = md.read_text()
     if check.ok:
         assert not check.false_differences
-        assert re.search(r"_Control: the baseline measured a second time .+ stayed within \d+\.\d%", text)
+        assert re.search(r"_Control: the baseline measured a second time .+ came within \d+\.\d%", text)
     else:
         assert "_Control failed: the machine was disturbed" in text

@@ -220,7 +220,7 @@ class _Document:
         if check.ok:
             return (
                 f"_Control: the baseline measured a second time in the same rounds ({check.comparisons} comparisons) "
-                f"stayed within {check.floor:.1%} of itself, so differences larger than "
+                f"came within {check.floor:.1%} of itself, so differences larger than "
                 f"{max(check.floor, self.threshold):.1%} are the databases', not the machine's._\n"
             )
         return f"_Control failed: {check.caveat}. Differences below {check.floor:.0%} cannot be told from noise._\n"

@@ -20,8 +20,8 @@ from dbbench.results import load_result
 BASELINE_VENDOR = "PostgreSQL"  # the team's current database: the question is whether to leave it
 UNSTEADY = 1.5  # a run whose slowest tenth of rounds is this much slower than its fastest (shown, not judged)
 # The control (the baseline measured again under another name in the same rounds) has no real difference to find.
-# Its widest interval is the run's noise floor: no candidate difference smaller than that is called one. A control
-# whose interval reaches further than this from 1.0 means the machine was too disturbed to resolve the threshold.
+# Its largest departure from 1.0 is the run's noise floor: no candidate difference smaller than that is called one.
+# A control that strays further than this means the machine was too disturbed to resolve the threshold.
 CONTROL_FLOOR_LIMIT = 0.10
 
 
@@ -243,15 +243,16 @@ def analyse(results: ResultSet, *, threshold: float = DEFAULT_THRESHOLD) -> list
 
 
 def noise_floor(controls: list[Comparison]) -> float | None:
-    """How far from 1.0 the control's intervals reached (0.04: +-4%), or None without a control.
+    """How far the control's estimates strayed from 1.0 (0.04: 4%), or None without a control.
 
-    The same server measured twice has a true ratio of 1.0, so how far its interval reaches is what noise alone
-    can produce in this run, on this machine.
+    The same server measured twice has a true ratio of 1.0, so the largest departure of its estimates is what the
+    machine alone produced in this run. The estimates, not the interval ends: one operation whose median sits
+    between two modes has a wide interval of its own (the report shows it), without the machine being disturbed.
     """
     usable = [c for c in controls if c.label is not Label.TOO_FEW]
     if not usable:
         return None
-    return max(max(c.high - 1.0, 1.0 / c.low - 1.0) for c in usable)
+    return max(max(c.ratio, 1.0 / c.ratio) - 1.0 for c in usable)
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,7 @@ class ControlCheck:
                 + ", ".join(self.false_differences)
             )
         if self.floor > CONTROL_FLOOR_LIMIT:
-            why.append(f"its intervals reached {self.floor:.0%} from no difference")
+            why.append(f"its estimates strayed {self.floor:.0%} from no difference")
         return "the machine was disturbed during the measurement: " + " and ".join(why)
 
 

@@ -350,13 +350,17 @@ def what_would_change(evidence: Evidence, mix: Comparison, share: dict[str, floa
         r_kind = sum(share[op] * math.log(by_op[op]) for op in inside) / kind_share
         rest = [op for op in by_op if op not in inside]
         r_rest = sum(share[op] * math.log(by_op[op]) for op in rest) / (1.0 - kind_share) if rest else 0.0
+        crossings = []
         for target, word in ((bound, "slower"), (-bound, "faster")):
             if r_kind == r_rest or not (min(r_kind, r_rest) < target < max(r_kind, r_rest)):
                 continue
             s = (target - r_rest) / (r_kind - r_rest)
             now = math.log(mix.ratio)
-            if (word == "slower" and now >= bound) or (word == "faster" and now <= -bound):
+            if s <= 0 or (word == "slower" and now >= bound) or (word == "faster" and now <= -bound):
                 continue  # already on that side
+            crossings.append((abs(math.log(s / kind_share)), s, word))
+        if crossings:  # the nearer of the two: the change a team is likelier to see
+            _, s, word = min(crossings)
             direction = "more" if s > kind_share else "less"
             out.append(
                 f"if {kind} took {direction} than {s:.0%} of your database time (the quiz site's mix gives them "
