@@ -95,8 +95,8 @@ def test_quick_profile_measures_every_operation_variant_size_and_backend(quick_r
         for name in CONTROL_OPERATIONS
         for variant in OPERATIONS[name].variants
     }
-    assert len(control) == 8 * len(QUICK_SIZES)
-    assert len(found) == len(set(found)) == len(expected | control) == (20 * len(TARGETS) + 8) * len(QUICK_SIZES)
+    assert len(control) == 6 * len(QUICK_SIZES)
+    assert len(found) == len(set(found)) == len(expected | control) == (20 * len(TARGETS) + 6) * len(QUICK_SIZES)
     assert set(found) == expected | control
     assert quick_run["doc"]["dbbench_run"]["control"] == {"alias": CONTROL, "of": BASELINE}
     assert {i["control_of"] for i in (b["extra_info"]["dbbench"] for b in quick_run["doc"]["benchmarks"])} == {
