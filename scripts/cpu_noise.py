@@ -1,7 +1,8 @@
 """Bursty CPU competition for calibrating the benchmark suite: what a shared CI machine does to a run.
 
 Two processes (one per core here) each spin for a random 1-6 s, then sleep for a random 1-6 s, until stopped or
-``--seconds`` have passed. Run the control (README, "The control run") alongside it:
+``--seconds`` have passed. Run a benchmark alongside it: every run measures the baseline twice (its control), and
+the report must say the control failed:
 
     python scripts/cpu_noise.py --seconds 600 &
 """
