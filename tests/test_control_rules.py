@@ -77,3 +77,13 @@ def test_backends_take_turns_in_blocks_of_a_few_milliseconds() -> None:
     assert block_size(0.001) == 5
     assert block_size(0.2) == 1  # a 200 ms scan alternates call by call
     assert block_size(0.0) == MAX_BLOCK
+
+
+def test_a_run_with_many_uneven_benchmarks_fails_its_control_even_when_the_control_held() -> None:
+    quiet = [_row(_timings(i, 3000, 0.15), _timings(100 + i, 3000, 0.15), f"op{i}") for i in range(4)]
+    uneven = [Row(f"other{i}", "orm", 1, {}, {}, {}, drifts={"a": 2.0}) for i in range(2)]
+    check = control_check(quiet + uneven)
+    assert check is not None and check.floor < 0.05 and not check.false_differences
+    assert not check.ok and check.unsteady == 2 and check.benchmarks == 6
+    assert check.caveat is not None and "in 2 of 6 benchmarks" in check.caveat
+    assert control_check(quiet + uneven[:1] + [Row("x", "orm", 1, {}, {}, {}, drifts={"a": 1.1})] * 4).ok

@@ -16,6 +16,7 @@ from dbbench import markdown
 from dbbench.errors import ConfigError, ResultsError, mask_url
 from dbbench.report import plots
 from dbbench.report.data import (
+    CONTROL_FLOOR_LIMIT,
     ResultSet,
     Row,
     analyse,
@@ -223,7 +224,12 @@ class _Document:
                 f"came within {check.floor:.1%} of itself, so differences larger than "
                 f"{max(check.floor, self.threshold):.1%} are the databases', not the machine's._\n"
             )
-        return f"_Control failed: {check.caveat}. Differences below {check.floor:.0%} cannot be told from noise._\n"
+        if check.false_differences or check.floor > CONTROL_FLOOR_LIMIT:
+            return f"_Control failed: {check.caveat}. Differences below {check.floor:.0%} cannot be told from noise._\n"
+        return (
+            f"_Control failed: {check.caveat}. The control itself came within {check.floor:.1%} of no difference "
+            "(interleaving kept the disturbance from becoming one); re-run on a quiet machine for tighter intervals._\n"
+        )
 
     def _measured_section(self) -> str:
         env = environment_summary(self.r)
