@@ -438,6 +438,8 @@ def _run_summary(config: pytest.Config) -> dict[str, Any]:
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    if _SUITE not in config.stash:
+        return  # another project's benchmarks: their JSON stays theirs
     from dbbench.results import environment
 
     output_json["dbbench_run"] = {**_run_summary(config), "environment": environment()}
