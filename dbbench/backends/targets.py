@@ -149,6 +149,12 @@ def targets_from_env(environ: Mapping[str, str] | None = None) -> list[Target]:
     return [parse_target(name, env.get(ENV_URL.format(name=name.upper())) or url) for name, url in DEFAULT_URLS.items()]
 
 
+def baseline(targets: list[Target]) -> Target:
+    """The team's current database, which every other target is compared with: the first PostgreSQL one, else the
+    first (as the report picks it from the result files)."""
+    return next((t for t in targets if t.family == BACKENDS["postgresql"].family), targets[0])
+
+
 def select_targets(targets: list[Target], wanted: str | None) -> list[Target]:
     """Filter by a ``--backend`` value: ``all`` (or None), one name, or a comma-separated list."""
     if wanted is None or wanted == "all":

@@ -18,6 +18,7 @@ from typing import Any
 
 from dbbench.backends.database import ensure_database, exclusive_all, held_locks_env
 from dbbench.backends.targets import ENV_TARGETS, Target
+from dbbench.backends.targets import baseline as baseline_of
 from dbbench.errors import ConfigError, ResultsError, StageFailed, mask_secrets
 from dbbench.quiz import ATTEMPT_TABLE, QUIZ_TABLES
 from dbbench.results import DEFAULT_RESULTS_DIR, stamp
@@ -210,7 +211,7 @@ def run_benchmarks(
     if control:
         # The run's control: the baseline's database again under another name, in the same interleaved rounds.
         # It has no real difference to find, so its spread is this run's noise floor (dbbench.report.data).
-        baseline = next((t for t in targets if t.family == "postgresql"), targets[0])
+        baseline = baseline_of(targets)
         twin = baseline.with_database(baseline.database)
         twin = replace(twin, name=f"{baseline.name[:22]}_control")  # target names are at most 31 characters
         measured.append(twin)
