@@ -101,9 +101,9 @@ def _memory_bytes() -> int | None:
 def _driver_versions() -> dict[str, str]:
     versions: dict[str, str] = {}
     try:
-        import psycopg2
+        import psycopg
 
-        versions["psycopg2"] = psycopg2.__version__.split()[0]
+        versions["psycopg"] = f"{psycopg.__version__} ({psycopg.pq.__impl__})"
     except ImportError:
         pass
     try:

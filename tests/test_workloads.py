@@ -86,10 +86,10 @@ def recorded(alias: str) -> Iterator[list[tuple[str, Any]]]:
 
 
 def plain(params: Any) -> Any:
-    """Parameters comparable by value (psycopg2 wraps JSON in an adapter object that has no equality)."""
+    """Parameters comparable by value (psycopg wraps JSON in a Jsonb object that has no equality)."""
     if isinstance(params, list | tuple):
         return [plain(p) for p in params]
-    return getattr(params, "adapted", params)
+    return getattr(params, "obj", params)
 
 
 # --- arguments ------------------------------------------------------------------------------------------------

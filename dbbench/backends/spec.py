@@ -88,6 +88,11 @@ class BackendSpec:
     default_port: int
     default_user: str
     driver_errors: tuple[type[BaseException], ...] = ()
+    # Connection pooling a site on this family can adopt without migrating (``dbbench load`` measures each):
+    # Django's own pool (DATABASES OPTIONS "pool"; Django 5.1+ offers it for PostgreSQL with psycopg 3 only) and
+    # an external pooler dbbench knows how to start in front of the server (dbbench.load.variants.SERVICES).
+    django_pool = False
+    pooler: str | None = None
 
     def django_settings(self, target: Target) -> dict[str, object]:
         raise NotImplementedError
@@ -232,7 +237,7 @@ class BackendSpec:
 
 def first_line(exc: BaseException) -> str:
     args = getattr(exc, "args", ())
-    # MySQLdb errors are (code, message) tuples; psycopg2 puts the server's text in str().
+    # MySQLdb errors are (code, message) tuples; psycopg puts the server's text in str().
     text = str(args[1]) if len(args) == 2 and isinstance(args[0], int) else str(exc)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__

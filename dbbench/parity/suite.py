@@ -232,7 +232,7 @@ def observe(func: Any, alias: str, target: Target) -> Observation:
                 value = _jsonable(func(alias))
         except Exception as exc:  # any failure of a probe is a finding, recorded in one line
             error = {"type": type(exc).__name__, "message": one_line(exc, [target])}
-    # A driver may keep no text for a refused statement (psycopg2 in an aborted transaction gives None, Django's
+    # A driver may keep no text for a refused statement (a driver in an aborted transaction may give None, Django's
     # MySQL backend then writes "None" after a lock wait timeout): say so.
     texts = [_UNRECORDED if q["sql"] in (None, "None") else q["sql"] for q in capture.captured_queries]
     sql = [mask_secrets(text, [target]) for text in texts if not text.startswith(_NOISE_PREFIXES)]

@@ -77,7 +77,7 @@ def _race(alias: str) -> dict[str, Any]:
     level = "unknown"
     try:
         with transaction.atomic(using=alias):
-            # Inside the transaction: psycopg2 sets the level with each BEGIN, not for the session.
+            # Inside the transaction: psycopg sets the level with each BEGIN, not for the session.
             level = _level_in_force(alias)
             value = _read(alias)
             other.start()
