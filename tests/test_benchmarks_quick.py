@@ -37,8 +37,13 @@ def test_rounds_follow_the_time_budget_within_bounds() -> None:
     assert p.rounds_for(0.01) == 400
     assert p.rounds_for(0.5) == 50  # 8 would fit: p95 needs more
     assert p.rounds_for(0.0) == 1_000
+    # With a cap: a slow call gets what fits in it over all backends, never fewer than slow_rounds.
+    capped = Profile("t", (10,), warmup=1, warmup_budget_s=1, min_rounds=50, max_rounds=1_000, budget_s=4.0, cap_s=8.0)
+    assert capped.rounds_for(0.01, 3) == 266  # 400 for the budget, 8 s / (3 x 10 ms) = 266
+    assert capped.rounds_for(0.5, 2) == 10  # 8 would fit: slow_rounds
+    assert capped.rounds_for(0.000_2, 3) == 1_000
     assert PROFILES["quick"].sizes == QUICK_SIZES
-    assert PROFILES["default"].sizes == (10_000, 100_000)
+    assert PROFILES["default"].sizes == (10_000, 100_000, 1_000_000)
 
 
 def test_buffer_warning_only_when_the_data_outgrows_the_buffer() -> None:

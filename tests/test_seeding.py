@@ -125,11 +125,16 @@ def test_growing_in_steps_gives_the_data_of_one_step(scratch: Any, one_step: dic
         assert (doc["added"], doc["removed"]) == (0, 1)
         assert doc["checksums"] == one_step[alias]["checksums"], alias
 
-    # Shrinking gives the data of the smaller size.
-    small = STEPS[1]
+    # Shrinking gives the data of the smaller size: keeping half or more by DELETE (only the rows past it go) ...
+    half = N // 2
+    shrunk = _seed(targets, half)
+    for alias, doc in shrunk.items():
+        assert (doc["added"], doc["removed"]) == (0, (N - half) + (students_for(N) - students_for(half)))
+    # ... and keeping less by starting over (every row goes, the smaller size is loaded again).
+    small = STEPS[0]
     shrunk = _seed(targets, small)
     for alias, doc in shrunk.items():
-        assert doc["removed"] == (N - small) + (students_for(N) - students_for(small))
+        assert doc["added"] == small and doc["removed"] > half, alias
         assert doc["checksums"] == at[small][alias]["checksums"], alias
 
 

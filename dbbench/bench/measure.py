@@ -139,7 +139,7 @@ def measure_interleaved(
         medians = [statistics.median(t) for a, t in warm.items() if t and runs[a].error is None]
         for alias, t in warm.items():
             runs[alias].warmup_rounds = len(t)
-        rounds = profile.rounds_for(max(medians)) if medians else 0
+        rounds = profile.rounds_for(max(medians), len(medians)) if medians else 0
         block = block_size(max(medians)) if medians else 1
         streams = {a: random.Random(key) for a in aliases}
         started = time.perf_counter()

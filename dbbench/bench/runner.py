@@ -51,20 +51,28 @@ class Profile:
     budget_s: float
     precision: float = 0.05  # the practical threshold: an interval narrower than this decides
     cap_s: float = 0.0  # per-operation cap on measuring (all backends); 0: the first batch only
+    slow_rounds: int = 10  # the fewest rounds of an operation so slow that min_rounds would pass cap_s
 
-    def rounds_for(self, seconds_per_call: float) -> int:
+    def rounds_for(self, seconds_per_call: float, backends: int = 1) -> int:
+        """The first batch's rounds: ``budget_s`` worth, within the bounds; for a call so slow (a JSON scan at
+        1M attempts takes seconds) that ``min_rounds`` of every backend would pass ``cap_s``, what fits in
+        ``cap_s``, but at least ``slow_rounds`` (the interval still needs a few samples)."""
         if seconds_per_call <= 0:
             return self.max_rounds
-        return max(self.min_rounds, min(self.max_rounds, int(self.budget_s / seconds_per_call)))
+        rounds = max(self.min_rounds, min(self.max_rounds, int(self.budget_s / seconds_per_call)))
+        if self.cap_s:
+            rounds = min(rounds, max(self.slow_rounds, int(self.cap_s / (seconds_per_call * backends))))
+        return rounds
 
 
 PROFILES: dict[str, Profile] = {
     # CI proves every benchmark works on every backend: tiny data, a handful of rounds.
     "quick": Profile("quick", (1_000, 2_000), warmup=1, warmup_budget_s=0.2, min_rounds=3, max_rounds=5, budget_s=0.05),
-    # A first batch of about a second per backend, then more until the interval is tight or 8 s have gone.
+    # A first batch of about a second per backend, then more until the interval is tight or 8 s have gone. 1M is
+    # where the data outgrows memory on a small server and the engines part (an index's reach, a JSON scan).
     "default": Profile(
         "default",
-        (10_000, 100_000),
+        (10_000, 100_000, 1_000_000),
         warmup=10,
         warmup_budget_s=1.5,
         min_rounds=50,
@@ -74,7 +82,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "full": Profile(
         "full",
-        (10_000, 100_000, 1_000_000),
+        (10_000, 100_000, 1_000_000, 10_000_000),
         warmup=20,
         warmup_budget_s=5.0,
         min_rounds=30,

@@ -205,7 +205,15 @@ class _Seeder:
                 self._start(gen, recipe)
                 done = 0
         batches = 0
-        if done == 0 and attempts > 0:  # from empty: load as pg_restore does, indexes and checks afterwards
+        if attempts < done // 2:
+            # Keeping under half: starting over loads the rest faster than DELETE removes the bulk (and a
+            # DELETE leaves its space in the table until VACUUM FULL / OPTIMIZE TABLE).
+            removed += self._flush()
+            self._start(gen, recipe)
+            done = 0
+        if attempts > 0 and attempts - done >= done:
+            # From empty, or at least doubling: load as pg_restore does, indexes and checks afterwards (building
+            # an index over all rows once beats maintaining it row by row for most of them).
             self._defer_constraints()
         if attempts < done:
             removed += self._shrink(attempts)
