@@ -128,7 +128,7 @@ def test_growing_in_steps_gives_the_data_of_one_step(scratch: Any, one_step: dic
     # Shrinking gives the data of the smaller size: keeping half or more by DELETE (only the rows past it go) ...
     half = N // 2
     shrunk = _seed(targets, half)
-    for alias, doc in shrunk.items():
+    for doc in shrunk.values():
         assert (doc["added"], doc["removed"]) == (0, (N - half) + (students_for(N) - students_for(half)))
     # ... and keeping less by starting over (every row goes, the smaller size is loaded again).
     small = STEPS[0]

@@ -28,7 +28,7 @@ from dbbench.report.data import (
     load_results,
 )
 from dbbench.report.html import to_html
-from dbbench.report.sections import app_evidence, extra_sections, load_evidence, portability_evidence
+from dbbench.report.sections import app_evidence, capacity_evidence, extra_sections, load_evidence, portability_evidence
 from dbbench.report.stats import DEFAULT_THRESHOLD, Comparison
 from dbbench.report.verdict import DEFAULT_MIX, Evidence, OpEvidence, Verdict, decide, resolve_mix
 from dbbench.results import SHARED, atomic_write_files
@@ -160,6 +160,7 @@ class _Document:
             missing=[] if self.user_mix else [op for op in DEFAULT_MIX if op not in self.r.operations],
             portability=portability_evidence(self.r, self.base, cand),
             load=load_evidence(self.r, self.base, cand),
+            capacity=capacity_evidence(self.r, base.vendor),
             app=app_evidence(self.r, self.base, cand),
         )
 

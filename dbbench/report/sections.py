@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dbbench import markdown
+from dbbench.report import capacity
 from dbbench.report.data import ResultSet
 from dbbench.report.verdict import AppEvidence, LoadEvidence, Portability
 
@@ -176,6 +177,29 @@ def load_evidence(results: ResultSet, baseline: str, candidate: str) -> LoadEvid
     return None
 
 
+def capacity_evidence(results: ResultSet, baseline_vendor: str) -> capacity.Alternatives | None:
+    """The newest load test's best configuration without migrating against the best with it."""
+    for _, document in reversed(results.documents.get("load", [])):
+        data = document["data"]
+        expected = (data.get("config") or {}).get("expected_users")
+        found = capacity.alternatives(capacity.options(data, baseline_vendor, expected))
+        if found is not None:
+            return found
+    return None
+
+
+def _capacity_section(data: dict[str, Any]) -> str:
+    """The configurations ranked by capacity: the cheaper changes beside the migration."""
+    runs = [r for r in data.get("runs") or [] if isinstance(r, dict)]
+    if len(runs) < 2:
+        return ""
+    config = data.get("config") or {}
+    # The baseline is the first run's engine: the load test runs the baseline's configurations first.
+    found = capacity.options(data, str(runs[0].get("vendor") or "?"), config.get("expected_users"))
+    body = capacity.render(found, config.get("expected_users"), config.get("p95_threshold_ms"))
+    return '<a id="further"></a>\n### What gets you further\n\n' + body
+
+
 def _load_section(data: dict[str, Any], figures: Path, index: int) -> str:
     from dbbench.load import stats as loadstats
     from dbbench.report import plots
@@ -189,6 +213,7 @@ def _load_section(data: dict[str, Any], figures: Path, index: int) -> str:
         path = plots.load_curves(curves, figures / f"load_{index}.png")
         out.append(f"![throughput and p95 against concurrent users](report_files/{path.name})\n")
     out.append(loadstats.render_table(data) + "\n")
+    out.append(_capacity_section(data))
     if config:
         think = config.get("think_s") or ["?", "?"]
         out.append(

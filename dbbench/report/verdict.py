@@ -27,6 +27,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from dbbench.errors import ConfigError
+from dbbench.report.capacity import Alternatives
 from dbbench.report.stats import Comparison, Label, combine
 
 # How often each operation (dbbench.bench.workloads.OPERATIONS) happens on a quiz site, relative to the others; the
@@ -149,6 +150,7 @@ class Evidence:
     app: AppEvidence | None = None  # the user's own project, when `dbbench app` ran
     portability: Portability | None = None
     load: LoadEvidence | None = None
+    capacity: Alternatives | None = None  # the load test's best configuration with and without migrating
 
 
 @dataclass(frozen=True)
@@ -366,8 +368,14 @@ def what_would_change(evidence: Evidence, mix: Comparison, share: dict[str, floa
                 f"if {kind} took {direction} than {s:.0%} of your database time (the quiz site's mix gives them "
                 f"{kind_share:.0%}), {evidence.candidate} would come out {word} over the mix"
             )
+    cap = evidence.capacity
+    if cap is not None and not cap.cheaper_goes_as_far and cap.stay.users is not None:
+        out.append(
+            f"if you need more than {cap.stay.users} concurrent users on one server: only migrating got further "
+            f"({cap.move.label}: {cap.move.capacity_text()})"
+        )
     load = evidence.load
-    if load is not None and load.knees_reached and load.knee_baseline and load.knee_candidate:
+    if cap is None and load is not None and load.knees_reached and load.knee_baseline and load.knee_candidate:
         low, high = sorted((load.knee_baseline, load.knee_candidate))
         if low != high:
             ahead = evidence.baseline if load.knee_baseline > load.knee_candidate else evidence.candidate
@@ -419,10 +427,11 @@ def _reasons(
                 f"; it serves up to {load.knee_candidate or 0} users within the p95 limit, "
                 f"against {load.knee_baseline or 0}"
             )
+        capacity = f" Capacity: {evidence.capacity.sentence()}." if evidence.capacity is not None else ""
         extra.append(
             Reason(
                 f"Under {load.users} concurrent users, {cand} serves {load.throughput_ratio:.2f}x the requests/s of "
-                f"{base} at {load.p95_ratio:.2f}x its p95 response time{knees}.",
+                f"{base} at {load.p95_ratio:.2f}x its p95 response time{knees}.{capacity}",
                 load.anchor,
             )
         )
