@@ -18,6 +18,8 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || need_apt+=(mariadb-client)
+# PgBouncer in front of a PostgreSQL target (dbbench.servers.pgbouncer starts its own; no service is needed).
+[ -x /usr/sbin/pgbouncer ] || need_apt+=(pgbouncer)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "bootstrap: installing ${need_apt[*]} (apt)"
     $SUDO apt-get update -qq

@@ -8,9 +8,10 @@ from typing import Any
 from dbbench.backends.spec import ServerInfo
 from dbbench.backends.targets import Target
 from dbbench.errors import DbbenchError
-from dbbench.servers import settings_source
+from dbbench.servers import resource_limits, settings_source
 
 SOURCE_KEY = "settings_source"  # "set by dbbench" or "as found", recorded with the other settings
+LIMITS_KEY = "resource_limits"  # a managed server's CPU and memory limits as the kernel reports them
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def server_info(target: Target) -> ServerInfo:
         except spec.driver_errors as exc:
             raise DbbenchError(f"{target.name}: connected, but reading server settings failed: {exc}") from None
     # Whether dbbench configured this server (a managed one) or measures it as its owner left it.
-    return replace(info, settings={**info.settings, SOURCE_KEY: settings_source(target)})
+    extra = {SOURCE_KEY: settings_source(target), LIMITS_KEY: resource_limits(target)}
+    return replace(info, settings={**info.settings, **extra})
 
 
 def probe(target: Target) -> Probe:

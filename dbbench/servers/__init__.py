@@ -4,6 +4,14 @@ Commands that need a database use them when no target is given: no ``--target`` 
 ``DBBENCH_TARGETS``, ``DBBENCH_POSTGRES_URL``, ``DBBENCH_MYSQL_URL`` in the environment.
 """
 
-from dbbench.servers.session import check_disk, managed, session_targets, settings_source, wanted
+from dbbench.servers.session import (
+    check_disk,
+    cpus_left,
+    managed,
+    resource_limits,
+    session_targets,
+    settings_source,
+    wanted,
+)
 
-__all__ = ["check_disk", "managed", "session_targets", "settings_source", "wanted"]
+__all__ = ["check_disk", "cpus_left", "managed", "resource_limits", "session_targets", "settings_source", "wanted"]

@@ -10,6 +10,7 @@ share one pair of servers: never two servers on one data directory.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -22,6 +23,7 @@ from dbbench.backends.targets import Target, parse_target
 from dbbench.errors import ConfigError, ConnectionFailed
 from dbbench.processes import free_port
 from dbbench.servers.engine import Engine, last_line
+from dbbench.servers.limits import NONE, Plan, prepare, read_back, remove
 from dbbench.servers.mariadb import MariaDBEngine
 from dbbench.servers.postgres import PostgresEngine
 from dbbench.servers.profile import Profile
@@ -42,6 +44,7 @@ class ServerStatus:
     port: int | None
     data: Path
     memory_bytes: int | None
+    limits: str | None  # what the kernel says is in force (cgroup files, /proc/<pid>/status), when running
 
     @property
     def running(self) -> bool:
@@ -54,6 +57,7 @@ class Servers:
     def __init__(self, path: str | os.PathLike[str] | None = None, profile: Profile | None = None) -> None:
         self.sd = StateDir(state_dir(path))
         self.profile = profile or Profile()
+        self.restarted: list[str] = []  # servers that ``acquire(reconfigure=True)`` restarted with this profile
 
     # -- the state file, cleaned of what died -------------------------------------------------------------------
     def _marker(self, engine: Engine) -> str:
@@ -70,12 +74,19 @@ class Servers:
         return state
 
     # -- lifecycle --------------------------------------------------------------------------------------------
-    def acquire(self, *, persistent: bool) -> list[Target]:
-        """Make sure both servers run; count this process among their users (or keep them running for good)."""
+    def acquire(self, *, persistent: bool, reconfigure: bool = False) -> list[Target]:
+        """Make sure both servers run; count this process among their users (or keep them running for good).
+
+        ``reconfigure``: servers running with another profile (buffers, limits) are restarted with this one, or,
+        when another dbbench process uses them, refused with one line. Otherwise running servers are used as
+        they are.
+        """
         for engine in ENGINES:
             engine.binaries()  # a missing program is reported before either server is started
         with self.sd.locked():
             state = self.read_state()
+            if reconfigure:
+                self._reconfigure(state)
             if persistent:
                 state["persistent"] = True
             else:
@@ -126,8 +137,15 @@ class Servers:
         for engine in ENGINES:
             entry = state["servers"].get(engine.name, {})
             pid, port, memory = entry.get("pid"), entry.get("port"), entry.get("memory_bytes")
-            rows.append(ServerStatus(engine, pid, port, engine.data(self.sd), memory))
+            rows.append(ServerStatus(engine, pid, port, engine.data(self.sd), memory, self.limits_of(entry)))
         return rows, state
+
+    @staticmethod
+    def limits_of(entry: dict[str, Any]) -> str | None:
+        """The limits in force for a running server's state entry, read back from the kernel."""
+        if not entry.get("pid"):
+            return None
+        return read_back(entry["pid"]).describe(entry.get("limits", {}).get("mechanism", NONE))
 
     def running_targets(self) -> list[Target]:
         """The targets of the servers running now (none is started)."""
@@ -153,8 +171,13 @@ class Servers:
         # The port of the last start if it is still free (stable URLs), else one the OS says is free.
         port = entry.get("port") if _port_free(entry.get("port")) else free_port()
         log = self.sd.log / f"{engine.data_name}.log"
-        pid = _spawn(engine.argv(self.sd, port, self.profile), account, log, self.sd.path)
+        remove(entry.get("limits"))  # a previous run's groups, left by a server that died
+        plan = prepare(self._group_name(engine), self.profile.cpus, self.profile.memory_limit_bytes)
+        entry["limits"] = plan.as_state()  # recorded before the start: an interrupted one is cleaned up too
+        self.sd.write(state)
+        pid = _spawn(engine.argv(self.sd, port, self.profile), account, log, self.sd.path, plan)
         entry.update(pid=pid, port=port, memory_bytes=self.profile.memory_bytes, started=time.time())
+        entry["profile"] = self.profile.as_state()
         self.sd.write(state)
         try:
             self._wait_listening(engine, pid, port, log)
@@ -164,8 +187,11 @@ class Servers:
         except BaseException:
             terminate(pid, self._marker(engine), engine.stop_signal, STOP_TIMEOUT_S)
             entry.pop("pid", None)
+            entry["limits"]["groups"] = remove(entry["limits"])
             self.sd.write(state)
             raise
+        entry["limits"]["applied"] = self.limits_of(entry)  # what the kernel says, for the record
+        self.sd.write(state)
         if first:
             (self.sd.path / f"{engine.data_name}.ready").touch()
 
@@ -190,12 +216,49 @@ class Servers:
                     raise ConfigError(f"{engine.label} started but refuses connections: {exc} (log: {log})") from None
             time.sleep(0.2)
 
+    def _group_name(self, engine: Engine) -> str:
+        """The name of a server's control groups: its engine and its state directory (two can run at once)."""
+        return f"{engine.name}-{hashlib.sha1(str(self.sd.path).encode()).hexdigest()[:10]}"
+
+    def _reconfigure(self, state: dict[str, Any]) -> None:
+        """Stop the servers that run with another profile, so that they start again with this one."""
+        entries = {e.name: state["servers"].get(e.name, {}) for e in ENGINES}
+        differ = [n for n, e in entries.items() if e.get("pid") and _profile_of(e) != self.profile]
+        if not differ:
+            return
+        others = [pid for pid in state["users"] if pid != os.getpid()]
+        if others:
+            running = _profile_of(entries[differ[0]])
+            raise ConfigError(
+                f"the managed servers run with other settings ({_settings(running)}) than asked "
+                f"({_settings(self.profile)}), and dbbench process {', '.join(map(str, others))} uses them: "
+                "start them again once it has ended"
+            )
+        self._stop_all(state)
+        self.restarted = differ
+
     def _stop_all(self, state: dict[str, Any]) -> None:
         for engine in ENGINES:
             entry = state["servers"].get(engine.name, {})
             if entry.get("pid"):
                 terminate(entry["pid"], self._marker(engine), engine.stop_signal, STOP_TIMEOUT_S)
                 entry.pop("pid")
+            if entry.get("limits"):
+                entry["limits"]["groups"] = remove(entry["limits"])  # any still in use: tried again next time
+
+
+def _profile_of(entry: dict[str, Any]) -> Profile:
+    """The profile a running server was started with (one started before limits existed: buffers only)."""
+    recorded = entry.get("profile") or {"buffers": entry.get("memory_bytes")}
+    return Profile(
+        memory_bytes=recorded.get("buffers") or Profile().memory_bytes,
+        memory_limit_bytes=recorded.get("memory_limit"),
+        cpus=recorded.get("cpus"),
+    )
+
+
+def _settings(profile: Profile) -> str:
+    return f"{profile.memory_bytes // 2**20} MiB buffers; limits: {profile.limits()}"
 
 
 def _exited(pid: int) -> bool:
@@ -225,8 +288,11 @@ def _tail(log: Path) -> str:
         return ""
 
 
-def _spawn(argv: list[str], account: Account, log: Path, cwd: Path) -> int:
+def _spawn(argv: list[str], account: Account, log: Path, cwd: Path, plan: Plan) -> int:
     """Start a server in its own session, as ``account``, output appended to ``log``; returns its pid.
+
+    The child enters ``plan``'s control groups and CPU affinity itself before exec, so that everything the
+    server forks is limited too; a failure there is written to ``log`` (the start then fails with that line).
 
     Not a ``subprocess.Popen``: a server started by ``dbbench servers start`` outlives the dbbench process, and
     a Popen object that is dropped while its process still runs is a resource leak in Python's eyes.
@@ -242,6 +308,11 @@ def _spawn(argv: list[str], account: Account, log: Path, cwd: Path) -> int:
             os.dup2(out, 1)
             os.dup2(out, 2)
             os.chdir(cwd)
+            try:
+                plan.enter()  # as root still: the control files are root's
+            except OSError as exc:
+                os.write(2, f"dbbench: cannot apply the resource limits: {exc}\n".encode())
+                raise
             if account.switch:
                 os.setgroups([])
                 os.setgid(account.gid)

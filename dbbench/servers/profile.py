@@ -1,7 +1,8 @@
 """The one server profile dbbench applies to both managed servers, so that neither starts with an advantage.
 
 Each value is given on the server's command line at every start (no configuration file to drift), and each is
-read back by ``dbbench doctor`` from the running server.
+read back by ``dbbench doctor`` from the running server. ``--server-memory SIZE`` and ``--server-cpus N`` make
+each server a box of that size (:mod:`dbbench.servers.limits`); the buffers then take a share of SIZE.
 """
 
 from __future__ import annotations
@@ -11,11 +12,17 @@ import re
 from dataclasses import dataclass
 
 from dbbench.errors import ConfigError
+from dbbench.servers.limits import check_cpus
 
 GIB = 2**30
 DEFAULT_MEMORY = GIB
 ENV_MEMORY = "DBBENCH_SERVER_MEMORY"
+ENV_CPUS = "DBBENCH_SERVER_CPUS"
 MIN_MEMORY = 128 * 2**20
+# The buffers' share of a server's memory: PostgreSQL's documented starting point for shared_buffers (25% of
+# RAM), and the same for InnoDB so neither gets more cache. The rest holds connections (PostgreSQL forks a
+# process per connection), sorts, and the page cache PostgreSQL relies on.
+BUFFER_SHARE = 4
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
@@ -32,11 +39,28 @@ def parse_memory(text: str) -> int:
     return value // 2**20 * 2**20
 
 
+def parse_cpus(text: str) -> int:
+    """``--server-cpus``: a whole number of CPUs, at least 1 and at most what this machine lets dbbench use."""
+    try:
+        cpus = int(text.strip())
+    except ValueError:
+        raise ConfigError(f"bad server CPU count {text!r}: expected a whole number such as 1 or 2") from None
+    if cpus < 1:
+        raise ConfigError(f"bad server CPU count {text!r}: at least 1")
+    check_cpus(cpus)
+    return cpus
+
+
 @dataclass(frozen=True)
 class Profile:
-    """What both servers get. ``memory_bytes`` is shared_buffers and innodb_buffer_pool_size alike."""
+    """What both servers get. ``memory_bytes`` is shared_buffers and innodb_buffer_pool_size alike.
+
+    ``memory_limit_bytes`` and ``cpus`` are each server's limits (None: not limited).
+    """
 
     memory_bytes: int = DEFAULT_MEMORY
+    memory_limit_bytes: int | None = None
+    cpus: int | None = None
     max_connections: int = 300  # the load test's largest sweep plus Django's test databases, with room
     # C.UTF-8 is the one UTF-8 locale every Debian has: byte-order collation, no dependence on installed locales.
     postgres_locale: str = "C.UTF-8"
@@ -44,10 +68,22 @@ class Profile:
     mariadb_collation: str = "utf8mb4_general_ci"  # MariaDB 10.11's default for utf8mb4, stated rather than implied
 
     @classmethod
-    def from_text(cls, memory: str | None) -> Profile:
-        """The profile for ``--server-memory`` (else ``DBBENCH_SERVER_MEMORY``, else 1 GiB)."""
-        text = memory or os.environ.get(ENV_MEMORY)
-        return cls(memory_bytes=parse_memory(text)) if text else cls()
+    def from_text(cls, memory: str | None, cpus: str | None = None) -> Profile:
+        """The profile for ``--server-memory`` and ``--server-cpus`` (else their environment variables).
+
+        Without a memory size the servers are not memory-limited and get 1 GiB of buffers each.
+        """
+        memory = memory or os.environ.get(ENV_MEMORY)
+        cpus = cpus or os.environ.get(ENV_CPUS)
+        count = parse_cpus(cpus) if cpus and cpus.strip() else None
+        if not memory or not memory.strip():
+            return cls(cpus=count)
+        limit = parse_memory(memory)
+        return cls(memory_bytes=limit // BUFFER_SHARE // 2**20 * 2**20, memory_limit_bytes=limit, cpus=count)
+
+    def as_state(self) -> dict[str, int | None]:
+        """What a restart must change when it differs (recorded with each running server)."""
+        return {"buffers": self.memory_bytes, "memory_limit": self.memory_limit_bytes, "cpus": self.cpus}
 
     def postgres_settings(self) -> dict[str, str]:
         return {
@@ -71,11 +107,17 @@ class Profile:
             "local_infile": "1",  # the seeder's LOAD DATA LOCAL INFILE, as PostgreSQL's COPY
         }
 
+    def limits(self) -> str:
+        """The limits asked for each server (what the machine allowed: :func:`dbbench.servers.limits.read_back`)."""
+        asked = [f"{self.cpus} CPU" if self.cpus else ""]
+        asked.append(f"{self.memory_limit_bytes // 2**20} MiB memory" if self.memory_limit_bytes else "")
+        return ", ".join(a for a in asked if a) or "none"
+
     def describe(self) -> str:
         """One line for ``dbbench doctor``, ``servers status`` and result files."""
         return (
             f"buffers {self.memory_bytes // 2**20} MiB, durable commits (fsync, synchronous_commit=on; "
             f"innodb_flush_log_at_trx_commit=1), binary log off, max_connections {self.max_connections}, "
             f"PostgreSQL UTF8 {self.postgres_locale}, MariaDB {self.mariadb_charset} {self.mariadb_collation}, "
-            "MariaDB time zone tables loaded"
+            f"MariaDB time zone tables loaded, limits asked per server: {self.limits()}"
         )

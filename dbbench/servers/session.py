@@ -7,10 +7,11 @@ import os
 import shutil
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from dbbench.backends.targets import ENV_TARGETS, ENV_URL, Target
 from dbbench.errors import ConfigError
@@ -33,28 +34,36 @@ def wanted(environ: Mapping[str, str] | None = None) -> bool:
 
 
 @contextmanager
-def managed(state: str | None = None, profile: Profile | None = None) -> Iterator[list[Target]]:
-    """The managed servers for the duration of the block; stopped afterwards unless somebody else uses them."""
+def managed(
+    state: str | None = None, profile: Profile | None = None, *, reconfigure: bool = False
+) -> Iterator[list[Target]]:
+    """The managed servers for the duration of the block; stopped afterwards unless somebody else uses them.
+
+    ``reconfigure``: running servers with another profile are restarted with ``profile`` (see ``Servers.acquire``).
+    """
     servers = Servers(state, profile)
     try:
         # Inside the try: a start that fails half-way (MariaDB after PostgreSQL) stops what did start.
-        yield servers.acquire(persistent=False)
+        yield servers.acquire(persistent=False, reconfigure=reconfigure)
     finally:
         servers.release()
 
 
-def session_targets() -> list[Target]:
+def session_targets(profile: Profile | None = None) -> list[Target]:
     """The managed servers for the rest of this process: started if needed, released when it exits.
+
+    ``profile`` (the command's ``--server-cpus`` / ``--server-memory``): servers running with another one are
+    restarted with it; without it, running servers are used as they are.
 
     atexit runs after every normal end, an error or Ctrl-C (the CLI turns it into exit code 130); SIGTERM and
     SIGHUP are turned into the same unwinding. A kill -9 is cleaned up by the next dbbench process.
     """
     global _SESSION
     if _SESSION is None:
-        servers = Servers(None, Profile.from_text(None))
+        servers = Servers(None, profile or Profile.from_text(None))
         _unwind_on_termination()
         atexit.register(servers.release)
-        _SESSION = servers.acquire(persistent=False)
+        _SESSION = servers.acquire(persistent=False, reconfigure=profile is not None)
     return list(_SESSION)
 
 
@@ -70,7 +79,7 @@ def _unwind_on_termination() -> None:
             signal.signal(sig, handler)
 
 
-def _managed(target: Target) -> tuple[Servers, Path] | None:
+def _managed(target: Target) -> tuple[Servers, Path, dict[str, Any]] | None:
     """The state directory and data directory of the managed server ``target`` points at, if it is one."""
     if target.host not in ("127.0.0.1", "localhost"):
         return None
@@ -81,13 +90,31 @@ def _managed(target: Target) -> tuple[Servers, Path] | None:
     for engine in ENGINES:
         entry = state["servers"].get(engine.name, {})
         if engine.family == target.family and entry.get("pid") and entry.get("port") == target.port:
-            return servers, engine.data(servers.sd)
+            return servers, engine.data(servers.sd), entry
     return None
 
 
 def settings_source(target: Target) -> str:
     """``set by dbbench`` for a managed server (its profile given on its command line), else ``as found``."""
     return "set by dbbench" if _managed(target) else "as found"
+
+
+def resource_limits(target: Target) -> str:
+    """The CPU and memory limits of a managed server as the kernel reports them, and who set them."""
+    found = _managed(target)
+    if found is None:
+        return "not read (a server dbbench did not start)"
+    return f"{Servers.limits_of(found[2])} (set by dbbench)"
+
+
+def cpus_left(targets: Sequence[Target]) -> list[int] | None:
+    """The CPUs not given to the managed servers among ``targets`` (for the app server and the load generator),
+    or None when none of them is pinned (everything shares every CPU)."""
+    from dbbench.servers.limits import other_cpus
+
+    pinned = [(found[2].get("profile") or {}).get("cpus") for found in map(_managed, targets) if found]
+    most = max((n for n in pinned if n), default=None)
+    return other_cpus(most) if most else None
 
 
 def check_disk(target: Target, attempts: int) -> None:

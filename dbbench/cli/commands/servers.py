@@ -15,7 +15,9 @@ ACTIONS = ["start", "stop", "status", "destroy", "exec"]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=ACTIONS, help="what to do (exec: run a command with the servers up)")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="for exec: the command to run, after --")
+    # "*", not REMAINDER: options after the action (`start --server-memory 512M`) stay options; exec takes its
+    # command after "--" (`exec -- pytest -x`).
+    p.add_argument("command", nargs="*", help="for exec: the command to run, after --")
     p.add_argument(
         "--state-dir",
         help="where data directories, sockets and logs live (default: DBBENCH_STATE_DIR, else "
@@ -23,7 +25,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--server-memory",
-        help="shared_buffers and innodb_buffer_pool_size alike, e.g. 512M or 2G (default: DBBENCH_SERVER_MEMORY, 1G)",
+        help="each server's memory, as on a box of that size, e.g. 512M or 2G: a memory limit (cgroup, where the "
+        "machine allows) and a quarter of it for shared_buffers and innodb_buffer_pool_size alike (default: "
+        "DBBENCH_SERVER_MEMORY, else no limit and 1G of buffers)",
+    )
+    p.add_argument(
+        "--server-cpus",
+        help="each server's CPUs, e.g. 1: pinned to the last N CPUs (the app and the load generator keep the "
+        "others) with a quota of N CPUs (default: DBBENCH_SERVER_CPUS, else all CPUs)",
     )
 
 
@@ -34,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     DBBENCH_POSTGRES_URL or DBBENCH_MYSQL_URL): already running ones are used and left running, otherwise they
     are started for the command and stopped when it ends. `start` keeps them running until `stop`; `exec` runs
     a command with DBBENCH_POSTGRES_URL and DBBENCH_MYSQL_URL pointing at them; `destroy` deletes their data.
-    Example: dbbench servers start --server-memory 2G
+    `start` and `exec` restart running servers whose memory or CPU settings differ from the ones they are given.
+    Example: dbbench servers start --server-cpus 1 --server-memory 512M   (each server a small production box)
     """
     from dbbench.errors import ConfigError
     from dbbench.servers.managed import Servers
@@ -42,15 +52,19 @@ def run(args: argparse.Namespace) -> int:
 
     if args.state_dir:
         os.environ["DBBENCH_STATE_DIR"] = args.state_dir  # for the commands exec runs, and for doctor's lookups
-    servers = Servers(args.state_dir, Profile.from_text(args.server_memory))
+    servers = Servers(args.state_dir, Profile.from_text(args.server_memory, args.server_cpus))
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if command and args.action != "exec":
         raise ConfigError(f"unexpected arguments after {args.action}: {' '.join(command)}")
     if args.action == "exec":
         return _exec(servers, command)
     if args.action == "start":
-        for target in servers.acquire(persistent=True):
-            print(f"{target.name}: running at {target.safe_url}")
+        targets = servers.acquire(persistent=True, reconfigure=True)
+        if servers.restarted:
+            print(f"restarted {', '.join(servers.restarted)}: they ran with other memory or CPU settings")
+        limits = {row.engine.name: row.limits for row in servers.status()[0]}
+        for target in targets:
+            print(f"{target.name}: running at {target.safe_url}; limits (set by dbbench): {limits[target.name]}")
         print(f"settings: {servers.profile.describe()}")
         return 0
     if args.action in ("stop", "destroy"):
@@ -75,6 +89,7 @@ def _status(servers: Servers) -> int:
         memory = f"{(row.memory_bytes or 0) // 2**20} MiB buffers"
         url = targets[row.engine.name].safe_url
         print(f"{row.engine.name}: {row.engine.label}: running, pid {row.pid}, {url}, {memory} (data: {row.data})")
+        print(f"  limits (set by dbbench): {row.limits}")
     if state.get("persistent"):
         print("kept running by `dbbench servers start` until `dbbench servers stop`")
     elif state.get("users"):
@@ -91,7 +106,7 @@ def _exec(servers: Servers, command: list[str]) -> int:
 
     if not command:
         raise ConfigError("exec needs a command, e.g. dbbench servers exec -- pytest tests")
-    with interrupts_unwind(), managed(str(servers.sd.path), servers.profile) as targets:
+    with interrupts_unwind(), managed(str(servers.sd.path), servers.profile, reconfigure=True) as targets:
         env = {k: v for k, v in os.environ.items() if k != "DBBENCH_TARGETS"}
         env.update({f"DBBENCH_{t.name.upper()}_URL": t.url for t in targets})
         try:
