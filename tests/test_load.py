@@ -230,6 +230,7 @@ def test_short_run_on_every_backend(tmp_path: Path) -> None:
             "load",
             *_target_args(scratch),
             *("--users", "3", "--duration", "2s", "--conn-max-age", "0", "--think", "0.5-1.5"),
+            *("--variants", ",".join(f"{t.name}-cma0" for t in scratch)),  # not the pool's: test_variants.py
             *("--attempts", "500", "--workers", "2", "--output", str(out)),
             env={"TMPDIR": str(tmp_path)},
             timeout=180,
@@ -263,6 +264,7 @@ def test_locust_master_and_two_workers(fixture_targets: list[Target], tmp_path: 
         "load",
         *_target_args(fixture_targets[:1]),
         *("--users", "4", "--duration", "2s", "--conn-max-age", "60", "--think", "0.5-1.5", "--attempts", "0"),
+        *("--variants", f"{fixture_targets[0].name}-cma60"),
         *("--workers", "2", "--locust-workers", "2", "--output", str(out)),
         env={"TMPDIR": str(tmp_path)},
         timeout=120,
@@ -275,12 +277,44 @@ def test_locust_master_and_two_workers(fixture_targets: list[Target], tmp_path: 
     assert _leftovers(str(tmp_path)) == []
 
 
+@pytest.mark.slow
+def test_the_knee_search_and_a_saturated_locust_switching_to_workers(
+    fixture_targets: list[Target], tmp_path: Path
+) -> None:
+    """A tiny search (2 users, then 4, its ceiling) with every Locust process counted as saturated (a CPU limit
+    of 0%): the first step is measured again with two workers, and the next one starts with them."""
+    out = tmp_path / "load.json"
+    result = run_cli(
+        "load",
+        *_target_args(fixture_targets[:1]),
+        *("--start-users", "2", "--max-users", "4", "--budget", "90s", "--coarse-duration", "2s"),
+        *("--think", "0.5-1.5", "--attempts", "0", "--variants", f"{fixture_targets[0].name}-cma60"),
+        *("--workers", "2", "--locust-cpu-limit", "0", "--saturated-workers", "2", "--output", str(out)),
+        env={"TMPDIR": str(tmp_path)},
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    (run,) = _runs(out)
+    assert [(s["users"], s["phase"], s["locust_workers"]) for s in run["steps"]] == [(2, "grow", 2), (4, "grow", 2)]
+    first, second = run["steps"]
+    assert first["locust_note"].startswith("locust saturated (") and first["locust_note"].endswith("2 workers used")
+    assert "under-driven" in second["locust_note"]  # already workers: nothing more to switch to, and it says so
+    assert all(s["locust_saturated"] and 0 <= s["locust_cpu_percent"] <= 100 for s in run["steps"])
+    assert all(s["failures"] == 0 and s["tool_errors"] == 0 and s["requests"] >= 2 for s in run["steps"])
+    knee = loadstats.Knee.from_dict(run["knee"])
+    assert (knee.search, knee.users, knee.reached, knee.max_users) == ("max_users", 4, False, 4)
+    assert 0 < (knee.spent_s or 0) <= 90 and knee.describe().startswith("no knee up to 4 users")
+    assert "knee search (max_users, " in result.stdout and "2 workers used" in result.stdout
+    assert _leftovers(str(tmp_path)) == []
+
+
 def _start_cli(targets: list[Target], out: Path, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     argv = [sys.executable, "-m", "dbbench", "load", *_target_args(targets), "--attempts", "0", "--output", str(out)]
+    variant = ("--variants", f"{targets[0].name}-cma60")
     return subprocess.Popen(
-        [*argv, "--conn-max-age", "60", "--workers", "2", "--think", "0.5-1", *extra],
+        [*argv, "--conn-max-age", "60", *variant, "--workers", "2", "--think", "0.5-1", *extra],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -441,6 +475,7 @@ def test_a_database_out_of_connections_fails_the_run_and_says_why(limited_target
     result = run_cli(
         "load", "--target", f"limited={limited_target.url}", "--attempts", "0", "--users", "8,16",
         "--duration", "3s", "--think", "0-0.2", "--spawn-rate", "100", "--conn-max-age", "0", "--workers", "6",
+        "--variants", "limited-cma0",
         "--output", str(out),
         timeout=180,
     )  # fmt: skip

@@ -1,13 +1,19 @@
-"""Locust for one step of a load test: one process, or a master and workers; its figures."""
+"""Locust for one step of a load test: one process, or a master and workers; its figures, and whether Locust
+itself kept up (its CPU share in the measured window). :class:`LoadGenerator` switches to a master and workers
+when one process saturates its core, instead of under-driving the site."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from collections.abc import Callable
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+
+import psutil
 
 from dbbench import processes
 from dbbench.load import stats as loadstats
@@ -16,6 +22,10 @@ from dbbench.load.site import BackendFailed, connect_host
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 LOCUST_GRACE_S = 60.0  # Locust's own start-up and shutdown on top of the run time (busy box, distributed)
+SAMPLE_S = 0.5  # how often the Locust processes' CPU time is read (and the site checked)
+DRAIN_TIMEOUT_S = 60.0  # an overloaded step's queued requests: the site works them off before the next step
+# Locust's own words when its process (or a worker) passes 90% of a core, measured over 10 s, ramp-up included.
+CPU_WARNINGS = ("CPU usage above", "CPU usage threshold was exceeded")
 
 
 def locust_env() -> dict[str, str]:
@@ -80,15 +90,19 @@ def run_step(
     """One Locust run at ``users`` users (a master and workers when distributed); its figures.
 
     ``check`` runs every half second while Locust works and may raise (the application server died): the step
-    is then abandoned at once instead of measuring refused connections until its end.
+    is then abandoned at once instead of measuring refused connections until its end. Meanwhile the CPU time of
+    the processes generating the load (the lone process, or the local workers) is sampled: the step records the
+    busiest one's share of a core in the measured window, and whether that is over ``config.locust_cpu_limit``.
     """
     output = workdir / f"locust-{users}.json"
     output.unlink(missing_ok=True)
+    log = workdir / f"locust-{users}.log"
+    log.unlink(missing_ok=True)  # a step measured again (Locust saturated) must not count the first run's log
     master_port = (config.master_port or processes.free_port(config.listen)) if config.distributed else None
     argv = locust_argv(url, users, config, student_ids, output, master_port=master_port)
     children: list[processes.Child] = []
+    cpu = CpuSampler()
     with processes.running(children):
-        log = workdir / f"locust-{users}.log"
         master = processes.spawn("locust", argv, env=locust_env(), cwd=workdir, log=log)
         children.append(master)
         if master_port is not None:
@@ -97,8 +111,11 @@ def run_step(
                 children.append(
                     processes.spawn(f"locust worker {i + 1}", worker, env=locust_env(), cwd=workdir, log=log)
                 )
+        for child in children[1:] if master_port is not None else children:
+            cpu.watch(child.pid)  # the master only hands out work: the load comes from the lone process or workers
         code = None
-        for _ in processes.deadline_loop(config.step_run_time(users) + LOCUST_GRACE_S, interval=0.5):
+        for _ in processes.deadline_loop(config.step_run_time(users) + LOCUST_GRACE_S, interval=SAMPLE_S):
+            cpu.sample()
             if check is not None:
                 check()
             if (code := master.popen.poll()) is not None:
@@ -115,5 +132,113 @@ def run_step(
         raise BackendFailed(f"Locust's figures at {users} users are unreadable: {exc}") from None
     if document.get("reset_at") is None:
         raise BackendFailed(f"Locust stopped before the measured window of the {users}-user step began")
-    tracebacks = log.read_text(errors="replace").count("Traceback")
-    return replace(loadstats.step_figures(document, users), tool_errors=tracebacks)
+    text = log.read_text(errors="replace") if log.exists() else ""
+    share = cpu.share(float(document["reset_at"]), float(document.get("stopped_at") or time.time()))
+    step = loadstats.step_figures(document, users)
+    return replace(
+        step,
+        locust_workers=step.locust_workers if config.distributed else 0,  # a lone runner calls itself one worker
+        tool_errors=text.count("Traceback"),
+        locust_cpu_percent=None if share is None else round(share, 1),
+        locust_saturated=saturated(share, cpu_warned(text), config.locust_cpu_limit),
+    )
+
+
+class CpuSampler:
+    """``(wall-clock time, CPU seconds)`` samples of some processes, to tell their CPU share in a time window."""
+
+    def __init__(self) -> None:
+        self.processes: dict[int, psutil.Process] = {}
+        self.samples: dict[int, list[tuple[float, float]]] = {}
+
+    def watch(self, pid: int) -> None:
+        try:
+            self.processes[pid] = psutil.Process(pid)
+            self.samples[pid] = []
+        except psutil.Error:
+            pass  # gone already: its run fails on its own
+
+    def sample(self) -> None:
+        now = time.time()  # wall clock: the locustfile's reset_at and stopped_at are time.time() too
+        for pid, process in self.processes.items():
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue  # exited: its last samples stand
+            self.samples[pid].append((now, times.user + times.system))
+
+    def share(self, start: float, end: float) -> float | None:
+        """The busiest process's CPU share between ``start`` and ``end``, in % of one core."""
+        shares = [s for s in (cpu_share(samples, start, end) for samples in self.samples.values()) if s is not None]
+        return max(shares) if shares else None
+
+
+def cpu_share(samples: Sequence[tuple[float, float]], start: float, end: float) -> float | None:
+    """CPU use between ``start`` and ``end`` in % of one core, from ``(time, CPU seconds)`` samples of a process;
+    None when the samples inside the window span less than a second (too few to say)."""
+    inside = [sample for sample in samples if start <= sample[0] <= end]
+    if len(inside) < 2 or inside[-1][0] - inside[0][0] < 1.0:
+        return None
+    (t0, c0), (t1, c1) = inside[0], inside[-1]
+    return 100.0 * (c1 - c0) / (t1 - t0)
+
+
+def cpu_warned(log_text: str) -> bool:
+    """Locust warned in its log that a process of it passed 90% of a core."""
+    return any(warning in log_text for warning in CPU_WARNINGS)
+
+
+def saturated(cpu_percent: float | None, warned: bool, limit: float) -> bool:
+    """Over the limit in the measured window; Locust's own warning (which counts ramp-up too) only when the
+    window could not be measured."""
+    return cpu_percent >= limit if cpu_percent is not None else warned
+
+
+class LoadGenerator:
+    """Locust for the steps of one configuration: one process, until that saturates its core; from then on a
+    master and ``config.saturated_workers`` local workers (the saturated step is measured again with them)."""
+
+    def __init__(self, config: LoadConfig) -> None:
+        self.config = config
+
+    def step(
+        self,
+        url: str,
+        users: int,
+        student_ids: str,
+        workdir: Path,
+        *,
+        duration_s: float | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> loadstats.StepFigures:
+        config = self.config if duration_s is None else replace(self.config, duration_s=duration_s)
+        step = run_step(url, users, config, student_ids, workdir, check)
+        if not step.locust_saturated:
+            return step
+        cpu = f"{step.locust_cpu_percent:.0f}% of a core" if step.locust_cpu_percent is not None else "Locust warned"
+        workers = self.config.saturated_workers
+        if config.distributed or not workers:
+            workers_used = config.locust_workers + config.remote_workers
+            generators = f"{workers_used} workers" if config.distributed else "one process (--saturated-workers 0)"
+            return replace(step, locust_note=f"locust saturated ({cpu}) with {generators}: the site was under-driven")
+        self.config = replace(self.config, locust_workers=workers)
+        wait_for_site(url, check)
+        again = run_step(url, users, replace(config, locust_workers=workers), student_ids, workdir, check)
+        return replace(again, locust_note=f"locust saturated ({cpu}) in one process: {workers} workers used")
+
+
+def wait_for_site(url: str, check: Callable[[], None] | None = None, timeout: float = DRAIN_TIMEOUT_S) -> float:
+    """Wait until the site answers /health/ (an overloaded step leaves requests queued: it works them off first,
+    whose clients are gone). Returns the seconds waited; gives up quietly after ``timeout`` (the next health check
+    says what is wrong). ``check`` runs before every try and may raise (the application server died)."""
+    started = time.monotonic()
+    for left in processes.deadline_loop(timeout, interval=0.5):
+        if check is not None:
+            check()
+        try:
+            with urllib.request.urlopen(f"{url}/health/", timeout=max(1.0, left)) as response:  # our own site
+                response.read()
+            break
+        except OSError:
+            continue
+    return time.monotonic() - started

@@ -15,6 +15,7 @@ from dbbench import processes
 from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.errors import DbbenchError, mask_secrets
 from dbbench.load.config import LoadConfig
+from dbbench.load.variants import Variant
 
 STARTUP_TIMEOUT_S = 30.0  # gunicorn importing Django and answering /health/
 MAX_LOG_BYTES = 4 * 1024 * 1024  # a step's share of the site log read for its errors; enough for thousands of 500s
@@ -28,8 +29,10 @@ def connect_host(listen: str) -> str:
     return "127.0.0.1" if listen in ("0.0.0.0", "") else listen
 
 
-def site_env(target: Target, conn_max_age: int, listen: str = "127.0.0.1") -> dict[str, str]:
-    """The environment that makes the quiz site serve ``target`` alone (as ``default``).
+def site_env(target: Target, variant: Variant, listen: str = "127.0.0.1") -> dict[str, str]:
+    """The environment that makes the quiz site serve ``target`` alone (as ``default``) with ``variant``'s settings.
+
+    ``target`` is where the site connects: the variant's own target, or the pooler in front of it.
 
     The site answers only the Host names it knows (ALLOWED_HOSTS): loopback, plus the address it listens on when
     remote Locust workers reach it there.
@@ -39,8 +42,8 @@ def site_env(target: Target, conn_max_age: int, listen: str = "127.0.0.1") -> di
         {
             "DJANGO_SETTINGS_MODULE": "dbbench.settings.all",
             ENV_TARGETS: f"{target.name}={target.url}",
-            "DBBENCH_CONN_MAX_AGE": str(conn_max_age),
             "DBBENCH_ALLOWED_HOSTS": connect_host(listen),
+            **variant.env(),
         }
     )
     return env
@@ -90,8 +93,9 @@ def _exception_lines(text: str) -> list[str]:
     return found
 
 
-def start_site(target: Target, conn_max_age: int, config: LoadConfig, workdir: Path) -> tuple[str, processes.Child]:
-    """gunicorn serving the quiz site on ``target``, bound to a free port: ``(url, process)`` once /health/ answers."""
+def start_site(target: Target, variant: Variant, config: LoadConfig, workdir: Path) -> tuple[str, processes.Child]:
+    """gunicorn serving the quiz site on ``target`` with ``variant``'s settings, bound to a free port: ``(url,
+    process)`` once /health/ answers. ``target`` is where the site connects (see :func:`site_env`)."""
     port = processes.free_port(config.listen)
     argv = [
         sys.executable,
@@ -110,7 +114,7 @@ def start_site(target: Target, conn_max_age: int, config: LoadConfig, workdir: P
         "--error-logfile=-",
     ]
     server = processes.spawn(
-        "gunicorn", argv, env=site_env(target, conn_max_age, config.listen), cwd=workdir, log=workdir / "site.log"
+        "gunicorn", argv, env=site_env(target, variant, config.listen), cwd=workdir, log=workdir / "site.log"
     )
     url = f"http://{connect_host(config.listen)}:{port}"
     try:

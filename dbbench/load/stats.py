@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 DEFAULT_P95_THRESHOLD_MS = 1000.0
@@ -45,6 +45,9 @@ class StepFigures:
     tool_errors: int = 0  # tracebacks in Locust's own log: the load generator misbehaved, not the site
     failure_kinds: dict[str, int] = field(default_factory=dict)  # FAILURE_KINDS -> failed requests
     server_error: str | None = None  # the site's own explanation of its errors (its log), when it gave one
+    locust_cpu_percent: float | None = None  # the busiest load-generating Locust process, % of one core (window)
+    locust_saturated: bool = False  # that process was at its core's limit (or Locust warned): it under-drove
+    locust_note: str | None = None  # what dbbench did about it, e.g. "locust saturated ...: 2 workers used"
 
     @property
     def site_errors(self) -> int:
@@ -62,6 +65,16 @@ class StepFigures:
         return data
 
 
+# An adaptive search's state (Knee.search): running, or why it stopped. None: a fixed list of user counts (or a
+# file from before the search).
+SEARCH_RUNNING = "running"
+SEARCH_KNEE = "knee"  # the first step over the limits is within the resolution of the last one under them
+SEARCH_BUDGET = "budget"  # the time budget could not hold another step
+SEARCH_MAX_USERS = "max_users"  # the largest user count allowed was served within the limits
+SEARCH_FAILED = "failed"  # the run broke (the site died, its errors passed the limit)
+SEARCH_INTERRUPTED = "interrupted"
+
+
 @dataclass(frozen=True)
 class Knee:
     """The most users served with p95 under the threshold (and few failures) before the first step that is not.
@@ -69,6 +82,9 @@ class Knee:
     ``users`` is None when even the smallest step missed; ``reached`` is False when no step missed (the knee lies
     beyond the largest step measured). ``missed_at`` is the first step that missed and ``reason`` why: ``failures``
     (over ``max_failure_rate``, at ``value``), ``p95`` (over ``threshold_ms``, at ``value`` ms) or ``no requests``.
+    ``rps`` is the requests/s served at ``users``. An adaptive search also records its state (``search``: running,
+    or why it stopped, ``SEARCH_*``), its ``max_users``, ``resolution``, ``budget_s`` and the seconds it
+    ``spent_s``; these are None for a fixed list of user counts.
     """
 
     users: int | None
@@ -78,9 +94,21 @@ class Knee:
     missed_at: int | None = None  # None in files written before it was recorded
     reason: str | None = None
     value: float | None = None
+    rps: float | None = None
+    search: str | None = None
+    max_users: int | None = None
+    resolution: float | None = None
+    budget_s: float | None = None
+    spent_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Knee:
+        """From :meth:`as_dict` of this or another version (keys it does not know are left out)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     def why(self) -> str:
         """Why the step at ``missed_at`` did not serve its users, e.g. ``failures 28.0% over the 1% limit``."""
@@ -94,11 +122,41 @@ class Knee:
 
     def describe(self) -> str:
         at = f" at {self.missed_at} users" if self.missed_at is not None else ""
-        if self.users is None:
-            return f"below the smallest step ({self.why()}{at})"
-        if not self.reached:
-            return f">= {self.users} users (not reached)"
-        return f"{self.users} users ({self.why()}{at})" if self.reason else f"{self.users} users"
+        rps = f", {self.rps:.1f} req/s" if self.rps else ""
+        if self.search == SEARCH_MAX_USERS:
+            return f"no knee up to {self.max_users or self.users} users (served within the limits{rps})"
+        if self.users is None and self.reached:
+            if self.search is None:
+                text = f"below the smallest step ({self.why()}{at})"
+            else:  # the search looked down to a handful of users
+                text = f"below {self.missed_at} users ({self.why()})"
+        elif not self.reached:
+            text = f">= {self.users} users (not reached{rps})" if self.users is not None else "no step measured"
+        else:
+            text = f"{self.users} users{rps} ({self.why()}{at})" if self.reason else f"{self.users} users{rps}"
+        return text + self._search_note()
+
+    def _search_note(self) -> str:
+        """What cut an adaptive search short (nothing for a fixed list or a search that narrowed the knee)."""
+        if self.search == SEARCH_BUDGET:
+            spent = f"{self.spent_s:.0f} s of " if self.spent_s is not None else ""
+            short = "it narrowed the knee down further" if self.reached else "a step passed the limits"
+            return f" [the search's budget ({spent}{self.budget_s or 0:.0f} s) ran out before {short}]"
+        if self.search in (SEARCH_FAILED, SEARCH_INTERRUPTED):
+            return f" [the search {self.search}]"
+        return ""
+
+
+def miss(step: Mapping[str, Any], threshold_ms: float, max_failure_rate: float) -> tuple[str, float | None] | None:
+    """Why a step did not serve its users (``(reason, value)``, as in :class:`Knee`), or None when it did."""
+    # Failures first: requests that fail fast make p95 look good (33 ms while half the requests got a 500).
+    if int(step["requests"]) <= 0:
+        return "no requests", None
+    if float(step["failure_rate"]) > max_failure_rate:
+        return "failures", float(step["failure_rate"])
+    if float(step["p95_ms"]) > threshold_ms:
+        return "p95", float(step["p95_ms"])
+    return None
 
 
 def percentile(histogram: Mapping[int, int], fraction: float) -> float:
@@ -178,18 +236,23 @@ def knee(
 
     Conservative on purpose: a lucky larger step after a bad one does not move the knee up (that is noise).
     """
-    served: int | None = None
+    served: Mapping[str, Any] | None = None
     for step in sorted(steps, key=lambda s: int(s["users"])):
-        users, p95, failures = int(step["users"]), float(step["p95_ms"]), float(step["failure_rate"])
-        # Failures first: requests that fail fast make p95 look good (33 ms while half the requests got a 500).
-        if int(step["requests"]) <= 0:
-            return Knee(served, True, threshold_ms, max_failure_rate, users, "no requests", None)
-        if failures > max_failure_rate:
-            return Knee(served, True, threshold_ms, max_failure_rate, users, "failures", failures)
-        if p95 > threshold_ms:
-            return Knee(served, True, threshold_ms, max_failure_rate, users, "p95", p95)
-        served = users
-    return Knee(served, False, threshold_ms, max_failure_rate)
+        missed = miss(step, threshold_ms, max_failure_rate)
+        if missed is not None:
+            return Knee(
+                _users(served), True, threshold_ms, max_failure_rate, int(step["users"]), *missed, rps=_rps(served)
+            )
+        served = step
+    return Knee(_users(served), False, threshold_ms, max_failure_rate, rps=_rps(served))
+
+
+def _users(step: Mapping[str, Any] | None) -> int | None:
+    return None if step is None else int(step["users"])
+
+
+def _rps(step: Mapping[str, Any] | None) -> float | None:
+    return None if step is None or step.get("rps") is None else round(float(step["rps"]), 2)
 
 
 FAILURE_KINDS = ("http_5xx", "http_4xx", "timeout", "connection", "other")
@@ -263,13 +326,14 @@ def parse_ids(text: str) -> tuple[int, ...]:
 def run_label(run: Mapping[str, Any]) -> str:
     """``PostgreSQL 15.18, CONN_MAX_AGE=60`` (with the alias when the vendor alone is ambiguous)."""
     name = f"{run.get('vendor') or '?'} {run.get('version') or ''}".strip()
-    return f"{name} ({run['alias']}), CONN_MAX_AGE={run['conn_max_age']}"
+    # The variant (postgres-pool...) tells apart runs of one alias at one CONN_MAX_AGE; older files have none.
+    return f"{name} ({run.get('variant') or run['alias']}), CONN_MAX_AGE={run['conn_max_age']}"
 
 
 def curves(data: Mapping[str, Any]) -> dict[str, list[tuple[float, float, float]]]:
     """``{label: [(users, requests/s, p95 ms), ...]}`` for every run of a load result (``plots.load_curves``)."""
     return {
-        run_label(run): [(float(s["users"]), float(s["rps"]), float(s["p95_ms"])) for s in run.get("steps", [])]
+        run_label(run): sorted((float(s["users"]), float(s["rps"]), float(s["p95_ms"])) for s in run.get("steps", []))
         for run in data.get("runs", [])
     }
 
@@ -282,14 +346,15 @@ def render_table(data: Mapping[str, Any]) -> str:
     ]
     knees: list[str] = []
     for run in data.get("runs", []):
-        name = f"{run.get('vendor') or '?'} {run.get('version') or ''} ({run['alias']})".strip()
-        for s in run.get("steps", []):
+        name = f"{run.get('vendor') or '?'} {run.get('version') or ''} ({run.get('variant') or run['alias']})"
+        # By user count: an adaptive search measures them out of order (100, 200, 400, 800, 600, 500...).
+        for s in sorted(run.get("steps", []), key=lambda s: int(s["users"])):
             lines.append(
                 f"| {name} | {run['conn_max_age']} | {s['users']} | {s['rps']:.1f} | {s['p50_ms']:.0f} | "
                 f"{s['p95_ms']:.0f} | {s['p99_ms']:.0f} | {100 * s['failure_rate']:.2f}% | {s['requests']} |"
             )
         status = run.get("status", "?")
-        knee_text = Knee(**run["knee"]).describe() if run.get("knee") else "-"
+        knee_text = Knee.from_dict(run["knee"]).describe() if run.get("knee") else "-"
         suffix = "" if status == "complete" else f" [{status}{': ' + run['error'] if run.get('error') else ''}]"
         knees.append(f"- knee of {name}, CONN_MAX_AGE={run['conn_max_age']}: {knee_text}{suffix}")
     return "\n".join([*lines, "", *knees])

@@ -1,7 +1,8 @@
 """``dbbench load``: the quiz site under HTTP load on each backend, gunicorn + Locust, a sweep over users.
 
-For every CONN_MAX_AGE and every target: start gunicorn serving the quiz site on that target alone (127.0.0.1,
-a free port), then for each user count run Locust headless for a fixed time (ramp-up excluded: the figures start
+For every variant (load/variants.py: a target at one CONN_MAX_AGE, with Django's pool, or behind PgBouncer): start
+its service if it has one and gunicorn serving the quiz site on that target alone (127.0.0.1, a free port), then
+for each user count run Locust headless for a fixed time (ramp-up excluded: the figures start
 one longest think time after the last user started), and record requests/s, p50/p95/p99 and failures. The knee
 is the most users served with p95 under a threshold. Results (kind ``load``) are written after every step, so
 an interrupted or failed run keeps its completed steps; gunicorn and Locust are stopped however the run ends.
@@ -9,8 +10,9 @@ an interrupted or failed run keeps its completed steps; gunicorn and Locust are 
 Result ``data``::
 
     {"status": "complete" | "failed" | "interrupted" | "running", "config": {...}, "request_mix": {...},
-     "runs": [{"alias", "vendor", "version", "server": ServerInfo.as_dict(), "url" (masked), "conn_max_age",
-               "attempts", "students", "quizzes", "status", "error", "knee": Knee.as_dict(),
+     "runs": [{"alias", "vendor", "version", "server": ServerInfo.as_dict(), "url" (masked), "label",
+               "variant", "change_kind", "change", "conn_max_age", "pool", "service", "disable_server_side_cursors"
+               (Variant.as_dict()), "attempts", "students", "quizzes", "status", "error", "knee": Knee.as_dict(),
                "steps": [StepFigures.as_dict(), ...]}, ...]}
 
 The site and its database share this machine's cores with the load generator, as in the original experiment
@@ -32,8 +34,10 @@ from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, mask_secrets
 from dbbench.load import stats as loadstats
 from dbbench.load.config import LoadConfig, config_for_profile
-from dbbench.load.locust import run_step
+from dbbench.load.knee import Probe, find_capacity
+from dbbench.load.locust import LoadGenerator, wait_for_site
 from dbbench.load.site import BackendFailed, check_site, diagnose, exited, log_size, server_error, start_site
+from dbbench.load.variants import ServiceFailed, Variant, variants_for
 from dbbench.results import DEFAULT_RESULTS_DIR, stamp, write_result
 
 KIND = "load"
@@ -83,7 +87,8 @@ def run_load(
     progress: Progress | None = None,
     allow_foreign: bool = False,
 ) -> Path:
-    """Seed, then sweep every target at every CONN_MAX_AGE; write results of kind ``load`` after every step.
+    """Seed, then sweep every variant (each target at every CONN_MAX_AGE, the baseline's pool and pooler, or
+    ``config.variants``); write results of kind ``load`` after every step.
 
     ``config`` defaults to the ``profile``'s (``dbbench run`` passes ``profile`` and ``output_dir``). Returns
     the result file; its ``data["status"]`` is ``failed`` when a backend failed mid-run (the others went on).
@@ -105,32 +110,48 @@ def run_load(
         raise ConfigError(f"--output: directory {output.parent} does not exist")
     if not targets:
         raise ConfigError("no target to load-test")
+    variants = variants_for(targets, config)
+    targets = [t for t in targets if any(v.target.name == t.name for v in variants)]  # only those run are seeded
     djangoenv.setup(list(targets))
     # One writer per database: the site's writes and a seed or migrate-data started meanwhile would mix.
-    with exclusive_all(targets, "a load test"):
-        return _run_locked(targets, config, output, say, allow_foreign)
+    from dbbench import servers
+
+    # Managed servers pinned to some CPUs (--server-cpus): gunicorn and Locust (children of this process, which
+    # inherit its affinity) take the others, as an app server beside a small database box would.
+    cpus = servers.cpus_left(targets)
+    with exclusive_all(targets, "a load test"), processes.pinned(cpus):
+        return _run_locked(targets, variants, config, output, say, allow_foreign, cpus)
 
 
 def _run_locked(
-    targets: Sequence[Target], config: LoadConfig, output: Path, say: Progress, allow_foreign: bool
+    targets: Sequence[Target],
+    variants: Sequence[Variant],
+    config: LoadConfig,
+    output: Path,
+    say: Progress,
+    allow_foreign: bool,
+    cpus: list[int] | None = None,
 ) -> Path:
-    say(f"load test: about {_minutes(config.estimated_seconds(len(targets)))}; results in {output}")
+    say(f"load test: about {_minutes(config.configuration_seconds() * len(variants))}; results in {output}")
     sites = {t.name: prepare_site_data(t, config, allow_foreign=allow_foreign, say=say) for t in targets}
     data: dict[str, Any] = {
         "status": "running",
         "config": config.as_dict(),
         "request_mix": REQUEST_MIX,
         "notes": NOTES,
+        # The CPUs the site and Locust ran on (None: every CPU, shared with the database servers).
+        "load_cpus": cpus,
         "runs": [],
     }
     with processes.interrupts_unwind():
         try:
-            # CONN_MAX_AGE outermost: the backends' runs of one setting are close in time (same background noise).
-            for conn_max_age in config.conn_max_ages:
-                for target in targets:
-                    run = _new_run(target, sites[target.name], conn_max_age)
-                    data["runs"].append(run)
-                    _sweep(target, sites[target.name], conn_max_age, config, run, data, output, say)
+            # In the variants' order, CONN_MAX_AGE outermost: the runs of one setting are close in time (same
+            # background noise).
+            for variant in variants:
+                site = sites[variant.target.name]
+                run = _new_run(variant, site)
+                data["runs"].append(run)
+                _sweep(variant, site, config, run, data, output, say)
         except KeyboardInterrupt:
             for run in data["runs"]:
                 if run["status"] == "running":
@@ -177,14 +198,15 @@ def prepare_site_data(target: Target, config: LoadConfig, *, allow_foreign: bool
     )
 
 
-def _new_run(target: Target, site: SiteData, conn_max_age: int) -> dict[str, Any]:
+def _new_run(variant: Variant, site: SiteData) -> dict[str, Any]:
     return {
-        "alias": target.name,
+        "alias": variant.target.name,
         "vendor": site.server["vendor"],
         "version": site.server["version"],
         "server": site.server,
-        "url": target.safe_url,
-        "conn_max_age": conn_max_age,
+        "url": variant.target.safe_url,
+        "label": variant.label(site.server["vendor"], site.server["version"]),
+        **variant.as_dict(),  # "variant", "change_kind", "change", "conn_max_age", "pool", "service"...
         "attempts": site.attempts,
         "students": site.students,
         "quizzes": site.quizzes,
@@ -196,45 +218,66 @@ def _new_run(target: Target, site: SiteData, conn_max_age: int) -> dict[str, Any
 
 
 def _sweep(
-    target: Target,
+    variant: Variant,
     site: SiteData,
-    conn_max_age: int,
     config: LoadConfig,
     run: dict[str, Any],
     data: dict[str, Any],
     output: Path,
     say: Progress,
 ) -> None:
-    label = f"{target.name} ({run['vendor']} {run['version']}) CONN_MAX_AGE={conn_max_age}"
+    target = variant.target  # the database; the site may reach it through the variant's service
+    label = f"{variant.name} ({run['vendor']} {run['version']})"
+    say(f"{label}: {variant.change}")
     write_result(output, KIND, data)
     try:
-        with tempfile.TemporaryDirectory(prefix="dbbench-load-") as tmp:
+        # The service (a pooler) starts before the site and stops after it.
+        with tempfile.TemporaryDirectory(prefix="dbbench-load-") as tmp, variant.serving() as front:
             workdir = Path(tmp)
-            site_url, server = start_site(target, conn_max_age, config, workdir)
+            site_url, server = start_site(front, variant, config, workdir)
 
             def running() -> None:
                 if not server.running():
                     raise BackendFailed(exited(server, target))
 
             with processes.running([server]):
-                for users in config.users:
+                generator = LoadGenerator(config)  # one Locust process, or workers once one saturates
+                measured: list[loadstats.StepFigures] = []
+
+                def measure(probe: Probe) -> dict[str, Any]:
+                    if measured:  # an overloaded step leaves requests queued: the site works them off first
+                        wait_for_site(site_url, running)
                     check_site(site_url, server, target)
                     before, log_start = machine_load(), log_size(server)
-                    step = run_step(site_url, users, config, site.student_ids, workdir, check=running)
+                    step = generator.step(
+                        site_url, probe.users, site.student_ids, workdir, duration_s=probe.duration_s, check=running
+                    )
                     if step.failures:
                         step = replace(step, server_error=server_error(server, target, log_start))
                     machine = machine_load(before)
-                    run["steps"].append({**step.as_dict(), "machine": machine})
-                    run["knee"] = loadstats.knee(
-                        run["steps"], threshold_ms=config.p95_threshold_ms, max_failure_rate=config.max_failure_rate
-                    ).as_dict()
+                    measured.append(step)
+                    run["steps"].append({**step.as_dict(), "machine": machine, "phase": probe.phase})
+                    say(_step_line(label, step, machine) + (f"\n    {step.locust_note}" if step.locust_note else ""))
+                    return run["steps"][-1]
+
+                def publish(knee: loadstats.Knee) -> None:
+                    run["knee"] = knee.as_dict()
                     write_result(output, KIND, data)
-                    say(_step_line(label, step, machine))
+
+                def after_step(knee: loadstats.Knee) -> None:
+                    publish(knee)
                     if not server.running():  # the likelier cause of failed requests: say it first
                         raise BackendFailed(exited(server, target))
-                    _check_failures(step, config, target)
+                    _check_failures(measured[-1], config, target)
+
+                found = find_capacity(
+                    measure, config.plan(), cost=config.step_seconds, on_step=after_step, on_stop=publish
+                )
+                if config.search:
+                    knee = found.knee
+                    say(f"{label}: knee search ({knee.search}, {knee.spent_s:.0f} s): {knee.describe()}")
         run["status"] = "complete"
-    except BackendFailed as exc:
+    except (BackendFailed, ServiceFailed) as exc:
         run["status"] = "failed"
         run["error"] = mask_secrets(str(exc), [target])
         say(f"{label}: FAILED: {run['error']}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
 # No fixed default: a key in the source is a key everyone knows. The site signs nothing today, so a fresh key per
@@ -32,6 +34,27 @@ TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # How long a connection lives: 0 reconnects on every request (PostgreSQL pays ~3 ms for that).
 CONN_MAX_AGE = int(os.environ.get("DBBENCH_CONN_MAX_AGE", "0"))
+
+
+def _pool_from_env() -> dict[str, object] | None:
+    text = os.environ.get("DBBENCH_DB_POOL", "").strip()
+    if not text:
+        return None
+    try:
+        pool = json.loads(text)
+    except ValueError:
+        pool = None
+    if not isinstance(pool, dict):
+        raise ImproperlyConfigured('DBBENCH_DB_POOL: a JSON object of pool options, e.g. {"max_size": 4}')
+    return pool
+
+
+# Django's own connection pool (psycopg 3), OPTIONS "pool": psycopg_pool.ConnectionPool arguments. Each process
+# (each gunicorn worker) holds its own pool; Django refuses it together with CONN_MAX_AGE > 0.
+DB_POOL = _pool_from_env()
+# Transaction pooling (PgBouncer) gives each transaction whichever server connection is free, so a server-side
+# cursor, which outlives its transaction, would be lost: Django's docs ask for this setting then.
+DISABLE_SERVER_SIDE_CURSORS = os.environ.get("DBBENCH_DISABLE_SERVER_SIDE_CURSORS", "") == "1"
 # Errors (a 500's traceback, a refused Host header) to stderr, which gunicorn's error log captures; nothing else,
 # so benchmarks and commands stay quiet. Django's own default sends them nowhere when DEBUG is off.
 LOGGING = {
@@ -51,6 +74,9 @@ def databases(targets: list) -> dict[str, dict[str, object]]:  # type: ignore[ty
         entry = target.django_database()
         entry["CONN_MAX_AGE"] = CONN_MAX_AGE
         entry["CONN_HEALTH_CHECKS"] = CONN_MAX_AGE > 0
+        entry["DISABLE_SERVER_SIDE_CURSORS"] = DISABLE_SERVER_SIDE_CURSORS
+        if DB_POOL is not None and target.spec.django_pool:  # a family without Django's pool keeps its own
+            entry["OPTIONS"] = {**entry["OPTIONS"], "pool": DB_POOL}
         result[target.name] = entry
     result["default"] = dict(result[targets[0].name])
     return result
