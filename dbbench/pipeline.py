@@ -56,11 +56,14 @@ def run(
     skip: Collection[str] = (),
     echo: Callable[[str], None] = print,
     app: AppRequest | None = None,
+    expected_users: int | None = None,
 ) -> RunOutcome:
     """Run every stage for ``targets`` under ``profile``; returns where the report is.
 
     ``app``: the user's own Django project. Its code is audited instead of the quiz app's, and its test suite runs
     on every target (``dbbench app``), so the verdict speaks about that project.
+
+    ``expected_users``: the team's peak concurrent users; the report ranks the load test's configurations there.
 
     ``skip`` names optional stages to leave out (:data:`OPTIONAL_STAGES`); the report then says they were not
     run. Raises :class:`StageFailed` (one line) when a stage fails; what completed stays in ``output_dir``.
@@ -72,6 +75,10 @@ def run(
         raise ConfigError(f"cannot skip {', '.join(unknown)}: only {', '.join(OPTIONAL_STAGES)} are optional")
     if len(targets) < 2:
         raise ConfigError("dbbench run compares backends: configure at least two targets")
+    if expected_users is not None:  # refused now rather than after the benchmarks
+        from dbbench.load.config import config_for_profile
+
+        config_for_profile(profile, expected_users)
     if app is not None:  # a path that is no Django project is refused before anything runs
         from dbbench.app import detect
 
@@ -79,7 +86,7 @@ def run(
     out = Path(output_dir) if output_dir else DEFAULT_RESULTS_DIR / f"run-{stamp()}-{profile}"
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
-        return _run_stages(profile, targets, out, allow_foreign, skip, echo, app)
+        return _run_stages(profile, targets, out, allow_foreign, skip, echo, app, expected_users)
 
 
 LOCK_FILE = ".dbbench-run.lock"
@@ -119,6 +126,7 @@ def _run_stages(
     skip: Collection[str],
     echo: Callable[[str], None],
     app: AppRequest | None,
+    expected_users: int | None,
 ) -> RunOutcome:
     started = time.perf_counter()
     outcome = RunOutcome(profile, out, [], 0.0)
@@ -129,7 +137,7 @@ def _run_stages(
         ("parity", lambda: _parity(targets, out)),
         ("audit", lambda: _audit_app(out, app.path if app else None)),
         *([("app", lambda: _app(app, targets, out))] if app else []),
-        ("load", lambda: _load(targets, profile, out, allow_foreign, echo)),
+        ("load", lambda: _load(targets, profile, out, allow_foreign, echo, expected_users)),
         ("rehearsal", lambda: _rehearsal(targets, out, allow_foreign)),
     ]
     for number, (name, call) in enumerate(stages, 1):
@@ -252,14 +260,20 @@ def _app(request: AppRequest, targets: list[Target], out: Path) -> list[Path]:
 
 
 def _load(
-    targets: list[Target], profile: str, out: Path, allow_foreign: bool, echo: Callable[[str], None]
+    targets: list[Target],
+    profile: str,
+    out: Path,
+    allow_foreign: bool,
+    echo: Callable[[str], None],
+    expected_users: int | None,
 ) -> list[Path]:
+    from dbbench.load.config import config_for_profile
     from dbbench.load.sweep import run_load
 
     path = Path(
         run_load(
             targets,
-            profile=profile,
+            config_for_profile(profile, expected_users),
             output_dir=out,
             progress=lambda line: echo("    " + line),
             allow_foreign=allow_foreign,

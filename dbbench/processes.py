@@ -144,3 +144,17 @@ def deadline_loop(timeout: float, interval: float = 0.2) -> Iterator[float]:
     while (left := end - time.monotonic()) > 0:
         yield left
         time.sleep(min(interval, max(0.0, end - time.monotonic())))
+
+
+@contextlib.contextmanager
+def pinned(cpus: Sequence[int] | None) -> Iterator[None]:
+    """This process (and every child it starts meanwhile) on ``cpus`` only; None leaves the affinity alone."""
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)

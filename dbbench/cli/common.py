@@ -10,7 +10,9 @@ import argparse
 
 from dbbench.backends.targets import Target, parse_target_list, select_targets, targets_from_env
 from dbbench.bench.runner import PROFILES
+from dbbench.errors import ConfigError
 from dbbench.seed import DEFAULT_SEED
+from dbbench.servers.profile import Profile
 
 
 def add_targets(p: argparse.ArgumentParser, *, backend: bool = True) -> None:
@@ -38,6 +40,16 @@ def add_seed(p: argparse.ArgumentParser, what: str = "the generated data") -> No
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of {what} (default {DEFAULT_SEED})")
 
 
+def add_server_limits(p: argparse.ArgumentParser) -> None:
+    """``--server-cpus`` / ``--server-memory``: the managed servers as a small production box (no target given)."""
+    p.add_argument(
+        "--server-cpus", metavar="N", help="managed servers only: pin each to N CPUs (the app and Locust get the rest)"
+    )
+    p.add_argument(
+        "--server-memory", metavar="SIZE", help="managed servers only: each limited to SIZE, e.g. 512M (buffers 1/4)"
+    )
+
+
 def add_profile(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--profile", choices=list(PROFILES), default="default", help=help)
 
@@ -46,11 +58,22 @@ def configured(args: argparse.Namespace) -> list[Target]:
     """Every configured target: ``--target`` options, else the environment, else dbbench's managed servers."""
     given = getattr(args, "target", None)
     if given:
+        if getattr(args, "server_cpus", None) or getattr(args, "server_memory", None):
+            raise ConfigError("--server-cpus and --server-memory limit dbbench's managed servers, not --target ones")
         return parse_target_list(",".join(given))
     from dbbench import servers
 
     # No target anywhere: dbbench's own servers, set up alike (started for this command if they are not running).
-    return servers.session_targets() if servers.wanted() else targets_from_env()
+    if not servers.wanted():
+        if getattr(args, "server_cpus", None) or getattr(args, "server_memory", None):
+            raise ConfigError("--server-cpus and --server-memory limit dbbench's managed servers: no target given")
+        return targets_from_env()
+    return servers.session_targets(_server_profile(args))
+
+
+def _server_profile(args: argparse.Namespace) -> Profile | None:
+    cpus, memory = getattr(args, "server_cpus", None), getattr(args, "server_memory", None)
+    return Profile.from_text(memory, cpus) if cpus or memory else None
 
 
 def chosen(args: argparse.Namespace) -> list[Target]:

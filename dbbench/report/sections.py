@@ -151,7 +151,12 @@ def load_evidence(results: ResultSet, baseline: str, candidate: str) -> LoadEvid
     The runs with the longest CONN_MAX_AGE are used: persistent connections are how a production site runs.
     """
     for _, document in reversed(results.documents.get("load", [])):
-        runs = [r for r in document["data"].get("runs") or [] if isinstance(r, dict) and r.get("steps")]
+        # Like for like: each engine as Django runs it by default (pooled runs are the alternatives, ranked apart).
+        runs = [
+            r
+            for r in document["data"].get("runs") or []
+            if isinstance(r, dict) and r.get("steps") and not r.get("pool") and not r.get("service")
+        ]
         ages = [r.get("conn_max_age") for r in runs]
         for age in sorted({a for a in ages if a is not None}, reverse=True):
             by_alias = {r.get("alias"): r for r in runs if r.get("conn_max_age") == age}
@@ -200,6 +205,22 @@ def _capacity_section(data: dict[str, Any]) -> str:
     return '<a id="further"></a>\n### What gets you further\n\n' + body
 
 
+def _where_it_ran(data: dict[str, Any]) -> str:
+    """Which CPUs the site and Locust had, and the database servers' limits as the kernel reported them."""
+    limits = sorted(
+        {
+            f"{r.get('vendor')}: {((r.get('server') or {}).get('settings') or {}).get('resource_limits')}"
+            for r in data.get("runs") or []
+            if isinstance(r, dict) and ((r.get("server") or {}).get("settings") or {}).get("resource_limits")
+        }
+    )
+    servers = f" Database servers: {'; '.join(limits)}." if limits else ""
+    cpus = data.get("load_cpus")
+    if cpus:
+        return f"The site and Locust ran on CPU {', '.join(map(str, cpus))}, apart from the database servers.{servers}"
+    return f"The site, the database servers and Locust shared this machine's cores.{servers}"
+
+
 def _load_section(data: dict[str, Any], figures: Path, index: int) -> str:
     from dbbench.load import stats as loadstats
     from dbbench.report import plots
@@ -219,8 +240,7 @@ def _load_section(data: dict[str, Any], figures: Path, index: int) -> str:
         out.append(
             f"Each step: {config.get('duration_s', '?')} s measured after ramp-up; each user pauses "
             f"{think[0]}-{think[1]} s between requests; gunicorn with {config.get('workers', '?')} workers; the p95 "
-            f"limit for the knee is {config.get('p95_threshold_ms', '?')} ms. The site, the servers and Locust share "
-            "this machine's cores.\n"
+            f"limit for the knee is {config.get('p95_threshold_ms', '?')} ms. {_where_it_ran(data)}\n"
         )
     mix = data.get("request_mix") or {}
     if mix:

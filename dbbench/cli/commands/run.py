@@ -11,10 +11,16 @@ NAME = "run"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_targets(p)
     common.add_allow_foreign(p)
+    common.add_server_limits(p)
     common.add_profile(p, "data sizes (default)")
     p.add_argument("--output-dir", help="folder for this run's results and report (default: results/run-...)")
     p.add_argument(
         "--skip", metavar="STAGES", help="leave out optional stages: parity, load, rehearsal (comma-separated)"
+    )
+    p.add_argument(
+        "--expected-users",
+        metavar="N",
+        help="your site's peak concurrent users: the report ranks what serves them (pooling, the migration)",
     )
     p.add_argument("--app", metavar="PATH", help="your Django project: audit its code and run its tests on each target")
     p.add_argument("--app-settings", metavar="MODULE", help="its settings module (default: detected)")
@@ -24,14 +30,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """The whole job: check servers, migrate, seed and benchmark as the data grows, parity, load, rehearsal, report.
 
-    Profiles: quick (a first look in a couple of minutes: 1k and 2k attempts, a handful of rounds), default
-    (10k and 100k attempts), full (10k, 100k and 1M). A failed stage stops the run with one line; the results of
+    Profiles: quick (a first look in a few minutes: 1k and 2k attempts, a handful of rounds), default
+    (10k, 100k and 1M attempts), full (up to 10M). A failed stage stops the run with one line; the results of
     the stages before it stay in the run's folder. --skip parity,load leaves those stages out. --app PATH makes
     the answer about your own Django project: its code is audited and its test suite runs on every backend.
     Example: dbbench run --profile quick --app ~/src/shop
     """
     from dbbench import pipeline
+    from dbbench.units import parse_count
 
+    expected = parse_count(args.expected_users, what="--expected-users") if args.expected_users else None
     app = None
     if args.app:
         app = pipeline.AppRequest(Path(args.app), args.app_settings, args.app_test_command)
@@ -42,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         allow_foreign=common.allow_foreign(args),
         skip=[s.strip() for s in (args.skip or "").split(",") if s.strip()],
         app=app,
+        expected_users=expected,
     )
     assert outcome.report is not None
     print(f"done in {outcome.seconds / 60:.1f} min; report: {outcome.report[1]}\n        {outcome.report[0]}")
