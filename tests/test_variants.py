@@ -57,7 +57,10 @@ def test_the_default_set_follows_the_specs() -> None:
     assert by_name["pg-pgbouncer"].service_options == {"pool_size": workers}
     assert f"`pool_mode = transaction`, `default_pool_size = {workers}`" in by_name["pg-pgbouncer"].change
     assert "`DISABLE_SERVER_SIDE_CURSORS = True`" in by_name["pg-pgbouncer"].change
-    assert by_name["my-cma60"].change == "migrate the data to my (the mysql family), with `CONN_MAX_AGE = 60`"
+    assert (
+        by_name["my-cma60"].change
+        == 'the migration: `ENGINE = "django.db.backends.mysql"` and the data moved, with `CONN_MAX_AGE = 60`'
+    )
     # Django refuses a pool with persistent connections; transaction pooling needs client-side cursors.
     assert by_name["pg-pool"].conn_max_age == 0 and by_name["pg-pool"].pool is not None
     assert by_name["pg-pgbouncer"].disable_server_side_cursors and by_name["pg-pgbouncer"].service == "pgbouncer"

@@ -135,7 +135,7 @@ def render(found: Sequence[Option], expected_users: int | None, p95_limit_ms: fl
     rows = []
     for rank, o in enumerate(found, 1):
         if o.p95_at_expected_ms is None:
-            at = "not measured" if expected_users else "-"
+            at = ("past its knee" if o.over_at_expected else "not measured") if expected_users else "-"
         else:
             at = f"{o.p95_at_expected_ms:,.0f} ms" + (" (past its knee)" if o.over_at_expected else "")
         rows.append([str(rank), o.label, o.capacity_text(), at, o.kind, o.change])
