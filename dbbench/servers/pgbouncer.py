@@ -6,8 +6,9 @@ deleted afterwards), and yields a :class:`Target` for the same user and database
 stopped however the block ends, and dies with dbbench if dbbench is killed.
 
 Authentication works with any PostgreSQL the target reaches: clients log in to PgBouncer with MD5 (cheap per
-login; see ``_config``), and PgBouncer logs in to the server with the same password (plain text in its file, so it can answer SCRAM, MD5 or
-trust). A target without a password (a trust server) gets a generated one for the PgBouncer side.
+login; see ``_config``), and PgBouncer logs in to the server with the same password (plain text in its file, so
+it can answer SCRAM, MD5 or trust). A target without a password (a trust server) gets a generated one for the
+PgBouncer side.
 
 In transaction mode a server connection serves one transaction and goes back to the pool: session state (SET,
 advisory locks, server-side prepared statements, WITH HOLD cursors) does not survive between transactions.
