@@ -302,14 +302,9 @@ def _attempts(text: str) -> int:
     return parse_count(text, what="--attempts")
 
 
-# `dbbench run`'s search budget per configuration: six configurations within the run's 20 minutes beside the
-# benchmarks (`dbbench load` alone searches longer, :attr:`LoadConfig.budget_s`).
-RUN_BUDGET_S = 70.0
-
-
 def config_for_profile(profile: str, expected_users: int | None = None) -> LoadConfig:
     """``dbbench run``'s profiles: the data the benchmarks left is used as it is (no reseeding)."""
-    base = QUICK if profile == "quick" else LoadConfig(budget_s=RUN_BUDGET_S)
+    base = QUICK if profile == "quick" else LoadConfig()
     config = replace(base, attempts=None, expected_users=expected_users)
     config.validate()
     return config
