@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from dbbench.backends import bulkload
 from dbbench.backends.database import drop_database
 from dbbench.backends.doctor import server_info
 from dbbench.backends.targets import Target
@@ -30,14 +31,21 @@ from dbbench.rehearsal.copy import TableCopy
 from dbbench.rehearsal.estimate import estimate, parse_estimate_size
 from dbbench.rehearsal.render import render
 from dbbench.rehearsal.verify import TableCheck, read_only
-from tests.helpers import ROOT, TARGETS, run_cli
+from tests.helpers import ROOT, TARGETS, admin_sql, run_cli
 
 pytestmark = pytest.mark.slow
 ATTEMPTS = 2_000
 POSTGRES = next(t for t in TARGETS if t.spec.family == "postgresql")
 MYSQL = next(t for t in TARGETS if t.spec.family == "mysql")
-# Tabs, newlines, backslashes, quotes and non-ASCII in strings and JSON: every escape the copy path has.
-AWKWARD_META = {"device": "desktop", "note": 'Grüße\taus\nKöln \\ "😀"', "browser": {"name": "Firefox", "version": "1"}}
+# Tabs, newlines, backslashes, quotes, form feeds, vertical tabs and non-ASCII in strings and JSON: every escape the
+# copy path has (COPY writes \f and \v, which LOAD DATA would read as "f" and "v").
+AWKWARD_META = {
+    "device": "desktop",
+    "note": 'Grüße\taus\nKöln \\ "😀"\f\v\b',
+    "browser": {"name": "Firefox", "version": "1"},
+}
+AWKWARD_NAME = "Zoë \\ O'Brien\t😀\f\v\b"
+AWKWARD_AT = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 
 
 def _scratch(target: Target, label: str) -> Target:
@@ -62,9 +70,9 @@ def source(db: None) -> Iterator[Target]:
             seed(src, ATTEMPTS, progress=False)
             from dbbench.quiz.models import Quiz, QuizAttempt, Student
 
-            now = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+            now = AWKWARD_AT
             student = Student.objects.using(src.name).create(
-                name="Zoë \\ O'Brien\t😀", email="zoe@example.org", signed_up_at=now
+                name=AWKWARD_NAME, email="zoe@example.org", signed_up_at=now
             )
             QuizAttempt.objects.using(src.name).create(
                 student=student,
@@ -120,13 +128,18 @@ def test_round_trip_postgres_to_mariadb_and_back(source: Target, copies: list[Ta
         "quiz_quizattempt",
     ]
     assert {c.table: c.rows for c in forth.copies}["quiz_quizattempt"] == ATTEMPTS + 1
-    # The per-table checksums are the shared content checksums, on both sides.
+    # The shared content checksums (read through the ORM) agree, and so do the servers' own digests, but for the
+    # attempt whose JSON has non-ASCII: written with \u escapes, as Django writes it, equal by value.
     original = _checksums(source)
     copied = _checksums(MYSQL.with_database(there))
     assert copied == original
     by_table = {c.table: c for c in forth.checks}
     for table in QUIZ_TABLES:
-        assert by_table[table].source_checksum == by_table[table].target_checksum == original[table]
+        check = by_table[table]
+        assert check.source_rows == check.target_rows == int(original[table].split(":")[0])
+        rewritten = int(table == "quiz_quizattempt")
+        assert (check.source_checksum == check.target_checksum, check.rewritten) == (not rewritten, rewritten), table
+    _assert_constraints_rebuilt(MYSQL.with_database(there))
     assert forth.next_ids["quiz_quizattempt"] == ATTEMPTS + 2
     assert any(c.what == "JSON" for c in forth.conversions)
     assert rehearsal.state(source, MYSQL, there) == rehearsal.COMPLETE
@@ -141,6 +154,8 @@ def test_round_trip_postgres_to_mariadb_and_back(source: Target, copies: list[Ta
     assert back.ok, render(back)
     assert back.source.vendor == forth.target.vendor and back.target.vendor == "PostgreSQL"
     assert _checksums(POSTGRES.with_database(back.target.database)) == original
+    # The indexes and foreign keys dropped for the load are back as the catalog had them.
+    assert _deferrables(POSTGRES.with_database(back.target.database)) == _deferrables(source)
 
     # The awkward strings came through both servers intact.
     from dbbench.quiz.models import QuizAttempt, Student
@@ -149,7 +164,32 @@ def test_round_trip_postgres_to_mariadb_and_back(source: Target, copies: list[Ta
         attempt = QuizAttempt.objects.using(alias.name).get(pk=ATTEMPTS + 1)
         assert attempt.meta == AWKWARD_META
         assert attempt.answers["ключ"] == ["ü", None, 1.5]
-        assert Student.objects.using(alias.name).get(email="zoe@example.org").name == "Zoë \\ O'Brien\t😀"
+        assert attempt.started_at == AWKWARD_AT
+        assert Student.objects.using(alias.name).get(email="zoe@example.org").name == AWKWARD_NAME
+
+
+def _deferrables(target: Target) -> dict[str, list[Any]]:
+    from dbbench.backends.bulkload import DEFERRED_TABLE
+
+    with target.spec.connection(target, target.database) as conn:
+        cursor = conn.cursor()
+        cursor.execute(target.spec.list_tables_sql())
+        assert DEFERRED_TABLE not in {row[0] for row in cursor.fetchall()}  # nothing left to rebuild
+        return {t: sorted(target.spec.deferrables(cursor, t), key=str) for t in QUIZ_TABLES}
+
+
+def _assert_constraints_rebuilt(copy: Target) -> None:
+    """The copy's secondary indexes and foreign keys are the ones Django's migrations create."""
+    from dbbench import djangoenv
+
+    fresh = copy.with_database(f"{copy.database}_f")
+    try:
+        with rehearsal.django_alias(fresh) as alias:
+            djangoenv.prepare(alias)
+        assert _deferrables(copy) == _deferrables(fresh)
+        assert any(d.kind == "foreign key" for d in _deferrables(copy)["quiz_quizattempt"])
+    finally:
+        drop_database(fresh)
 
 
 def test_corrupted_row_is_detected_and_listed(source: Target, copies: list[Target], tmp_path: Path) -> None:
@@ -185,6 +225,82 @@ def test_corrupted_row_is_detected_and_listed(source: Target, copies: list[Targe
     assert data["ok"] is False
     assert {(d["id"], d["field"]) for d in data["differences"]} == {(17, "score"), (1999, "row")}
     assert rehearsal.state(source, MYSQL, there) == rehearsal.FAILED
+
+
+def test_verification_names_each_kind_of_difference(source: Target, copies: list[Target]) -> None:
+    """Values changed in the copy's text, timestamps shifted (an hour: a time zone slip; a microsecond), a NULL, a
+    row too many and a name differing in case only (equal under MariaDB's collation) are named; the same JSON
+    written another way is not a difference."""
+    there = _copy_into(MYSQL, copies)
+    assert rehearsal.rehearse(source, MYSQL, database=there, progress=False).ok
+    copy = MYSQL.with_database(there)
+    with copy.spec.connection(copy, there) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT id FROM quiz_quizattempt WHERE finished_at IS NOT NULL AND id > 100 ORDER BY id LIMIT 3")
+        hour, micro, null = (row[0] for row in cur.fetchall())
+        update = "UPDATE quiz_quizattempt SET "
+        cur.execute(update + f"started_at = started_at + INTERVAL 1 HOUR WHERE id = {hour}")
+        cur.execute(update + f"finished_at = finished_at + INTERVAL 1 MICROSECOND WHERE id = {micro}")
+        cur.execute(update + f"finished_at = NULL WHERE id = {null}")
+        cur.execute("UPDATE quiz_quizattempt SET meta = JSON_SET(meta, '$.device', 'toaster') WHERE id = 30")
+        cur.execute("SELECT answers FROM quiz_quizattempt WHERE id = 31")
+        answers = json.loads(cur.fetchone()[0])
+        reordered = json.dumps(dict(reversed(list(answers.items()))), indent=1)
+        cur.execute("UPDATE quiz_quizattempt SET answers = %s WHERE id = 31", [reordered])
+        cur.execute(
+            "INSERT INTO quiz_quizattempt (id, student_id, quiz_id, started_at, finished_at, score, answers, meta) "
+            "SELECT 999999, student_id, quiz_id, started_at, finished_at, score, answers, meta FROM quiz_quizattempt "
+            "WHERE id = 1"
+        )
+        cur.execute("UPDATE quiz_student SET name = UPPER(name) WHERE id = 3")
+        cur.execute("SELECT name FROM quiz_student WHERE id = 3")
+        renamed = cur.fetchone()[0]
+    result = rehearsal.verify(source, MYSQL, database=there)
+    assert not result.ok
+    by_table = {c.table: c for c in result.checks}
+    attempts, students = by_table["quiz_quizattempt"], by_table["quiz_student"]
+    found = {(d.pk, name) for d in attempts.examples for name in d.fields}
+    assert found == {(hour, "started_at"), (micro, "finished_at"), (null, "finished_at"), (30, "meta"), (999999, "row")}
+    assert attempts.differing_rows == 5 and attempts.rewritten == 1 + 1  # id 31, and the awkward non-ASCII attempt
+    assert (attempts.source_rows, attempts.target_rows) == (ATTEMPTS + 1, ATTEMPTS + 2)
+    (extra,) = [d for d in attempts.examples if d.pk == 999999]
+    assert extra.fields == {"row": ("(no such row)", "(row present)")}
+    (micro_diff,) = [d for d in attempts.examples if d.pk == micro]
+    before, after = micro_diff.fields["finished_at"]
+    assert before[:-6] == after[:-6] and before != after  # the same second, another microsecond
+    with rehearsal.django_alias(source) as src:
+        from dbbench.quiz.models import Student
+
+        original = Student.objects.using(src.name).get(pk=3).name
+    assert original != renamed and original.upper() == renamed  # equal under utf8mb4_general_ci, not equal text
+    assert [(d.pk, d.fields) for d in students.examples] == [(3, {"name": (original, renamed)})]
+    assert all(by_table[t].ok for t in QUIZ_TABLES if t not in ("quiz_quizattempt", "quiz_student"))
+
+
+def test_a_source_in_another_time_zone_copies_the_same_instants(source: Target, copies: list[Target]) -> None:
+    """The source's sessions default to a zone 12:45 ahead of UTC: the copy still holds the UTC instants."""
+    from dbbench.backends.bulkload import DEFERRED_TABLE
+
+    admin_sql(source, f"ALTER DATABASE {source.database} SET timezone TO 'Pacific/Chatham'")
+    try:
+        there = _copy_into(MYSQL, copies)
+        result = rehearsal.rehearse(source, MYSQL, database=there, progress=False)
+        assert result.ok, render(result)
+    finally:
+        admin_sql(source, f"ALTER DATABASE {source.database} RESET timezone")
+    copy = MYSQL.with_database(there)
+    with copy.spec.connection(copy, there) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT started_at FROM quiz_quizattempt WHERE id = %s", [ATTEMPTS + 1])
+        assert cur.fetchone()[0] == AWKWARD_AT.replace(tzinfo=None)
+        # Killed after the attempts' indexes were dropped: verification builds them again before it compares.
+        expected = _deferrables(copy)
+        bulkload.defer_constraints(copy.spec, cur, "quiz_quizattempt")
+        assert not copy.spec.deferrables(cur, "quiz_quizattempt")
+        cur.execute(copy.spec.list_tables_sql())
+        assert DEFERRED_TABLE in {row[0] for row in cur.fetchall()}
+    assert rehearsal.verify(source, MYSQL, database=there).ok
+    assert _deferrables(copy) == expected
 
 
 def test_refuses_a_non_empty_target(source: Target, copies: list[Target], tmp_path: Path) -> None:

@@ -246,7 +246,11 @@ def test_each_variant_starts_serves_and_stops(name: str, sites: list[Target], tm
         url, server = start_site(front, variant, CONFIG, tmp_path)
         with processes.running([server]):
             site_port = int(url.rsplit(":", 1)[1])
-            held = psutil.Process(server.pid).children()  # the workers
+            # gunicorn answers as soon as its first worker has booted; the others can be a moment behind.
+            for _ in processes.deadline_loop(10.0):
+                held = psutil.Process(server.pid).children()  # the workers
+                if len(held) == CONFIG.workers:
+                    break
             assert len(held) == CONFIG.workers
             for _ in range(3 * CONFIG.workers):  # each worker serves some: the catalog comes from the database
                 assert _get(f"{url}/quizzes/")["quizzes"]

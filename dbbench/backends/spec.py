@@ -234,6 +234,32 @@ class BackendSpec:
         finally:
             conn.close()
 
+    # Migration rehearsal, the fast paths (dbbench.rehearsal): the source's rows as bulk-load text made by the server,
+    # and row digests computed by the servers, so that verification moves a sum per id range instead of the rows.
+    copies_out = False  # whether copy_out() is there
+
+    def copy_out(self, cursor: Any, select: str) -> Iterator[bytes]:
+        """The rows of ``select`` in the bulk-load text format as the server writes them, in pieces of whole rows."""
+        raise NotImplementedError
+
+    def boolean_text_sql(self, column: str) -> str:
+        """A boolean column as 1 or 0 (what both loaders read as true and false)."""
+        raise NotImplementedError
+
+    def row_digest_sql(self, texts: Sequence[str]) -> str:
+        """An integer in [0, 2**60) per row: the md5 of the per-value md5s of ``texts`` (SQL expressions; a NULL
+        value as ``~``). Values of equal UTF-8 text give equal digests on every server."""
+        raise NotImplementedError
+
+    def chunk_sql(self, column: str, size: int) -> str:
+        """Integer ``column`` divided by ``size``, truncated toward zero."""
+        raise NotImplementedError
+
+    def skip_row_checks(self, cursor: Any) -> str | None:
+        """Stop checking CHECK constraints row by row in this session, for loading rows that are compared with their
+        source afterwards; returns the statement that turns the checks on again (None: nothing was turned off)."""
+        return None
+
 
 def first_line(exc: BaseException) -> str:
     args = getattr(exc, "args", ())

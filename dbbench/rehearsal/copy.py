@@ -1,20 +1,32 @@
 """The copying half of the migration rehearsal: stream tables from a source into a target's fast load path.
 
-The source is only read: a raw connection in one read-only snapshot transaction (``BackendSpec``) and a
-server-side cursor per table, rows selected as text in the bulk loaders' format (JSON as JSON text, timestamps as
-naive UTC with microseconds), in batches. A reader thread converts batch k+1 while the loading thread pushes
-batch k through ``dbbench.backends.bulkload`` (COPY / LOAD DATA LOCAL INFILE), one transaction per batch.
+The source is only read: a raw connection in one read-only snapshot transaction (``BackendSpec``), each table in pk
+order as bulk-load text (``dbbench.rehearsal.source``: PostgreSQL writes it itself with COPY), in batches. A reader
+thread fetches batch k+1 while the loading thread pushes batch k through ``dbbench.backends.bulkload`` (COPY /
+LOAD DATA LOCAL INFILE), one transaction per batch.
+
+The target does what a bulk load does and the verification checks afterwards: each table's secondary indexes and
+foreign keys are dropped before its first row and built again after its last one, as pg_restore does
+(``bulkload.defer_constraints`` / ``rebuild_constraints``, the seeder's own: one sorted build per index and one
+check per foreign key instead of an index update and a look-up per row), one table at a time in dependency order,
+so a foreign key is checked once its parent is complete; and MariaDB skips its per-row CHECK constraints
+(``BackendSpec.skip_row_checks``). A copy killed in between leaves the record of what was dropped; the next copy
+(or verification) builds it first.
+
+One loading connection. On the 2-core reference machine the target's loading thread is the limit (MariaDB spent
+about 40% of it parsing LOAD DATA's fields), and two LOAD DATA streams into separate id ranges of the attempts
+were no faster than one (14.4k and 15.3k rows/s against 13.9k and 12.6k, 600k attempts, other jobs running); the
+tables besides the attempts are too small to gain from a thread of their own.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,19 +35,20 @@ from django.db.models import Model
 from dbbench import progress as shown
 from dbbench.backends import bulkload
 from dbbench.backends.bulkload import BatchFile
-from dbbench.backends.spec import BackendSpec
 from dbbench.backends.targets import Target
 from dbbench.errors import DbbenchError, mask_secrets
-from dbbench.seed.datagen import NULL, tsv
+from dbbench.rehearsal.source import batches as source_batches
+from dbbench.rehearsal.source import select_as_text
 
 
 @dataclass
 class TableCopy:
     table: str
     rows: int
-    seconds: float  # from the first read to the last commit of this table
+    seconds: float  # from the first read to the last commit of this table, its indexes and keys built again
     source_bytes: int  # the source table with its indexes, as the source server counts it
-    load_seconds: float = 0.0  # of which the target spent loading (the rest: waiting for the reader)
+    load_seconds: float = 0.0  # of which the target spent loading (the rest: waiting for the reader, indexes)
+    index_seconds: float = 0.0  # of which dropping and building again the secondary indexes and foreign keys
 
     @property
     def rows_per_s(self) -> float:
@@ -58,45 +71,95 @@ def copy_tables(
     reader = threading.Thread(
         target=_read_source, args=(src, models, batch_size, batches, stop), name="dbbench-rehearsal-read", daemon=True
     )
-    reader.start()
     copies: list[TableCopy] = []
     current: TableCopy | None = None
     started = time.perf_counter()
     finished = False
-    try:
-        while (item := batches.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            kind, model, payload = item
-            if kind == "table":  # a table starts: payload = (rows, bytes)
-                current = TableCopy(model._meta.db_table, 0, 0.0, payload[1])
-                copies.append(current)
-                started = time.perf_counter()
-                bar.table(current.table, payload[0])
-                continue
-            assert current is not None
-            columns, batch = payload
-            load_started = time.perf_counter()
-            with batch, transaction.atomic(using=dst.name):
-                current.rows += bulkload.load(dst, model, columns, batch, method)
-            current.seconds = time.perf_counter() - started
-            current.load_seconds += time.perf_counter() - load_started
-            bar.advance(batch.rows)
-        finished = True
-    finally:
-        stop.set()
-        with suppress(queue.Empty):  # unblock a reader waiting on the full queue
-            while True:
-                _discard(batches.get_nowait())
-        reader.join(timeout=30)
-        bar.stop(failed=not finished)
+    spec = dst.spec
+    with spec.connection(dst, dst.database) as ddl, _unchecked(dst):
+        cursor = ddl.cursor()
+        _ddl(dst, lambda: bulkload.rebuild_constraints(spec, cursor))  # what an interrupted copy left dropped
+        reader.start()
+        try:
+            while (item := batches.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                kind, model, payload = item
+                if kind == "table":  # a table starts: payload = (rows, bytes)
+                    if current is not None:
+                        _rebuild(dst, cursor, current, started)
+                    current = TableCopy(model._meta.db_table, 0, 0.0, payload[1])
+                    copies.append(current)
+                    started = time.perf_counter()
+                    _ddl(dst, lambda t=current.table: bulkload.defer_constraints(spec, cursor, t))
+                    current.index_seconds = time.perf_counter() - started
+                    bar.table(current.table, payload[0])
+                    continue
+                assert current is not None
+                columns, batch = payload
+                load_started = time.perf_counter()
+                with batch, transaction.atomic(using=dst.name):
+                    current.rows += bulkload.load(dst, model, columns, batch, method)
+                current.seconds = time.perf_counter() - started
+                current.load_seconds += time.perf_counter() - load_started
+                bar.advance(batch.rows)
+            if current is not None:
+                _rebuild(dst, cursor, current, started)
+            finished = True
+        finally:
+            stop.set()
+            with suppress(queue.Empty):  # unblock a reader waiting on the full queue
+                while True:
+                    _discard(batches.get_nowait())
+            reader.join(timeout=30)
+            bar.stop(failed=not finished)
     return copies
+
+
+@contextmanager
+def _unchecked(dst: Target) -> Iterator[None]:
+    """The loading session without per-row CHECK constraint checks where the server has the switch: every row is
+    compared with its source afterwards, and the source holds the same constraints (both come from Django's)."""
+    from django.db import DatabaseError, connections
+
+    with connections[dst.name].cursor() as cursor:
+        restore = dst.spec.skip_row_checks(cursor)
+    try:
+        yield
+    finally:
+        if restore:
+            with suppress(DatabaseError), connections[dst.name].cursor() as cursor:  # a broken session ends anyway
+                cursor.execute(restore)
+
+
+def restore_deferred(dst: Target) -> int:
+    """Build again what an interrupted copy dropped (none: 0); returns how many indexes and keys were re-created."""
+    spec = dst.spec
+    with spec.connection(dst, dst.database) as conn:
+        cursor = conn.cursor()
+        return int(_ddl(dst, lambda: bulkload.rebuild_constraints(spec, cursor)))
+
+
+def _rebuild(dst: Target, cursor: Any, copy: TableCopy, started: float) -> None:
+    t0 = time.perf_counter()
+    _ddl(dst, lambda: bulkload.rebuild_constraints(dst.spec, cursor))
+    copy.index_seconds += time.perf_counter() - t0
+    copy.seconds = time.perf_counter() - started
+
+
+def _ddl(dst: Target, call: Any) -> Any:
+    """Run ``call`` (index and key statements); a server's refusal becomes one line."""
+    try:
+        return call()
+    except dst.spec.driver_errors as exc:
+        text = mask_secrets(" ".join(str(exc).split()) or type(exc).__name__, [dst])
+        raise DbbenchError(f"{dst.name}: building the copy's indexes and foreign keys failed: {text}") from None
 
 
 def _read_source(
     src: Target, models: list[type[Model]], batch_size: int, out: queue.Queue[Any], stop: threading.Event
 ) -> None:
-    """The reader thread: one read-only snapshot, a server-side cursor per table, batches as bulk-load files."""
+    """The reader thread: one read-only snapshot, each table's rows in pk order as bulk-load files."""
     spec = src.spec
 
     def put(item: Any) -> None:
@@ -119,17 +182,11 @@ def _read_source(
                 size = cursor.fetchone()
                 cursor.close()
                 put(("table", model, (total, int(size[0] or 0) if size else 0)))
-                columns, select = select_as_text(spec, model)
-                convert = _converters(model, columns)
-                stream = spec.streaming_cursor(conn, f"dbbench_{table}", batch_size)
-                stream.execute(select)
-                while rows := stream.fetchmany(batch_size):
+                columns = select_as_text(spec, model)[0]
+                for text, rows in source_batches(spec, conn, model, batch_size):
                     batch = BatchFile(table)
-                    lines = ["\t".join([c(v) for c, v in zip(convert, row, strict=True)]) for row in rows]
-                    text = "\n".join(lines) + "\n"
-                    batch.write(text.encode(), len(rows))
+                    batch.write(text, rows)
                     put(("batch", model, (columns, batch)))
-                stream.close()
             conn.rollback()  # nothing to commit: the transaction was read-only
         put(None)
     except _Stopped:
@@ -149,51 +206,6 @@ class _Stopped(Exception):
 def _discard(item: Any) -> None:
     if isinstance(item, tuple) and item[0] == "batch":
         item[2][1].close()
-
-
-def select_as_text(spec: BackendSpec, model: type[Model]) -> tuple[list[str], str]:
-    """The columns in load order and a SELECT that returns them in pk order, JSON and timestamps as text."""
-    columns: list[str] = []
-    exprs: list[str] = []
-    for f in model._meta.concrete_fields:
-        kind = f.get_internal_type()
-        columns.append(f.column)
-        if kind == "JSONField":
-            exprs.append(spec.json_text_sql(f.column))
-        elif kind == "DateTimeField":
-            exprs.append(spec.utc_text_sql(f.column))
-        else:
-            exprs.append(spec.quote_name(f.column))
-    pk = spec.quote_name(model._meta.pk.column)
-    return columns, f"SELECT {', '.join(exprs)} FROM {spec.quote_name(model._meta.db_table)} ORDER BY {pk}"
-
-
-def _converters(model: type[Model], columns: list[str]) -> list[Callable[[Any], str]]:
-    kinds = {f.column: f.get_internal_type() for f in model._meta.concrete_fields}
-    return [json_field if kinds[c] == "JSONField" else field for c in columns]
-
-
-def field(value: Any) -> str:
-    """One value in the bulk-load format: ``\\N`` for NULL, backslash escapes, numbers as digits."""
-    if value is None:
-        return NULL
-    if isinstance(value, str):
-        return tsv(value)
-    if isinstance(value, bytes):
-        return tsv(value.decode())
-    return str(value)
-
-
-def json_field(value: Any) -> str:
-    """JSON text in the bulk-load format, with non-ASCII escaped as Django's own writes escape it."""
-    if value is None:
-        return NULL
-    text = value.decode() if isinstance(value, bytes) else value
-    if not text.isascii():
-        # Django writes json.dumps' \\u escapes and MariaDB keeps the text it is given: the copy then reads like
-        # data the app wrote itself (jsonb's text form has the characters themselves). Values stay equal.
-        text = json.dumps(json.loads(text))
-    return tsv(text)
 
 
 def continue_ids(dst: Target, models: list[type[Model]]) -> dict[str, int]:

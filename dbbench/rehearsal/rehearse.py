@@ -9,10 +9,11 @@
 2. The source is only read (``dbbench.rehearsal.copy``): one read-only snapshot, tables in dependency order,
    streamed in batches through the target's fast load path; ids copied as they are, then the target's sequences
    / AUTO_INCREMENT continue after the highest one, and the planner statistics are refreshed.
-3. ``dbbench.rehearsal.verify`` compares both sides row by row (counts, content checksums, the first differing
-   rows) and smoke-tests the copy through the ORM.
-4. The result (kind ``rehearsal``) has the times, rates, conversions and downtime estimates for other sizes
-   (``dbbench.rehearsal.estimate``); ``dbbench.rehearsal.render`` prints its summary.
+3. ``dbbench.rehearsal.compare`` compares both sides on the servers (counts, digest sums per id range, the
+   first differing rows by value) and ``dbbench.rehearsal.verify`` smoke-tests the copy through the ORM.
+4. The result (kind ``rehearsal``) has the times, rates, conversions, the measured sizes (this one and earlier
+   ones passed in) and downtime estimates for other sizes fitted to them (``dbbench.rehearsal.estimate``);
+   ``dbbench.rehearsal.render`` prints its summary.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import dataclasses
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,9 +36,10 @@ from dbbench.backends import bulkload
 from dbbench.backends.database import exclusive
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, DbbenchError, mask_secrets
-from dbbench.rehearsal.copy import TableCopy, analyze, continue_ids, copy_tables
-from dbbench.rehearsal.estimate import ESTIMATE_ATTEMPTS, estimate
-from dbbench.rehearsal.verify import Conversion, TableCheck, compare_table, conversions, read_only, short, smoke_test
+from dbbench.rehearsal.compare import compare_table, sides
+from dbbench.rehearsal.copy import TableCopy, analyze, continue_ids, copy_tables, restore_deferred
+from dbbench.rehearsal.estimate import ALGORITHM, ESTIMATE_ATTEMPTS, Point, estimate, fits, setup_of
+from dbbench.rehearsal.verify import Conversion, TableCheck, conversions, read_only, short, smoke_test
 
 KIND = "rehearsal"
 SUFFIX = "_rehearsal"
@@ -79,6 +81,7 @@ class Rehearsal:
     verify_table_seconds: dict[str, float] = field(default_factory=dict)
     restarted: str | None = None  # why rows that were in the copy's database were replaced
     estimate_for: list[int] = field(default_factory=list)  # attempt counts to estimate for besides the defaults
+    earlier: list[Point] = field(default_factory=list)  # sizes measured before (other rehearsals), for the fit
 
     source_rows_before: dict[str, int] = field(default_factory=dict)  # per table, read before the copy began
 
@@ -103,6 +106,18 @@ class Rehearsal:
 
         return next((c.source_rows for c in self.checks if c.table == QuizAttempt._meta.db_table), 0)
 
+    @property
+    def setup(self) -> str:
+        return setup_of(self.source.vendor, self.target.vendor, self.method)
+
+    def points(self) -> list[Point]:
+        """The measured sizes: this rehearsal's first, then earlier ones of the same setup at other sizes."""
+        if not self.attempts:
+            return []
+        copy = self.copy_seconds if self.copies else None  # --verify-only copies nothing
+        here = Point(self.attempts, copy, self.verify_seconds, "this rehearsal", self.setup)
+        return [here, *(p for p in self.earlier if p.setup == self.setup and p.attempts != self.attempts)]
+
     def estimates(self) -> list[dict[str, Any]]:
         if not (self.attempts and self.copies):
             return []
@@ -121,11 +136,13 @@ class Rehearsal:
                     "rows_per_s": round(copy.rows_per_s) if copy else None,
                     "load_share": round(copy.load_seconds / copy.seconds, 2) if copy and copy.seconds else None,
                     "source_bytes": copy.source_bytes if copy else None,
+                    "index_seconds": round(copy.index_seconds, 3) if copy else None,
                     "verify_seconds": round(self.verify_table_seconds.get(check.table, 0.0), 3),
                     "next_id": self.next_ids.get(check.table),
                     "source_checksum": check.source_checksum,
                     "target_checksum": check.target_checksum,
                     "differing_rows": check.differing_rows,
+                    "rewritten_rows": check.rewritten,
                     "match": check.ok,
                 }
             )
@@ -156,6 +173,10 @@ class Rehearsal:
                 for name, (a, b) in d.fields.items()
             ],
             "conversions": [dataclasses.asdict(c) for c in self.conversions],
+            "algorithm": ALGORITHM,
+            "points": [p.as_dict() for p in self.points()],
+            "points_left_out": [{"origin": p.origin, "setup": p.setup} for p in self.earlier if p.setup != self.setup],
+            "fits": {name: f.as_dict() if f else None for name, f in zip(("copy", "verify"), fits(self), strict=True)},
             "estimates": self.estimates(),
             "smoke": self.smoke,
         }
@@ -173,10 +194,12 @@ def rehearse(
     batch_size: int = DEFAULT_BATCH,
     progress: bool | None = None,
     allow_foreign: bool = False,
+    earlier: Sequence[Point] = (),
 ) -> Rehearsal:
     """Copy every quiz table of ``source`` into ``database`` (default ``<target database>_rehearsal``) on
     ``target``'s server, verify the copy, smoke-test it through the ORM and time it.
 
+    ``earlier``: sizes measured before (``estimate.load_points``); those of the same setup are fitted with this one.
     Django must be set up (any targets: databases that are not configured get a temporary alias).
     """
     if batch_size < 1:
@@ -191,7 +214,7 @@ def rehearse(
         models = quiz_models()
         _check_source(src, models)
         djangoenv.prepare(dst, allow_foreign=allow_foreign)
-        result = Rehearsal(_endpoint(src), _endpoint(dst), batch_size=batch_size)
+        result = Rehearsal(_endpoint(src), _endpoint(dst), batch_size=batch_size, earlier=list(earlier))
         method = bulkload.choose_method(dst)
         result.method = bulkload.method_name(dst, method)
         result.source_rows_before = _source_counts(src, models)
@@ -228,8 +251,11 @@ def _source_counts(src: Target, models: list[type[Model]]) -> dict[str, int]:
     return {m._meta.db_table: m._default_manager.using(src.name).count() for m in models}
 
 
-def verify(source: Target, target: Target, *, database: str | None = None) -> Rehearsal:
-    """Check an existing copy again without copying: checksums, first differing rows, smoke test, state row."""
+def verify(source: Target, target: Target, *, database: str | None = None, earlier: Sequence[Point] = ()) -> Rehearsal:
+    """Check an existing copy again without copying: checksums, first differing rows, smoke test, state row.
+
+    Indexes and foreign keys that an interrupted copy left dropped are built again first.
+    """
     from dbbench.backends.database import is_owned
 
     copy_target = copy_target_for(source, target, database)
@@ -239,7 +265,8 @@ def verify(source: Target, target: Target, *, database: str | None = None) -> Re
         _check_source(src, models)
         if not is_owned(dst) or _state(dst) is None:
             raise ConfigError(f"no copy to verify in {dst.safe_url}: run migrate-data without --verify-only first")
-        result = Rehearsal(_endpoint(src), _endpoint(dst))
+        result = Rehearsal(_endpoint(src), _endpoint(dst), earlier=list(earlier))
+        restore_deferred(dst)
         result.next_ids = continue_ids(dst, models)
         _verify_into(result, src, dst, models)
         return result
@@ -247,15 +274,12 @@ def verify(source: Target, target: Target, *, database: str | None = None) -> Re
 
 def _verify_into(result: Rehearsal, src: Target, dst: Target, models: list[type[Model]]) -> None:
     """Compare, smoke-test, and set the state row: complete only when everything held."""
-    from dbbench.seed.checksum import new_keys
-
     result.conversions = conversions(src, dst, models)
     started = time.perf_counter()
-    keys = (new_keys(), new_keys())
-    with read_only(src):
+    with read_only(src), sides(src, dst) as (ours, theirs, pool):
         for model in models:
             t0 = time.perf_counter()
-            result.checks.append(compare_table(model, src.name, dst.name, keys))
+            result.checks.append(compare_table(model, ours, theirs, pool))
             result.verify_table_seconds[model._meta.db_table] = time.perf_counter() - t0
     result.verify_seconds = time.perf_counter() - started
     if all(c.ok for c in result.checks):

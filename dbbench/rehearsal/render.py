@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dbbench.rehearsal.estimate import duration
+from dbbench.rehearsal.estimate import duration, fits
 from dbbench.units import format_count
 
 if TYPE_CHECKING:
@@ -26,9 +26,12 @@ def render(result: Rehearsal) -> str:
             share = f"{c.load_seconds / c.seconds:.0%}" if c.seconds else "-"
             lines.append(
                 f"  {c.table:<18} {c.rows:>11,} rows {c.seconds:>8.2f} s {c.rows_per_s:>9,.0f} rows/s"
-                f"  (target loading {share} of it)"
+                f"  (target loading {share} of it, indexes and keys {c.index_seconds:.2f} s)"
             )
-    lines.append(f"verify: {result.verify_seconds:.1f} s, both sides row by row in id order")
+    lines.append(
+        f"verify: {result.verify_seconds:.1f} s, both servers summing row digests per id range; "
+        "rows read back where the sums differ"
+    )
     if result.emptied:
         lines.append(
             f"  FAILED: the source held rows in {', '.join(result.emptied)} before the copy; the copy has none"
@@ -39,6 +42,8 @@ def render(result: Rehearsal) -> str:
             f"  {check.table:<18} rows {check.source_rows:,} / {check.target_rows:,}  checksum "
             f"{check.source_checksum.split(':')[1][:12]} / {check.target_checksum.split(':')[1][:12]}  {verdict}"
         )
+        if check.rewritten:
+            lines.append(f"    {check.rewritten:,} rows written another way (JSON key order or escapes): equal values")
         lines += [f"    {d.describe()}" for d in check.examples]
         if check.differing_rows > len(check.examples):
             lines.append(f"    ... and {check.differing_rows - len(check.examples):,} more")
@@ -54,9 +59,22 @@ def render(result: Rehearsal) -> str:
             lines.append(f"    ({c.columns})")
     estimates = result.estimates()
     if estimates:
-        lines.append(f"estimate, linear from {format_count(result.attempts)} attempts (a lower bound far above it):")
+        copy_fit, verify_fit = fits(result)
+        if copy_fit is None and verify_fit is None:
+            lines.append(
+                f"estimate, in proportion from {format_count(result.attempts)} attempts, the only size measured "
+                "(a lower bound far above it):"
+            )
+        else:
+            lines.append("estimate, fitted to the sizes measured:")
+            for what, f in (("copy", copy_fit), ("verify", verify_fit)):
+                text = f.describe() if f else f"in proportion from {format_count(result.attempts)} attempts"
+                lines.append(f"  {what}: {text}")
         lines += [
             f"  {e['label']:>6} attempts: copy {duration(e['copy_seconds'])}, verify {duration(e['verify_seconds'])}"
             for e in estimates
         ]
+        other = [p.origin for p in result.earlier if p.setup != result.setup]
+        if other:
+            lines.append(f"  left out, measured on other servers or another way: {', '.join(other)}")
     return "\n".join(lines)

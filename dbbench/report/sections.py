@@ -259,7 +259,7 @@ def _rehearsal_section(data: dict[str, Any]) -> str:
     """The migration rehearsal in sentences: what was copied where, how long, whether it verified, what changed."""
     tables = [t for t in data.get("tables") or [] if isinstance(t, dict)]
     verdict = (
-        "**verified**: every table's row count and content checksum match"
+        "**verified**: every table's row count matches and every row matches by value"
         if data.get("ok")
         else (
             "**did not verify**: " + ", ".join(f"`{_cell(t.get('table'))}`" for t in tables if not t.get("match"))
@@ -277,7 +277,7 @@ def _rehearsal_section(data: dict[str, Any]) -> str:
     if data.get("restarted"):
         out.append(f"An earlier copy was replaced ({_cell(data.get('restarted'))}).\n")
     if tables:
-        out += ["| table | rows | copy s | rows/s | verify s | checksums |", "|---|---:|---:|---:|---:|---|"]
+        out += ["| table | rows | copy s | rows/s | verify s | rows |", "|---|---:|---:|---:|---:|---|"]
         for t in tables:
             match = "match" if t.get("match") else f"**{_cell(t.get('differing_rows'))} rows differ**"
             out.append(
@@ -294,10 +294,19 @@ def _rehearsal_section(data: dict[str, Any]) -> str:
             for c in conversions
         ]
         out.append("")
-    estimates = [e for e in data.get("estimate_for") or [] if isinstance(e, dict)]
+    estimates = [e for e in data.get("estimates") or [] if isinstance(e, dict)]
     if estimates:
-        out.append("Estimated downtime at other sizes:\n")
-        out += [f"- {_cell(e.get('label') or e.get('size'))}: {_cell(e.get('text') or e)}" for e in estimates]
+        fits = {k: f for k, f in (data.get("fits") or {}).items() if isinstance(f, dict)}
+        basis = "; ".join(f"{k}: {_cell(f.get('text'))}" for k, f in fits.items()) or (
+            "in proportion to the attempts, from this one size (a lower bound far above it)"
+        )
+        out.append(f"Estimated downtime at other sizes ({basis}):\n")
+        out += ["| attempts | copy s | verify s | downtime |", "|---:|---:|---:|---|"]
+        out += [
+            f"| {_cell(e.get('label'))} | {_num(e.get('copy_seconds'), 0)} | {_num(e.get('verify_seconds'), 0)} | "
+            f"{_cell(e.get('downtime'))} |"
+            for e in estimates
+        ]
         out.append("")
     return "\n".join(out)
 
