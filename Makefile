@@ -16,7 +16,7 @@ run: bootstrap
 test: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/dbbench servers exec -- .venv/bin/pytest tests -q
+	.venv/bin/dbbench servers exec -- .venv/bin/pytest tests -q --durations=15
 
 lint: bootstrap
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

@@ -290,8 +290,13 @@ def _load(
 def _rehearsal(targets: list[Target], out: Path, allow_foreign: bool) -> list[Path]:
     """Copy the first target's seeded data to the second's server and verify it (``dbbench migrate-data``)."""
     from dbbench.rehearsal import rehearse as rehearsal
+    from dbbench.rehearsal.estimate import earlier_points
 
-    result = rehearsal.rehearse(targets[0], targets[1], replace=True, progress=False, allow_foreign=allow_foreign)
+    # Earlier runs' rehearsals at other sizes (the same servers and algorithm) make the downtime estimate a fit.
+    earlier = earlier_points(out.parent, skip=out / "rehearsal.json")
+    result = rehearsal.rehearse(
+        targets[0], targets[1], replace=True, progress=False, allow_foreign=allow_foreign, earlier=earlier
+    )
     return [rehearsal.write(result, out / "rehearsal.json")]
 
 

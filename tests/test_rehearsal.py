@@ -401,6 +401,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
         (("--to", "nosuch"), "unknown backend 'nosuch'"),
         (("--to", "mysql", "--batch-size", "0"), "bad batch size 0"),
         (("--to", "mysql", "--estimate-for", "5x"), "bad --estimate-for size '5x'"),
+        (("--to", "mysql", "--fit-with", str(tmp_path / "none.json")), "none.json"),
     ]:
         output = tmp_path / "r.json"
         proc = run_cli("migrate-data", "--from", "postgres", *args, "--output", str(output))

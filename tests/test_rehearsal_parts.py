@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,17 @@ import pytest
 from dbbench.backends.bulkload import _unescape
 from dbbench.rehearsal import rehearse as rehearsal
 from dbbench.rehearsal.copy import TableCopy
-from dbbench.rehearsal.estimate import LINEAR, POWER, Point, estimate, fit, fits, load_points, setup_of
+from dbbench.rehearsal.estimate import (
+    LINEAR,
+    POWER,
+    Point,
+    earlier_points,
+    estimate,
+    fit,
+    fits,
+    load_points,
+    setup_of,
+)
 from dbbench.rehearsal.render import render
 from dbbench.rehearsal.source import copy_unescape, portable
 from dbbench.rehearsal.verify import TableCheck
@@ -150,3 +161,27 @@ def test_json_is_compared_by_value_and_anything_else_by_text() -> None:
     assert not _same('{"a": 1}', "not JSON", True)
     assert not _same('{"a": 1}', '{"a":1}', False)  # a string column: its text is its value
     assert not _same("2024-01-02 03:04:05.000001", "2024-01-02 03:04:05.000000", False)
+
+
+def test_a_run_fits_the_newest_earlier_rehearsal_of_each_size_in_its_results_directory(tmp_path: Path) -> None:
+    def saved(path: Path, copy_s: float, attempts: int) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = write_result(path, "rehearsal", _result(copy_s, 5.0, attempts).as_dict())
+        os.utime(written, (next(clock), next(clock)))  # in the order written, whatever the file system's clock
+        return written
+
+    clock = iter(range(1_000_000, 2_000_000, 10))
+    saved(tmp_path / "rehearsal-old.json", 30.0, 100_000)
+    saved(tmp_path / "run-a-default" / "rehearsal.json", 12.0, 100_000)  # newer, the same size: it counts
+    saved(tmp_path / "run-b-quick" / "rehearsal.json", 2.0, 10_000)
+    (tmp_path / "rehearsal-broken.json").write_text("{not json")  # not this run's input: passed over
+    this = saved(tmp_path / "run-c-default" / "rehearsal.json", 99.0, 1_000_000)
+    points = earlier_points(tmp_path, skip=this)
+    assert [(p.attempts, p.copy_seconds, p.origin) for p in points] == [
+        (10_000, 2.0, "run-b-quick/rehearsal.json"),
+        (100_000, 12.0, "run-a-default/rehearsal.json"),
+    ]
+    result = _result(102.0, 41.0)
+    result.earlier = points
+    copy_fit, _ = fits(result)
+    assert copy_fit is not None and copy_fit.sizes == (10_000, 100_000, 1_000_000)

@@ -21,7 +21,7 @@ from dbbench import processes
 from dbbench.backends.database import drop_database, ensure_database
 from dbbench.backends.targets import Target, parse_target
 from dbbench.errors import ConfigError
-from dbbench.load.config import LoadConfig, build_config
+from dbbench.load.config import LoadConfig, build_config, config_for_profile
 from dbbench.load.site import site_env, start_site
 from dbbench.load.variants import MIGRATION, NONE, SERVICE, SETTING, Variant, variants_for
 from dbbench.results import load_result
@@ -66,6 +66,18 @@ def test_the_default_set_follows_the_specs() -> None:
     assert by_name["pg-pool"].conn_max_age == 0 and by_name["pg-pool"].pool is not None
     assert by_name["pg-pgbouncer"].disable_server_side_cursors and by_name["pg-pgbouncer"].service == "pgbouncer"
     assert not any(v.disable_server_side_cursors or v.pool or v.service for v in variants if "cma" in v.name)
+
+
+def test_the_run_s_default_profile_measures_the_migration_with_persistent_connections_only() -> None:
+    config = config_for_profile("default")
+    assert [v.name for v in variants_for([PG, MY], config)] == [
+        *("pg-cma0", "pg-pool", "pg-pgbouncer"),
+        *("pg-cma60", "my-cma60"),
+    ]
+    assert config.budget_s < LoadConfig().budget_s  # and each in a shorter search than `dbbench load`'s
+    assert [v.name for v in variants_for([PG, MY], config_for_profile("full"))] == [
+        v.name for v in variants_for([PG, MY], build_config())
+    ]
 
 
 def test_a_family_without_django_s_pool_or_a_pooler_gets_conn_max_age_only() -> None:

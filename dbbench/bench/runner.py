@@ -68,17 +68,20 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     # CI proves every benchmark works on every backend: tiny data, a handful of rounds.
     "quick": Profile("quick", (1_000, 2_000), warmup=1, warmup_budget_s=0.2, min_rounds=3, max_rounds=5, budget_s=0.05),
-    # A first batch of about a second per backend, then more until the interval is tight or 8 s have gone. 1M is
-    # where the data outgrows memory on a small server and the engines part (an index's reach, a JSON scan).
+    # A first batch of about half a second per backend, then more until the interval is tight or 4 s have gone
+    # (an operation at 1M that takes seconds per call: 5 rounds). 1M is where the data outgrows memory on a small
+    # server and the engines part (an index's reach, a JSON scan). Sized so that `dbbench run` fits in 20 minutes
+    # on 2 cores; `full` measures longer.
     "default": Profile(
         "default",
         (10_000, 100_000, 1_000_000),
         warmup=10,
-        warmup_budget_s=1.5,
+        warmup_budget_s=0.5,
         min_rounds=50,
         max_rounds=20_000,
-        budget_s=1.0,
-        cap_s=8.0,
+        budget_s=0.6,
+        cap_s=4.0,
+        slow_rounds=5,
     ),
     "full": Profile(
         "full",

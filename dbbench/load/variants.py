@@ -165,11 +165,18 @@ def all_variants(targets: Sequence[Target], config: LoadConfig) -> list[Variant]
 
 def variants_for(targets: Sequence[Target], config: LoadConfig) -> list[Variant]:
     """The variants a load test runs: ``config.variants`` by name, else the default set (every target at every
-    CONN_MAX_AGE, plus the baseline's pool and pooler: what the team could adopt instead of migrating)."""
+    CONN_MAX_AGE, the others at ``config.candidate_conn_max_ages`` where set, plus the baseline's pool and pooler:
+    what the team could adopt instead of migrating)."""
     every = all_variants(targets, config)
     if config.variants is None:
         base = baseline(list(targets)) if targets else None
-        return [v for v in every if (v.pool is None and v.service is None) or (base and v.target.name == base.name)]
+        ages = config.candidate_conn_max_ages
+        return [
+            v
+            for v in every
+            if (base and v.target.name == base.name)
+            or (v.pool is None and v.service is None and (ages is None or v.conn_max_age in ages))
+        ]
     by_name = {v.name: v for v in every}
     unknown = [name for name in config.variants if name not in by_name]
     if unknown:

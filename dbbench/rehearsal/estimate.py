@@ -218,8 +218,29 @@ def load_points(paths: Sequence[Path]) -> list[Point]:
         algorithm = data.get("algorithm") or "one from before dbbench recorded it"
         setup = setup_of(*vendors, method) if algorithm == ALGORITHM else f"another algorithm: {algorithm}"
         copy, verify = _seconds(data.get("copy_seconds")), _seconds(data.get("verify_seconds"))
-        points.append(Point(attempts, copy, verify, path.name, setup))
+        origin = path.name if path.name != "rehearsal.json" else f"{path.parent.name}/{path.name}"  # a run's
+        points.append(Point(attempts, copy, verify, origin, setup))
     return points
+
+
+def earlier_points(directory: Path, *, skip: Path | None = None) -> list[Point]:
+    """The sizes earlier rehearsals measured under ``directory`` (``migrate-data``'s ``rehearsal-*.json`` and each
+    run's ``*/rehearsal.json``), newest last, so a run at a new size is fitted with the ones before it. A file that
+    is not a readable rehearsal result is passed over: these are not the run's inputs."""
+    from dbbench.errors import ResultsError
+
+    found = [*directory.glob("rehearsal-*.json"), *directory.glob("*/rehearsal.json")]
+    points: list[Point] = []
+    for path in sorted(found, key=lambda p: p.stat().st_mtime):
+        if skip is not None and path.resolve() == skip.resolve():
+            continue
+        try:
+            points += load_points([path])
+        except (ResultsError, OSError, KeyError, TypeError):
+            continue
+    # The newest measurement of each size counts (a server or the code may have changed since the older one).
+    newest = {(p.setup, p.attempts): p for p in points}
+    return sorted(newest.values(), key=lambda p: p.attempts)
 
 
 def _seconds(value: Any) -> float | None:

@@ -23,6 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="also estimate the downtime for SIZE attempts (5m) or source data (20GB); repeatable",
     )
+    p.add_argument(
+        "--fit-with",
+        nargs="+",
+        metavar="FILE",
+        help="earlier rehearsal results at other sizes to fit the downtime estimate to (default: those in the "
+        "results directory; only those of the same servers, load path and algorithm count)",
+    )
     p.add_argument("--verify-only", action="store_true", help="verify the existing copy again, copy nothing")
     p.add_argument("--output", help="result file to write (default: results/rehearsal-<time>.json)")
 
@@ -31,25 +38,30 @@ def run(args: argparse.Namespace) -> int:
     """Rehearse the migration: copy every quiz table from one backend to another, verify it, time it.
 
     Copies into a dbbench database of its own on the target server (<database>_rehearsal, or --into NAME) in
-    dependency order, streaming in batches through the target's fast load path; the source is only read (one
-    read-only snapshot). Verifies per table the row count and a content checksum computed the same way on both
-    sides, lists the first differing rows and exits 1 on any mismatch; smoke-tests the copy through the ORM (ids
-    continue after the copied ones). Prints the duration, rows/s, what was converted, and the downtime estimated
-    for other sizes. Refuses a database holding a finished copy unless --replace; an interrupted copy is marked
-    incomplete and the next run restarts it cleanly. Writes a result file of kind rehearsal.
+    dependency order, streaming in batches through the target's fast load path, secondary indexes and foreign keys
+    built after each table; the source is only read (one read-only snapshot). Verifies per table the row count and
+    every row's content (digest sums per id range on both servers, the differing rows read back), exits 1 on any
+    mismatch; smoke-tests the copy through the ORM (ids continue after the copied ones). Prints the duration,
+    rows/s, what was converted, and the downtime estimated for other sizes, fitted to the sizes measured (this one
+    and earlier rehearsals: --fit-with). Refuses a database holding a finished copy unless --replace; an
+    interrupted copy is marked incomplete and the next run restarts it cleanly. Writes a result of kind rehearsal.
     Example: dbbench migrate-data --from postgres --to mysql --estimate-for 20m
     """
     from dbbench.backends.targets import select_targets
     from dbbench.rehearsal import rehearse
-    from dbbench.rehearsal.estimate import check_estimate_sizes, parse_estimate_size
+    from dbbench.rehearsal.estimate import check_estimate_sizes, earlier_points, load_points, parse_estimate_size
     from dbbench.rehearsal.render import render
 
     output = rehearse.output_path(Path(args.output) if args.output else None)
     check_estimate_sizes(args.estimate_for or [])
+    if args.fit_with:
+        earlier = load_points([Path(f) for f in args.fit_with])  # the user's own files: a bad one is an error
+    else:
+        earlier = earlier_points(output.parent, skip=output)
     source, target = select_targets(common.configured(args), f"{args.source},{args.destination}")
     common.setup_django(args)
     if args.verify_only:
-        result = rehearse.verify(source, target, database=args.into)
+        result = rehearse.verify(source, target, database=args.into, earlier=earlier)
     else:
         result = rehearse.rehearse(
             source,
@@ -58,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             replace=args.replace,
             batch_size=args.batch_size,
             allow_foreign=common.allow_foreign(args),
+            earlier=earlier,
         )
     result.estimate_for = [parse_estimate_size(size, result) for size in args.estimate_for or []]
     print(render(result))
