@@ -57,6 +57,7 @@ def run(
     echo: Callable[[str], None] = print,
     app: AppRequest | None = None,
     expected_users: int | None = None,
+    keep_sizes: bool = False,
 ) -> RunOutcome:
     """Run every stage for ``targets`` under ``profile``; returns where the report is.
 
@@ -64,6 +65,9 @@ def run(
     on every target (``dbbench app``), so the verdict speaks about that project.
 
     ``expected_users``: the team's peak concurrent users; the report ranks the load test's configurations there.
+
+    ``keep_sizes``: the benchmarks keep each smaller size in a database of its own, so the next run skips seeding
+    (``dbbench.bench.runner.sized_database``); the largest stays in each target's database for the later stages.
 
     ``skip`` names optional stages to leave out (:data:`OPTIONAL_STAGES`); the report then says they were not
     run. Raises :class:`StageFailed` (one line) when a stage fails; what completed stays in ``output_dir``.
@@ -86,7 +90,7 @@ def run(
     out = Path(output_dir) if output_dir else DEFAULT_RESULTS_DIR / f"run-{stamp()}-{profile}"
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
-        return _run_stages(profile, targets, out, allow_foreign, skip, echo, app, expected_users)
+        return _run_stages(profile, targets, out, allow_foreign, skip, echo, app, expected_users, keep_sizes)
 
 
 LOCK_FILE = ".dbbench-run.lock"
@@ -127,13 +131,14 @@ def _run_stages(
     echo: Callable[[str], None],
     app: AppRequest | None,
     expected_users: int | None,
+    keep_sizes: bool,
 ) -> RunOutcome:
     started = time.perf_counter()
     outcome = RunOutcome(profile, out, [], 0.0)
     stages: list[tuple[str, Callable[[], list[Path]]]] = [
         ("doctor", lambda: _doctor(targets, echo)),
         ("setup", lambda: _setup(targets, allow_foreign)),
-        ("benchmarks", lambda: _benchmarks(targets, profile, out, allow_foreign)),
+        ("benchmarks", lambda: _benchmarks(targets, profile, out, allow_foreign, keep_sizes)),
         ("parity", lambda: _parity(targets, out)),
         ("audit", lambda: _audit_app(out, app.path if app else None)),
         *([("app", lambda: _app(app, targets, out))] if app else []),
@@ -216,11 +221,11 @@ def _setup(targets: list[Target], allow_foreign: bool) -> list[Path]:
     return []
 
 
-def _benchmarks(targets: list[Target], profile: str, out: Path, allow_foreign: bool) -> list[Path]:
+def _benchmarks(targets: list[Target], profile: str, out: Path, allow_foreign: bool, keep_sizes: bool) -> list[Path]:
     from dbbench.bench.runner import run_benchmarks
 
     # The benchmark suite seeds each size itself (the seeder adds only the difference between sizes).
-    return [Path(run_benchmarks(targets, None, profile, out, allow_foreign=allow_foreign))]
+    return [Path(run_benchmarks(targets, None, profile, out, allow_foreign=allow_foreign, keep_sizes=keep_sizes))]
 
 
 def _parity(targets: list[Target], out: Path) -> list[Path]:

@@ -21,8 +21,16 @@ from dbbench.backends.database import drop_database
 from dbbench.backends.doctor import server_info
 from dbbench.backends.targets import Target
 from dbbench.bench.measure import rotation
-from dbbench.bench.runner import CONTROL_OPERATIONS, PROFILES, Profile, buffer_warning, pytest_command
+from dbbench.bench.runner import (
+    CONTROL_OPERATIONS,
+    PROFILES,
+    Profile,
+    buffer_warning,
+    pytest_command,
+    sized_database,
+)
 from dbbench.bench.workloads import OPERATIONS
+from dbbench.report.build import _seeding
 from dbbench.results import load_result
 from tests.helpers import ROOT, TARGETS, run_cli
 
@@ -205,6 +213,50 @@ def test_one_database_under_two_names_keeps_its_data(quick_run: dict[str, Any], 
         assert found[1] == found[0], f"{control.database} {found[1]}, seeded {found[0]}"
     finally:
         drop_database(control)
+
+
+@pytest.mark.slow
+def test_kept_sizes_are_measured_again_without_seeding(tmp_path: Path) -> None:
+    """--keep-sizes: the smaller size gets a database of its own, the largest stays in the target's; a second run
+    finds both seeded (nothing added) and measures the same data, with the control following its baseline."""
+    targets = [t.with_database(f"{t.database}_bk") for t in TARGETS]
+    kept = [t.with_database(sized_database(t.database, 1_000, 2_000)) for t in targets]
+    assert [k.database for k in kept] == [f"{t.database}_1k" for t in targets]
+    control = f"{BASELINE}_control"
+    base = next(t for t in targets if t.name == BASELINE)
+    urls = [*(f"{t.name}={t.url}" for t in targets), f"{control}={base.url}"]
+    env = {**os.environ, "DBBENCH_TARGETS": ",".join(urls)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+
+    def run(name: str) -> dict[str, Any]:
+        path = tmp_path / f"{name}.json"
+        command = pytest_command(path, "quick", QUICK_SIZES, 42, keep_sizes=True)
+        command += [f"--dbbench-control={control}={BASELINE}", "-k", "pk_lookup"]
+        proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=170)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    try:
+        first, second = run("first"), run("second")
+        where = {(e["alias"], e["size"]): e["database"] for e in first["dbbench_run"]["seeded"]}
+        assert where == {
+            **{(t.name, 1_000): k.database for t, k in zip(targets, kept, strict=True)},
+            **{(t.name, 2_000): t.database for t in targets},
+        }
+        assert {e["added"] for e in first["dbbench_run"]["seeded"]} == set(QUICK_SIZES)
+        assert {e["added"] for e in second["dbbench_run"]["seeded"]} == {0}  # both sizes were there
+        assert "1k, 2k kept from an earlier run" in _seeding(second["dbbench_run"])
+        for k in kept:
+            with k.spec.connection(k, k.database) as conn:
+                cur = conn.cursor()
+                cur.execute("SELECT COUNT(*) FROM quiz_quizattempt")
+                assert cur.fetchone()[0] == 1_000
+        # Every backend, the control included, was measured on each size's data (pk_lookup reads the rows).
+        rows = {(b["extra_info"]["dbbench"]["alias"], b["extra_info"]["dbbench"]["rows"]) for b in second["benchmarks"]}
+        assert rows == {(a, n) for a in [*(t.name for t in targets), control] for n in QUICK_SIZES}
+    finally:
+        for t in [*targets, *kept]:
+            drop_database(t)
 
 
 @pytest.mark.slow

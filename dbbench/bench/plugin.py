@@ -54,6 +54,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="a target that is BASELINE's database again: measured on the key operations as the run's control",
     )
     group.addoption(
+        "--dbbench-keep-sizes",
+        action="store_true",
+        help="seed each size below the largest into a database of its own (<database>_10k, ...) and keep it, so "
+        "the next run measures at once",
+    )
+    group.addoption(
         "--dbbench-allow-foreign-database",
         action="store_true",
         help="let the seeder write to a database that holds tables dbbench did not create",
@@ -216,12 +222,15 @@ class SizeState:
     last_id: int
     data_bytes: int
     seed_seconds: float
+    database: str = ""  # where this size's data lives
+    added: int = 0  # attempts the seeder wrote for this size (0: the data was there, kept from an earlier run)
 
 
 @dataclass
 class Suite:
     plan: Plan
     allow_foreign: bool
+    keep_sizes: bool = False
     servers: dict[str, ServerInfo] = field(default_factory=dict)
     states: dict[str, SizeState] = field(default_factory=dict)  # alias -> the current size's state
     warnings: list[str] = field(default_factory=list)
@@ -229,6 +238,7 @@ class Suite:
     groups: dict[tuple[int, str, str], list[str]] = field(default_factory=dict)  # Case.group -> its aliases
     measured: dict[tuple[int, str, str], Any] = field(default_factory=dict)  # Case.group -> runs, or its error
     calibration: dict[str, dict[str, Any]] = field(default_factory=dict)  # alias -> the harness's own cost
+    seeded: list[dict[str, Any]] = field(default_factory=list)  # each size on each backend: where, what was added
 
     def target(self, alias: str) -> Target:
         return next(t for t in self.plan.targets if t.name == alias)
@@ -261,19 +271,58 @@ class Suite:
         for target in self.plan.targets:
             if target.name == control:
                 continue  # the baseline's own database: it is seeded (and settled) once, as the baseline
+            target = self._database_for(target, size, also=control if target.name == baseline else None)
             result = seeding.seed(target, size, seed=self.plan.seed, progress=False, allow_foreign=self.allow_foreign)
             settle(target)
             dataset = workloads.load_dataset(target.name)
             if dataset.attempts != size:
                 raise RuntimeError(f"{target.name}: seeded {dataset.attempts} attempts, expected {size}")
-            state = SizeState(size, dataset, max(dataset.attempt_ids), attempt_table_bytes(target), result.seconds)
+            state = SizeState(
+                size,
+                dataset,
+                max(dataset.attempt_ids),
+                attempt_table_bytes(target),
+                result.seconds,
+                target.database,
+                result.added,
+            )
             self.states[target.name] = state
+            self.seeded.append(
+                {
+                    "alias": target.name,
+                    "size": size,
+                    "database": target.database,
+                    "added": result.added,
+                    "removed": result.removed,
+                    "seconds": round(result.seconds, 1),
+                }
+            )
             server = self.server(target.name)
             warning = buffer_warning(target.name, server.vendor, size, state.data_bytes, server.buffer_bytes)
             if warning and warning not in self.warnings:
                 self.warnings.append(warning)
         if control and baseline:
             self.states[control] = self.states[baseline]
+
+    def _database_for(self, target: Target, size: int, also: str | None) -> Target:
+        """``target`` on the database that holds ``size``: its own, or with ``keep_sizes`` the size's own database
+        (created and migrated the first time). Its Django alias, and ``also`` (the control, the same database under
+        another alias), are pointed there: the ORM and the raw connections follow the alias."""
+        from django.db import connections
+
+        from dbbench import djangoenv
+        from dbbench.bench.runner import sized_database
+
+        name = sized_database(target.database, size, max(self.plan.sizes)) if self.keep_sizes else target.database
+        sized = target.with_database(name)
+        for alias in filter(None, (target.name, also)):
+            if connections[alias].settings_dict["NAME"] != name:
+                connections[alias].close()
+                connections[alias].settings_dict["NAME"] = name
+                connections.settings[alias]["NAME"] = name
+        if name != target.database:
+            djangoenv.prepare(sized, allow_foreign=self.allow_foreign)  # migrate goes through the alias: after
+        return sized
 
 
 @pytest.fixture(scope="session")
@@ -290,7 +339,11 @@ def _dbbench_database_access(django_db_blocker: Any) -> Iterator[None]:
 def dbbench_suite(request: pytest.FixtureRequest) -> Suite:
     """The run's plan and the data state of every backend (seeded as sizes grow)."""
     config = request.config
-    suite = Suite(_plan(config), bool(config.getoption("dbbench_allow_foreign_database")))
+    suite = Suite(
+        _plan(config),
+        bool(config.getoption("dbbench_allow_foreign_database")),
+        keep_sizes=bool(config.getoption("dbbench_keep_sizes")),
+    )
     suite.groups = config.stash.get(_GROUPS, {})
     config.stash[_SUITE] = suite
     return suite
@@ -431,6 +484,9 @@ def _run_summary(config: pytest.Config) -> dict[str, Any]:
         "targets": {t.name: t.safe_url for t in plan.targets},
         "wall_seconds": round(time.perf_counter() - config.stash[_STARTED], 1),
         "seed_seconds": {a: round(s.seed_seconds, 1) for a, s in suite.states.items()} if suite else {},
+        # Each size on each backend: its database, and whether it was seeded now or kept from an earlier run.
+        "keep_sizes": suite.keep_sizes if suite else False,
+        "seeded": list(suite.seeded) if suite else [],
         "warnings": list(suite.warnings) if suite else [],
         "control": dict(zip(("alias", "of"), plan.control, strict=True)) if plan.control else None,
         "calibration": list(suite.calibration.values()) if suite else [],

@@ -153,8 +153,21 @@ def attempt_table_bytes(target: Target) -> int:
 # --- running the suite -------------------------------------------------------------------------------------------
 
 
+def sized_database(database: str, size: int, largest: int) -> str:
+    """Where the data at ``size`` lives when seeded sizes are kept (``keep_sizes``): the largest size in the
+    target's own database (what the load test and the rehearsal use after the benchmarks), each smaller one in a
+    database of its own beside it, e.g. ``dbbench_10k``."""
+    return database if size >= largest else f"{database}_{format_count(size)}"
+
+
 def pytest_command(
-    output_json: Path, profile: str, sizes: Sequence[int], seed: int, *, allow_foreign: bool = False
+    output_json: Path,
+    profile: str,
+    sizes: Sequence[int],
+    seed: int,
+    *,
+    allow_foreign: bool = False,
+    keep_sizes: bool = False,
 ) -> list[str]:
     """The pytest command line that runs the suite and writes its JSON (raw timings included) to ``output_json``."""
     command = [
@@ -178,6 +191,8 @@ def pytest_command(
     ]
     if allow_foreign:
         command.append("--dbbench-allow-foreign-database")
+    if keep_sizes:
+        command.append("--dbbench-keep-sizes")
     return command
 
 
@@ -191,6 +206,7 @@ def run_benchmarks(
     allow_foreign: bool = False,
     echo: bool = True,
     control: bool = True,
+    keep_sizes: bool = False,
 ) -> Path:
     """Benchmark every operation on ``targets`` at each size (ascending) and return the pytest-benchmark JSON.
 
@@ -200,7 +216,8 @@ def run_benchmarks(
     Runs the suite (``dbbench/bench/suite``) in a pytest subprocess (Django is configured there for exactly these
     targets, through ``DBBENCH_TARGETS`` in its environment, so no URL or password appears on a command line).
     ``sizes`` None means the profile's. ``echo`` False captures pytest's output instead of showing it.
-    Raises :class:`StageFailed`.
+    ``keep_sizes``: each size below the largest is seeded into a database of its own (:func:`sized_database`) and
+    kept, so the next run finds it seeded and measures at once. Raises :class:`StageFailed`.
     """
     chosen = get_profile(profile)
     sizes = sorted(set(sizes)) if sizes else list(chosen.sizes)
@@ -217,7 +234,7 @@ def run_benchmarks(
     except OSError as exc:
         raise ConfigError(f"cannot create output directory {out}: {exc.strerror}") from None
     path = (out / f"benchmarks-{profile}-{stamp()}.json").resolve()
-    command = pytest_command(path, profile, sizes, seed, allow_foreign=allow_foreign)
+    command = pytest_command(path, profile, sizes, seed, allow_foreign=allow_foreign, keep_sizes=keep_sizes)
     measured = list(targets)
     if control:
         # The run's control: the baseline's database again under another name, in the same interleaved rounds.

@@ -92,3 +92,24 @@ def setup_django(args: argparse.Namespace) -> list[Target]:
 
 def allow_foreign(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "allow_foreign_database", False))
+
+
+def add_keep_sizes(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--keep-sizes",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep each seeded size below the largest in a database of its own (<database>_10k, ...), so the next "
+        "run measures without seeding (default: on for dbbench's managed servers, off for targets you configure)",
+    )
+
+
+def keep_sizes(args: argparse.Namespace) -> bool:
+    """``--keep-sizes``, else whether the targets are dbbench's managed servers (their data is dbbench's to keep)."""
+    if args.keep_sizes is not None:
+        return bool(args.keep_sizes)
+    if getattr(args, "target", None):
+        return False
+    from dbbench import servers
+
+    return servers.wanted()

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from dbbench import markdown
 from dbbench.errors import ConfigError, ResultsError, mask_url
@@ -255,7 +256,7 @@ class _Document:
             run = doc.get("dbbench_run") or {}
             if run:
                 minutes = float(run.get("wall_seconds") or 0) / 60
-                seeding = ", ".join(f"{a} {s:.0f} s" for a, s in (run.get("seed_seconds") or {}).items())
+                seeding = _seeding(run)
                 out.append(
                     f"- **Benchmark run**: profile {_cell(str(run.get('profile')))}, {minutes:.1f} min"
                     + (f" (seeding: {seeding})" if seeding else "")
@@ -544,3 +545,17 @@ def _round(x: float) -> int:
 
 def _mib(n: int) -> str:
     return f"{n / 2**20:,.0f} MiB"
+
+
+def _seeding(run: dict[str, Any]) -> str:
+    """Seeding per backend: the time over all sizes, and the sizes kept from an earlier run (nothing to add)."""
+    seeded = [e for e in run.get("seeded") or [] if isinstance(e, dict)]
+    if not seeded:  # results from before the per-size record: the last size's time
+        return ", ".join(f"{a} {s:.0f} s" for a, s in (run.get("seed_seconds") or {}).items())
+    parts = []
+    for alias in dict.fromkeys(str(e.get("alias")) for e in seeded):
+        mine = [e for e in seeded if str(e.get("alias")) == alias]
+        seconds = sum(float(e.get("seconds") or 0) for e in mine)
+        kept = [format_count(int(e["size"])) for e in mine if not e.get("added") and isinstance(e.get("size"), int)]
+        parts.append(f"{alias} {seconds:.0f} s" + (f", {', '.join(kept)} kept from an earlier run" if kept else ""))
+    return "; ".join(parts)

@@ -13,6 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_profile(p, "rounds and sizes")
     p.add_argument("--sizes", help="attempt counts, smallest first, e.g. 10k,100k,1m (default: the profile's)")
     common.add_seed(p, "the generated data and the arguments")
+    common.add_keep_sizes(p)
     p.add_argument("--output-dir", help="folder for the JSON (default: results/benchmarks)")
 
 
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         args.output_dir,
         seed=args.seed,
         allow_foreign=common.allow_foreign(args),
+        keep_sizes=common.keep_sizes(args),
     )
     summary = run_summary(path)
     for warning in summary["warnings"]:

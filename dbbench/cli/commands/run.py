@@ -13,6 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_allow_foreign(p)
     common.add_server_limits(p)
     common.add_profile(p, "data sizes (default)")
+    common.add_keep_sizes(p)
     p.add_argument("--output-dir", help="folder for this run's results and report (default: results/run-...)")
     p.add_argument(
         "--skip", metavar="STAGES", help="leave out optional stages: parity, load, rehearsal (comma-separated)"
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         skip=[s.strip() for s in (args.skip or "").split(",") if s.strip()],
         app=app,
         expected_users=expected,
+        keep_sizes=common.keep_sizes(args),
     )
     assert outcome.report is not None
     print(f"done in {outcome.seconds / 60:.1f} min; report: {outcome.report[1]}\n        {outcome.report[0]}")
