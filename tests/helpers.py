@@ -83,3 +83,31 @@ def mariadb_has_zone_tables() -> bool:
         cur = conn.cursor()
         cur.execute("SELECT CONVERT_TZ('2000-01-01 00:00:00', 'UTC', 'Europe/Paris')")
         return cur.fetchone()[0] is not None
+
+
+@contextmanager
+def small_sites(suffix: str) -> Iterator[list[Target]]:
+    """Scratch databases ``<database>_<suffix><pid>`` on every backend holding ``fixtures/quiz_small.json``,
+    migrated and loaded the way a user would (``dbbench setup``, ``django loaddata``), dropped afterwards."""
+    from dbbench.backends.database import drop_database, ensure_database
+
+    scratch = [t.with_database(f"{t.database}_{suffix}{os.getpid()}") for t in TARGETS]
+    try:
+        for t in scratch:
+            ensure_database(t)
+        env = {"DBBENCH_TARGETS": ",".join(f"{t.name}={t.url}" for t in scratch)}
+        assert run_cli("setup", env=env).returncode == 0
+        for t in scratch:
+            loaded = subprocess.run(
+                [sys.executable, "-m", "django", "loaddata", str(FIXTURES / "quiz_small.json"), "--database", t.name],
+                env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "dbbench.settings.all"},
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert loaded.returncode == 0, loaded.stderr
+        yield scratch
+    finally:
+        for t in scratch:
+            drop_database(t)

@@ -24,7 +24,7 @@ from dbbench.errors import ConfigError, ResultsError
 from dbbench.load import stats as loadstats
 from dbbench.load.config import build_config, parse_seconds
 from dbbench.results import load_result
-from tests.helpers import FIXTURES, ROOT, TARGETS, admin_sql, run_cli, scratch_user, url_for
+from tests.helpers import FIXTURES, ROOT, TARGETS, admin_sql, run_cli, scratch_user, small_sites, url_for
 
 # --- pure figures -------------------------------------------------------------------------------------------
 
@@ -173,26 +173,8 @@ def test_failures_are_blamed_on_an_unreachable_database(scratch_target: Target) 
 @pytest.fixture(scope="module")
 def fixture_targets() -> Iterator[list[Target]]:
     """Scratch databases on every backend holding ``fixtures/quiz_small.json``, dropped afterwards."""
-    scratch = [t.with_database(f"{t.database}_lt{os.getpid()}") for t in TARGETS]
-    for t in scratch:
-        ensure_database(t)
-    try:
-        env = {"DBBENCH_TARGETS": ",".join(f"{t.name}={t.url}" for t in scratch)}
-        assert run_cli("setup", env=env).returncode == 0
-        for t in scratch:
-            loaded = subprocess.run(
-                [sys.executable, "-m", "django", "loaddata", str(FIXTURES / "quiz_small.json"), "--database", t.name],
-                env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "dbbench.settings.all"},
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert loaded.returncode == 0, loaded.stderr
+    with small_sites("lt") as scratch:
         yield scratch
-    finally:
-        for t in scratch:
-            drop_database(t)
 
 
 def _target_args(targets: list[Target]) -> list[str]:

@@ -4,7 +4,6 @@ site starts, answers from the database over the variant's own connection path, a
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -18,14 +17,13 @@ import psutil
 import pytest
 
 from dbbench import processes
-from dbbench.backends.database import drop_database, ensure_database
 from dbbench.backends.targets import Target, parse_target
 from dbbench.errors import ConfigError
 from dbbench.load.config import LoadConfig, build_config, config_for_profile
 from dbbench.load.site import site_env, start_site
 from dbbench.load.variants import MIGRATION, NONE, SERVICE, SETTING, Variant, variants_for
 from dbbench.results import load_result
-from tests.helpers import FIXTURES, ROOT, TARGETS, run_cli
+from tests.helpers import ROOT, TARGETS, run_cli, small_sites
 
 PG = parse_target("pg", "postgres://postgres@127.0.0.1:5432/dbbench_v")
 MY = parse_target("my", "mysql://root@127.0.0.1:3306/dbbench_v")
@@ -185,26 +183,8 @@ NAMES = [v.name for v in variants_for(TARGETS, CONFIG)]
 @pytest.fixture(scope="module")
 def sites() -> Iterator[list[Target]]:
     """Scratch databases on every backend holding ``fixtures/quiz_small.json``, dropped afterwards."""
-    scratch = [t.with_database(f"{t.database}_va{os.getpid()}") for t in TARGETS]
-    try:
-        for t in scratch:
-            ensure_database(t)
-        env = {"DBBENCH_TARGETS": ",".join(f"{t.name}={t.url}" for t in scratch)}
-        assert run_cli("setup", env=env).returncode == 0
-        for t in scratch:
-            loaded = subprocess.run(
-                [sys.executable, "-m", "django", "loaddata", str(FIXTURES / "quiz_small.json"), "--database", t.name],
-                env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "dbbench.settings.all"},
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert loaded.returncode == 0, loaded.stderr
+    with small_sites("va") as scratch:
         yield scratch
-    finally:
-        for t in scratch:
-            drop_database(t)
 
 
 def _tcp_peers(procs: list[psutil.Process], port: int) -> set[int]:

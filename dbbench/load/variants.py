@@ -52,12 +52,12 @@ class Variant:
     name: str  # stable id in results and --variants: postgres-cma60, postgres-pool, postgres-pgbouncer, mysql-cma0
     target: Target  # the database it serves (a pooler sits in front of this one)
     conn_max_age: int  # Django's CONN_MAX_AGE (0 with a pool: Django refuses both at once)
-    pool: dict[str, Any] | None  # DATABASES OPTIONS "pool": psycopg_pool.ConnectionPool arguments, per worker
-    service: str | None  # a key of SERVICES started in front of the target, e.g. "pgbouncer"
-    service_options: dict[str, Any] | None  # the service's own settings, e.g. {"pool_size": 5}
-    disable_server_side_cursors: bool  # Django's DISABLE_SERVER_SIDE_CURSORS, required by transaction pooling
     change_kind: str  # one of CHANGE_KINDS
     change: str  # what adopting it takes, in a user's words, quoting the settings lines
+    pool: dict[str, Any] | None = None  # DATABASES OPTIONS "pool": psycopg_pool.ConnectionPool arguments, per worker
+    service: str | None = None  # a key of SERVICES started in front of the target, e.g. "pgbouncer"
+    service_options: dict[str, Any] | None = None  # the service's own settings, e.g. {"pool_size": 5}
+    disable_server_side_cursors: bool = False  # Django's DISABLE_SERVER_SIDE_CURSORS, needed by transaction pooling
 
     @property
     def setting(self) -> str:
@@ -206,17 +206,7 @@ def _plain(target: Target, base: Target, conn_max_age: int) -> Variant:
         kind, change = NONE, f"none: Django's default, {setting}"
     else:
         kind, change = SETTING, setting
-    return Variant(
-        name=f"{target.name}-cma{conn_max_age}",
-        target=target,
-        conn_max_age=conn_max_age,
-        pool=None,
-        service=None,
-        service_options=None,
-        disable_server_side_cursors=False,
-        change_kind=kind,
-        change=change,
-    )
+    return Variant(f"{target.name}-cma{conn_max_age}", target, conn_max_age, change_kind=kind, change=change)
 
 
 def _pooled(target: Target, base: Target, config: LoadConfig) -> list[Variant]:
@@ -232,9 +222,6 @@ def _pooled(target: Target, base: Target, config: LoadConfig) -> list[Variant]:
                 target=target,
                 conn_max_age=0,
                 pool=pool,
-                service=None,
-                service_options=None,
-                disable_server_side_cursors=False,
                 change_kind=MIGRATION if migration else SETTING,
                 change=f"{migration}, with {setting}" if migration else setting,
             )
@@ -249,7 +236,6 @@ def _pooled(target: Target, base: Target, config: LoadConfig) -> list[Variant]:
                 target=target,
                 # Django connects to the pooler per request (cheap, loopback); the pooler keeps the server's.
                 conn_max_age=0,
-                pool=None,
                 service=service,
                 service_options=options,
                 disable_server_side_cursors=True,
