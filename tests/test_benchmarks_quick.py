@@ -30,7 +30,7 @@ from dbbench.bench.runner import (
     sized_database,
 )
 from dbbench.bench.workloads import OPERATIONS
-from dbbench.report.build import _seeding
+from dbbench.report.sections import seeding_text
 from dbbench.results import load_result
 from tests.helpers import ROOT, TARGETS, run_cli
 
@@ -245,7 +245,7 @@ def test_kept_sizes_are_measured_again_without_seeding(tmp_path: Path) -> None:
         }
         assert {e["added"] for e in first["dbbench_run"]["seeded"]} == set(QUICK_SIZES)
         assert {e["added"] for e in second["dbbench_run"]["seeded"]} == {0}  # both sizes were there
-        assert "1k, 2k kept from an earlier run" in _seeding(second["dbbench_run"])
+        assert "1k, 2k kept from an earlier run" in seeding_text(second["dbbench_run"])
         for k in kept:
             with k.spec.connection(k, k.database) as conn:
                 cur = conn.cursor()

@@ -252,7 +252,7 @@ def test_search_settings_from_strings() -> None:
     assert not fixed.search and fixed.plan().users == (10, 50)
     assert fixed.estimated_seconds(1) == 2 * (sum(fixed.step_seconds(u) for u in (10, 50)) + 10)
     assert build_config(locust_cpu_limit="80%", saturated_workers=3).locust_cpu_limit == 80.0
-    assert build_config(quick=True).users == (2, 5)
+    assert build_config(quick=True).users == (5,)
 
 
 @pytest.mark.parametrize(

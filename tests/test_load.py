@@ -119,7 +119,7 @@ def test_config_from_strings() -> None:
     assert config.p95_threshold_ms == 500.0
     assert build_config(max_failure_rate="5%").max_failure_rate == 0.05
     assert build_config(attempts="0").attempts is None
-    assert build_config(quick=True).users == (2, 5)
+    assert build_config(quick=True).users == (5,)
     assert parse_seconds("20s", what="x") == 20.0
 
 

@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from dbbench import markdown
 from dbbench.errors import ConfigError, ResultsError, mask_url
@@ -29,7 +28,14 @@ from dbbench.report.data import (
     load_results,
 )
 from dbbench.report.html import to_html
-from dbbench.report.sections import app_evidence, capacity_evidence, extra_sections, load_evidence, portability_evidence
+from dbbench.report.sections import (
+    app_evidence,
+    benchmark_run_lines,
+    capacity_evidence,
+    extra_sections,
+    load_evidence,
+    portability_evidence,
+)
 from dbbench.report.stats import DEFAULT_THRESHOLD, Comparison
 from dbbench.report.verdict import DEFAULT_MIX, Evidence, OpEvidence, Verdict, decide, resolve_mix
 from dbbench.results import SHARED, atomic_write_files
@@ -253,15 +259,7 @@ class _Document:
                     listed = ", ".join(_code(f"{k}={v}") for k, v in sorted(b.settings.items()))
                     out.append(f"- **{_code(alias)} settings**: {listed}")
         for _, doc in self.r.documents.get("benchmark", []):
-            run = doc.get("dbbench_run") or {}
-            if run:
-                minutes = float(run.get("wall_seconds") or 0) / 60
-                seeding = _seeding(run)
-                out.append(
-                    f"- **Benchmark run**: profile {_cell(str(run.get('profile')))}, {minutes:.1f} min"
-                    + (f" (seeding: {seeding})" if seeding else "")
-                )
-                out += [f"  - suite warning: {_cell(str(w))}" for w in run.get("warnings") or []]
+            out += benchmark_run_lines(doc.get("dbbench_run") or {})
         for c in calibration(self.r):
             out.append(
                 f"- **Harness calibration** ({_code(str(c.get('alias')))}, {_cell(c.get('size'))} attempts): raw "
@@ -545,17 +543,3 @@ def _round(x: float) -> int:
 
 def _mib(n: int) -> str:
     return f"{n / 2**20:,.0f} MiB"
-
-
-def _seeding(run: dict[str, Any]) -> str:
-    """Seeding per backend: the time over all sizes, and the sizes kept from an earlier run (nothing to add)."""
-    seeded = [e for e in run.get("seeded") or [] if isinstance(e, dict)]
-    if not seeded:  # results from before the per-size record: the last size's time
-        return ", ".join(f"{a} {s:.0f} s" for a, s in (run.get("seed_seconds") or {}).items())
-    parts = []
-    for alias in dict.fromkeys(str(e.get("alias")) for e in seeded):
-        mine = [e for e in seeded if str(e.get("alias")) == alias]
-        seconds = sum(float(e.get("seconds") or 0) for e in mine)
-        kept = [format_count(int(e["size"])) for e in mine if not e.get("added") and isinstance(e.get("size"), int)]
-        parts.append(f"{alias} {seconds:.0f} s" + (f", {', '.join(kept)} kept from an earlier run" if kept else ""))
-    return "; ".join(parts)

@@ -14,6 +14,7 @@ from dbbench import markdown
 from dbbench.report import capacity
 from dbbench.report.data import ResultSet
 from dbbench.report.verdict import AppEvidence, LoadEvidence, Portability
+from dbbench.units import format_count
 
 # Kind -> (anchor, heading), in the order the report shows them.
 SECTIONS: dict[str, tuple[str, str]] = {
@@ -415,3 +416,31 @@ def generic_table(data: Any) -> str:
 
 
 _cell = markdown.cell
+
+
+def benchmark_run_lines(run: dict[str, Any]) -> list[str]:
+    """The benchmark run in "What was measured": profile, wall time, seeding, the suite's warnings."""
+    if not run:
+        return []
+    minutes = float(run.get("wall_seconds") or 0) / 60
+    seeding = seeding_text(run)
+    text = markdown.text  # free text from the result file: no markup can start in it
+    return [
+        f"- **Benchmark run**: profile {text(str(run.get('profile')))}, {minutes:.1f} min"
+        + (f" (seeding: {seeding})" if seeding else ""),
+        *(f"  - suite warning: {text(str(w))}" for w in run.get("warnings") or []),
+    ]
+
+
+def seeding_text(run: dict[str, Any]) -> str:
+    """Seeding per backend: the time over all sizes, and the sizes kept from an earlier run (nothing to add)."""
+    seeded = [e for e in run.get("seeded") or [] if isinstance(e, dict)]
+    if not seeded:  # results from before the per-size record: the last size's time
+        return ", ".join(f"{a} {s:.0f} s" for a, s in (run.get("seed_seconds") or {}).items())
+    parts = []
+    for alias in dict.fromkeys(str(e.get("alias")) for e in seeded):
+        mine = [e for e in seeded if str(e.get("alias")) == alias]
+        seconds = sum(float(e.get("seconds") or 0) for e in mine)
+        kept = [format_count(int(e["size"])) for e in mine if not e.get("added") and isinstance(e.get("size"), int)]
+        parts.append(f"{alias} {seconds:.0f} s" + (f", {', '.join(kept)} kept from an earlier run" if kept else ""))
+    return "; ".join(parts)

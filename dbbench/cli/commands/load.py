@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--expected-users", metavar="N", help="your site's peak concurrent users: the report gives each p95 there"
     )
     p.add_argument("--output", help="result file to write (default: results/load-<time>.json)")
-    p.add_argument("--quick", action="store_true", help="a short fixed sweep (2 and 5 users, 5 s, CONN_MAX_AGE 60)")
+    p.add_argument("--quick", action="store_true", help="one short step per setup (5 users, 5 s, CONN_MAX_AGE 60)")
 
 
 def run(args: argparse.Namespace) -> int:
