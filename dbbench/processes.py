@@ -138,6 +138,37 @@ def interrupts_unwind() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+_STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def foreground(argv: Sequence[str], *, env: Mapping[str, str]) -> int:
+    """Run ``argv`` in dbbench's own process group to its end and return its exit code; a signal that stops dbbench
+    at any moment (Ctrl-C, SIGTERM) kills it too.
+
+    The stopping signals are held while the child is being started: one that arrived between fork and the return of
+    ``Popen`` would raise in dbbench with no handle on the child, which would run on, orphaned. The child gets the
+    mask back before exec; what arrived meanwhile is delivered to dbbench inside the guard below.
+    """
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    try:
+        child = subprocess.Popen(
+            list(argv), env=dict(env), preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        )
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        return child.wait()
+    except BaseException:
+        # A terminal's Ctrl-C reached the child too: a moment to finish on its own (as subprocess.call gives it).
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=0.25)
+        child.kill()
+        child.wait()
+        raise
+
+
 def deadline_loop(timeout: float, interval: float = 0.2) -> Iterator[float]:
     """Yield the time left until ``timeout`` seconds have passed, sleeping ``interval`` between turns."""
     end = time.monotonic() + timeout

@@ -32,6 +32,7 @@ from dbbench.servers.state import Account, StateDir, alive, server_account, stat
 ENGINES: tuple[Engine, ...] = (PostgresEngine(), MariaDBEngine())
 START_TIMEOUT_S = 120.0  # a first start initialises data directories and loads MariaDB's time zones
 STOP_TIMEOUT_S = 60.0
+ABORTED_START_TIMEOUT_S = 5.0
 CONNECT_TIMEOUT_S = 30.0  # from listening to accepting dbbench's login (PostgreSQL's recovery, if any)
 
 
@@ -185,7 +186,9 @@ class Servers:
                 engine.after_first_start(self.sd, account, password, port)
             self._wait_connectable(engine, pid, parse_target(engine.name, engine.url(port, password)), log)
         except BaseException:
-            terminate(pid, self._marker(engine), engine.stop_signal, STOP_TIMEOUT_S)
+            # A start cut short (Ctrl-C, an error): MariaDB acts on SIGTERM only once InnoDB is up, which left a
+            # Ctrl-C here waiting the whole stop timeout. Nothing has used this server yet: a short wait, then KILL.
+            terminate(pid, self._marker(engine), engine.stop_signal, ABORTED_START_TIMEOUT_S)
             entry.pop("pid", None)
             entry["limits"]["groups"] = remove(entry["limits"])
             self.sd.write(state)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -100,6 +99,7 @@ def _status(servers: Servers) -> int:
 
 
 def _exec(servers: Servers, command: list[str]) -> int:
+    from dbbench import processes
     from dbbench.errors import ConfigError
     from dbbench.processes import interrupts_unwind
     from dbbench.servers.session import managed
@@ -110,7 +110,7 @@ def _exec(servers: Servers, command: list[str]) -> int:
         env = {k: v for k, v in os.environ.items() if k != "DBBENCH_TARGETS"}
         env.update({f"DBBENCH_{t.name.upper()}_URL": t.url for t in targets})
         try:
-            return subprocess.call(command, env=env)
+            return processes.foreground(command, env=env)
         except FileNotFoundError:
             raise ConfigError(f"exec: command not found: {command[0]}") from None
         finally:
