@@ -89,25 +89,32 @@ def mariadb_has_zone_tables() -> bool:
 def small_sites(suffix: str) -> Iterator[list[Target]]:
     """Scratch databases ``<database>_<suffix><pid>`` on every backend holding ``fixtures/quiz_small.json``,
     migrated and loaded the way a user would (``dbbench setup``, ``django loaddata``), dropped afterwards."""
-    from dbbench.backends.database import drop_database, ensure_database
+    from dbbench.backends.database import drop_database
 
     scratch = [t.with_database(f"{t.database}_{suffix}{os.getpid()}") for t in TARGETS]
     try:
-        for t in scratch:
-            ensure_database(t)
-        env = {"DBBENCH_TARGETS": ",".join(f"{t.name}={t.url}" for t in scratch)}
-        assert run_cli("setup", env=env).returncode == 0
-        for t in scratch:
-            loaded = subprocess.run(
-                [sys.executable, "-m", "django", "loaddata", str(FIXTURES / "quiz_small.json"), "--database", t.name],
-                env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "dbbench.settings.all"},
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert loaded.returncode == 0, loaded.stderr
+        load_small_fixture(scratch)
         yield scratch
     finally:
         for t in scratch:
             drop_database(t)
+
+
+def load_small_fixture(targets: list[Target]) -> None:
+    """Create ``targets``' databases, migrate them (``dbbench setup``) and load ``fixtures/quiz_small.json``."""
+    from dbbench.backends.database import ensure_database
+
+    for t in targets:
+        ensure_database(t)
+    env = {"DBBENCH_TARGETS": ",".join(f"{t.name}={t.url}" for t in targets)}
+    assert run_cli("setup", env=env).returncode == 0
+    for t in targets:
+        loaded = subprocess.run(
+            [sys.executable, "-m", "django", "loaddata", str(FIXTURES / "quiz_small.json"), "--database", t.name],
+            env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "dbbench.settings.all"},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert loaded.returncode == 0, loaded.stderr

@@ -18,13 +18,22 @@ from typing import Any
 import psutil
 import pytest
 
-from dbbench.backends.database import drop_database, ensure_database
+from dbbench.backends.database import drop_database
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, ResultsError
 from dbbench.load import stats as loadstats
 from dbbench.load.config import build_config, parse_seconds
 from dbbench.results import load_result
-from tests.helpers import FIXTURES, ROOT, TARGETS, admin_sql, run_cli, scratch_user, small_sites, url_for
+from tests.helpers import (
+    ROOT,
+    TARGETS,
+    admin_sql,
+    load_small_fixture,
+    run_cli,
+    scratch_user,
+    small_sites,
+    url_for,
+)
 
 # --- pure figures -------------------------------------------------------------------------------------------
 
@@ -431,18 +440,7 @@ def limited_target() -> Iterator[Target]:
 
 def _limited(postgres: Target, limited: Target, role: str, database: str) -> Iterator[Target]:
     try:
-        ensure_database(limited)
-        env = {"DBBENCH_TARGETS": f"limited={limited.url}"}
-        assert run_cli("setup", env=env).returncode == 0
-        loaded = subprocess.run(
-            [sys.executable, "-m", "django", "loaddata", str(FIXTURES / "quiz_small.json"), "--database", "limited"],
-            env={**os.environ, **env, "DJANGO_SETTINGS_MODULE": "dbbench.settings.all"},
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert loaded.returncode == 0, loaded.stderr
+        load_small_fixture([limited])
         admin_sql(postgres, f"ALTER ROLE {role} CONNECTION LIMIT 4")
         yield limited
     finally:
