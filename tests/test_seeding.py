@@ -25,7 +25,7 @@ from dbbench.backends import bulkload
 from dbbench.backends.database import drop_database
 from dbbench.backends.targets import Target, parse_target
 from dbbench.cli import main
-from dbbench.seed import datagen
+from dbbench.seed import STREAMS, datagen
 from dbbench.seed.datagen import DataGenerator, students_for
 from tests.helpers import ROOT, TARGETS, run_cli
 
@@ -139,6 +139,14 @@ def test_growing_in_steps_gives_the_data_of_one_step(scratch: Any, one_step: dic
 
 
 @pytest.mark.slow
+def test_one_stream_makes_the_data_of_several(scratch: Any, one_step: dict[str, dict[str, Any]]) -> None:
+    assert STREAMS > 1 and all(doc["streams"] == STREAMS for doc in one_step.values())
+    for alias, doc in _seed(scratch("single"), N, "--streams=1").items():
+        assert doc["streams"] == 1
+        assert doc["checksums"] == one_step[alias]["checksums"], alias
+
+
+@pytest.mark.slow
 def test_the_bulk_create_fallback_makes_the_same_data(scratch: Any, one_step: dict[str, dict[str, Any]]) -> None:
     for alias, doc in _seed(scratch("orm"), N, "--load-method=bulk_create").items():
         assert doc["method"] == "bulk_create"
@@ -190,12 +198,13 @@ def test_seeding_from_empty_leaves_the_migrated_schema(
         assert doc["checksums"] == one_step[doc["alias"]]["checksums"]
         # Dropped for the load and built again: 2 keys and 2 foreign keys at least (PostgreSQL also indexes each FK).
         assert doc["rebuilt"] >= 4
+        assert doc["streams"] == STREAMS  # no foreign key to break: the batches went in side by side
     for target in targets:
         assert any("attempt_student_recent" in str(row) for row in migrated[target.name])
         assert _schema(target) == migrated[target.name], target.name
         assert bulkload.DEFERRED_TABLE not in _tables(target)
     for doc in _seed(targets, N + 500).values():  # growing keeps the indexes: nothing to rebuild
-        assert (doc["added"], doc["rebuilt"]) == (500, 0)
+        assert (doc["added"], doc["rebuilt"], doc["streams"]) == (500, 0, 1)
     for target in targets:
         assert _schema(target) == migrated[target.name], target.name
 
@@ -276,14 +285,18 @@ def test_resume_after_kill_9_ends_at_exactly_n(
             proc.wait()
     committed = _progress(target)
     assert committed is not None and 1_000 <= committed < N
-    # What is there is exactly what the progress row says: the batch in flight was rolled back.
-    assert _sql(target, "SELECT count(*), max(id) FROM quiz_quizattempt") == [(committed, committed)]
+    # What is there is what the progress row says, plus at most the parts of the batch in flight whose streams had
+    # committed (its progress row had not): the other parts were rolled back.
+    ((count, top),) = _sql(target, "SELECT count(*), max(id) FROM quiz_quizattempt")
+    assert _sql(target, f"SELECT count(*) FROM quiz_quizattempt WHERE id <= {committed}") == [(committed,)]
+    assert committed <= count <= top <= committed + 200
     # Killed between dropping the indexes and rebuilding them: the record of what to rebuild is there.
     assert bulkload.DEFERRED_TABLE in _tables(target)
     assert _schema(target) != migrated[alias]
 
     (doc,) = _seed([target], N).values()
-    assert (doc["attempts"], doc["added"], doc["removed"], doc["restarted"]) == (N, N - committed, 0, None)
+    assert (doc["attempts"], doc["added"], doc["restarted"]) == (N, N - committed, None)
+    assert doc["removed"] >= count - committed  # the rows past the progress row, and their students
     assert doc["checksums"] == one_step[alias]["checksums"]
     assert _schema(target) == migrated[alias]
     assert bulkload.DEFERRED_TABLE not in _tables(target)
@@ -304,6 +317,8 @@ def test_unknown_backend_and_bad_seed_are_refused(capsys: pytest.CaptureFixture[
     assert "unknown backend 'oracle'" in capsys.readouterr().err
     assert main(["seed", "--attempts=10", "--seed=-1"]) == 2
     assert "bad seed -1" in capsys.readouterr().err
+    assert main(["seed", "--attempts=10", "--streams=0"]) == 2
+    assert "bad number of streams 0" in capsys.readouterr().err
 
 
 @pytest.mark.slow

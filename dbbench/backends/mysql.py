@@ -131,6 +131,7 @@ class MySQLSpec(BackendSpec):
         "sync_binlog",
         "log_bin",
         "innodb_doublewrite",
+        "innodb_autoinc_lock_mode",
         "innodb_buffer_pool_size",
         "innodb_flush_method",
         "max_connections",

@@ -11,7 +11,7 @@ import argparse
 from dbbench.backends.targets import Target, parse_target_list, select_targets, targets_from_env
 from dbbench.bench.runner import PROFILES
 from dbbench.errors import ConfigError
-from dbbench.seed import DEFAULT_SEED
+from dbbench.seed import DEFAULT_SEED, STREAMS
 from dbbench.servers.profile import Profile
 
 
@@ -38,6 +38,15 @@ def add_allow_foreign(p: argparse.ArgumentParser) -> None:
 
 def add_seed(p: argparse.ArgumentParser, what: str = "the generated data") -> None:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of {what} (default {DEFAULT_SEED})")
+
+
+def add_streams(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--streams",
+        type=int,
+        default=STREAMS,
+        help=f"connections loading attempts at once while the foreign keys are dropped (default {STREAMS})",
+    )
 
 
 def add_server_limits(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,8 @@ For each target, in a scratch database of dbbench's own (``<database>_seedbench`
    its own peak RSS (a separate process, so nothing else inflates the figure);
 2. empty the attempts table and time COPY / LOAD DATA LOCAL INFILE of the same N rows, rendered to files
    beforehand, through the raw driver: once as one statement, once in the seeder's batches back to back (no
-   Python in between); the faster is the server's fastest-path rate for these rows, same table, same run.
+   Python in between), and once in as many streams as the seeder loads with, each taking its share of every
+   batch; the fastest is the server's fastest-path rate for these rows, same table, same run.
    Measured the way the seeder loads from empty: without the table's secondary indexes and foreign keys, then
    building and checking them (timed too), so both end at the same table and the ratio compares like with like;
 3. ratio = seeding rate / raw rate. The issue's target is >= 0.60 with peak RSS <= 300 MB.
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from dbbench.backends.database import drop_database, ensure_database, exclusive,
 from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.errors import ConfigError, DbbenchError, StageFailed, one_line
 from dbbench.results import DEFAULT_RESULTS_DIR, stamp, write_result
-from dbbench.seed import datagen
+from dbbench.seed import STREAMS, datagen
 from dbbench.seed.seeding import BATCH_ROWS, preflight
 
 KIND = "seed-benchmark"
@@ -52,6 +54,7 @@ def run_seed_benchmark(
     seed: int = 42,
     checksum: bool = False,
     batch_rows: int = BATCH_ROWS,
+    streams: int = STREAMS,
     keep_database: bool = False,
 ) -> dict[str, Any]:
     """Measure every target (one after the other); returns the result document's ``data``."""
@@ -63,6 +66,7 @@ def run_seed_benchmark(
         "attempts": attempts,
         "seed": seed,
         "batch_rows": batch_rows,
+        "streams": streams,
         "target_ratio": TARGET_RATIO,
         "rss_limit_bytes": RSS_LIMIT_BYTES,
         "loadavg_before": list(os.getloadavg()),
@@ -82,7 +86,7 @@ def run_seed_benchmark(
                     f"{scratch.name}: cannot create {scratch.database}: {one_line(exc, [scratch])}"
                 ) from None
             try:
-                data["targets"].append(_measure(scratch, attempts, seed, checksum, batch_rows))
+                data["targets"].append(_measure(scratch, attempts, seed, checksum, batch_rows, streams))
             finally:
                 if not keep_database:
                     drop_database(scratch)
@@ -99,10 +103,12 @@ def _check_bulk_load(scratch: Target) -> None:
             )
 
 
-def _measure(scratch: Target, attempts: int, seed: int, checksum: bool, batch_rows: int) -> dict[str, Any]:
+def _measure(
+    scratch: Target, attempts: int, seed: int, checksum: bool, batch_rows: int, streams: int
+) -> dict[str, Any]:
     quiesced = [_quiesce(scratch)]
-    seeded = _seed_in_subprocess(scratch, attempts, seed, checksum, batch_rows)
-    raw = _raw_load(scratch, attempts, seed, batch_rows)
+    seeded = _seed_in_subprocess(scratch, attempts, seed, checksum, batch_rows, streams)
+    raw = _raw_load(scratch, attempts, seed, batch_rows, streams)
     if raw["rows"] != attempts:
         raise DbbenchError(f"{scratch.name}: the raw load took {raw['rows']} of {attempts} rows")
     ratio = seeded["rows_per_s"] / raw["rows_per_s"] if raw["rows_per_s"] else 0.0
@@ -120,12 +126,14 @@ def _measure(scratch: Target, attempts: int, seed: int, checksum: bool, batch_ro
     }
 
 
-def _seed_in_subprocess(scratch: Target, attempts: int, seed: int, checksum: bool, batch_rows: int) -> dict[str, Any]:
+def _seed_in_subprocess(
+    scratch: Target, attempts: int, seed: int, checksum: bool, batch_rows: int, streams: int
+) -> dict[str, Any]:
     # The URL goes through the environment, not argv, where any user could read a password in the process list.
     env = {**os.environ, ENV_TARGETS: f"{scratch.name}={scratch.url}", **held_locks_env()}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     command = [sys.executable, "-m", "dbbench", "seed", "--json", f"--attempts={attempts}", f"--seed={seed}"]
-    command += [f"--batch-rows={batch_rows}"] + (["--checksum"] if checksum else [])
+    command += [f"--batch-rows={batch_rows}", f"--streams={streams}"] + (["--checksum"] if checksum else [])
     proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise StageFailed(f"{scratch.name}: seeding failed (exit {proc.returncode}); see the message above")
@@ -133,11 +141,12 @@ def _seed_in_subprocess(scratch: Target, attempts: int, seed: int, checksum: boo
     return dict(result)
 
 
-def _raw_load(scratch: Target, attempts: int, seed: int, batch_rows: int) -> dict[str, Any]:
+def _raw_load(scratch: Target, attempts: int, seed: int, batch_rows: int, streams: int) -> dict[str, Any]:
     """Time the fast path on the same attempt rows, emptied table each time (students and quizzes stay).
 
-    Two ways, and the faster one counts: one statement for all rows, and the seeder's batches back to back (one
-    transaction each, no Python in between). A single huge LOAD DATA is not MariaDB's fastest path.
+    Up to three ways, and the fastest counts: one statement for all rows; the seeder's batches back to back (one
+    transaction each, no Python in between; a single huge LOAD DATA is not MariaDB's fastest path); and each batch
+    split into ``streams`` parts, stream i loading part i of every batch on a connection of its own.
     """
     gen = datagen.DataGenerator(seed)
     signups = gen.signups(datagen.students_for(attempts))
@@ -146,10 +155,14 @@ def _raw_load(scratch: Target, attempts: int, seed: int, batch_rows: int) -> dic
         with whole.open("wb") as handle:
             for chunk in gen.attempt_chunks(0, attempts, signups):
                 handle.write(chunk)
-        parts = _split(whole, batch_rows)
+        batches = _split(whole, batch_rows, "batch")
+        plans: list[tuple[str, list[list[Path]]]] = [("single", [[whole]]), ("batched", [batches])]
+        if streams > 1:
+            parts = _split(whole, -(-batch_rows // streams), "part")
+            plans.append(("streams", [parts[i::streams] for i in range(streams)]))
         ways: dict[str, Any] = {}
         waits: list[float] = []
-        for way, paths in (("single", [whole]), ("batched", parts)):
+        for way, paths in plans:
             _truncate(scratch)
             _defer_constraints(scratch)
             waits.append(_quiesce(scratch))
@@ -183,31 +196,40 @@ def _quiesce(scratch: Target) -> float:
         return scratch.spec.quiesce(conn.cursor(), QUIESCE_TIMEOUT_S)
 
 
-def _split(path: Path, rows: int) -> list[Path]:
+def _split(path: Path, rows: int, label: str) -> list[Path]:
     parts: list[Path] = []
     with path.open("rb") as source:
         while True:
             lines = [line for _, line in zip(range(rows), source, strict=False)]
             if not lines:
                 return parts
-            parts.append(path.with_name(f"part{len(parts):05d}.tsv"))
+            parts.append(path.with_name(f"{label}{len(parts):05d}.tsv"))
             parts[-1].write_bytes(b"".join(lines))
 
 
-def _time_loads(scratch: Target, paths: list[Path]) -> dict[str, Any]:
+def _load_files(scratch: Target, paths: list[Path]) -> int:
     spec = scratch.spec
-    table = "quiz_quizattempt"
     with spec.connection(scratch, scratch.database) as conn:  # autocommit: one transaction per statement
+        cur = conn.cursor()
+        return sum(spec.bulk_load(cur, "quiz_quizattempt", datagen.ATTEMPT_COLUMNS, str(path)) for path in paths)
+
+
+def _time_loads(scratch: Target, streams: list[list[Path]]) -> dict[str, Any]:
+    """Each stream's files back to back on a connection of its own, the streams at once; then the rebuild."""
+    spec = scratch.spec
+    with spec.connection(scratch, scratch.database) as conn:
         cur = conn.cursor()
         if not spec.bulk_load_available(cur):
             raise DbbenchError(f"{scratch.name}: the server does not allow {spec.bulk_load_name}")
-        started = time.perf_counter()
-        loaded = sum(spec.bulk_load(cur, table, datagen.ATTEMPT_COLUMNS, str(path)) for path in paths)
-        loading = time.perf_counter() - started
+        with ThreadPoolExecutor(max_workers=len(streams)) as pool:
+            started = time.perf_counter()
+            loaded = sum(pool.map(lambda paths: _load_files(scratch, paths), streams))
+            loading = time.perf_counter() - started
         rebuilt = bulkload.rebuild_constraints(spec, cur)
         seconds = time.perf_counter() - started
     return {
-        "statements": len(paths),
+        "streams": len(streams),
+        "statements": sum(len(paths) for paths in streams),
         "rows": loaded,
         "seconds": round(seconds, 3),
         "rows_per_s": round(loaded / seconds, 1),
@@ -226,7 +248,8 @@ def render(data: dict[str, Any]) -> str:
         seeded, raw, server = t["seed"], t["raw"], t["server"]
         lines.append(
             f"{t['alias']} ({server['vendor']} {server['version']}): "
-            f"seeding {seeded['rows_per_s']:,.0f} rows/s ({seeded['seconds']:.1f} s, {seeded['method']}); "
+            f"seeding {seeded['rows_per_s']:,.0f} rows/s ({seeded['seconds']:.1f} s, {seeded['method']}"
+            f"{_in_streams(seeded.get('streams', 1))}); "
             f"raw {raw['method']} of the same rows {raw['rows_per_s']:,.0f} rows/s ({raw['seconds']:.1f} s, "
             f"{_ways(raw)}; {_rebuilds(seeded, raw)}); "
             f"ratio {t['ratio']:.2f} (target >= {data['target_ratio']:.2f}: {'met' if t['ratio_met'] else 'NOT met'}); "
@@ -239,6 +262,10 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _in_streams(streams: int) -> str:
+    return f" in {streams} streams" if streams > 1 else ""
+
+
 def _rebuilds(seeded: dict[str, Any], raw: dict[str, Any]) -> str:
     if not raw.get("rebuilt"):
         return "with the indexes and foreign keys in place"
@@ -249,11 +276,12 @@ def _rebuilds(seeded: dict[str, Any], raw: dict[str, Any]) -> str:
 
 
 def _ways(raw: dict[str, Any]) -> str:
-    single, batched = raw["ways"]["single"], raw["ways"]["batched"]
-    return (
-        f"best of one statement {single['rows_per_s']:,.0f} and "
-        f"{batched['statements']} batches {batched['rows_per_s']:,.0f} rows/s"
-    )
+    ways = raw["ways"]
+    shown = [f"one statement {ways['single']['rows_per_s']:,.0f}"]
+    shown.append(f"{ways['batched']['statements']} batches {ways['batched']['rows_per_s']:,.0f}")
+    if "streams" in ways:
+        shown.append(f"the batches in {ways['streams']['streams']} streams {ways['streams']['rows_per_s']:,.0f}")
+    return f"best of {', '.join(shown[:-1])} and {shown[-1]} rows/s"
 
 
 def write(data: dict[str, Any], path: Path | None = None) -> Path:

@@ -2,19 +2,25 @@
 
 - The seeder assigns ids itself (attempt ``j`` is id ``j + 1``), so foreign keys need no look-ups and the rows it
   owns are exactly ids ``1..N``; sequences are reset afterwards through Django (``sequence_reset_sql``).
-- Each batch (students, attempts and the progress row ``SeedState``) is one transaction: after ``kill -9`` the
-  server rolls the open batch back and the next run continues from the last committed one.
+- Each batch's rows commit before its progress row ``SeedState`` says they are there (in the same transaction
+  when one connection loads them): after ``kill -9`` the server rolls the open transactions back, and the next
+  run deletes any rows past the progress row and continues from there.
 - Growing from M to N adds exactly the rows ``M..N-1``; they do not depend on M (see ``dbbench.seed.datagen``).
 - Generation (Python, main thread) overlaps loading (server, worker thread): while the server ingests batch k
   through COPY / LOAD DATA, Python renders batch k+1. At most two batches exist at a time, so memory is bounded.
 - From empty, the attempts table is loaded without its secondary indexes and foreign keys, which are built and
   checked afterwards, as pg_restore does (``dbbench.backends.bulkload.defer_constraints``). What was dropped is
   recorded first, so a run killed before the rebuild leaves the next run (of any size) to finish it.
+- While the foreign keys are dropped, each batch's attempts are split into ``streams`` id ranges loaded by as
+  many connections at once (as ``pg_restore --jobs`` loads tables side by side): the servers parse the JSON
+  columns on one core per statement, and that parsing, not Python, bounds a single stream. With the foreign keys
+  in place one connection loads the batch, since a stream's attempts point at students another stream has not
+  committed yet.
 """
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import resource
 import sys
 import time
@@ -30,11 +36,12 @@ from dbbench.backends.bulkload import BatchFile
 from dbbench.backends.database import MARKER_TABLE, exclusive
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, DbbenchError, ForeignDatabaseError, mask_secrets
-from dbbench.seed import DEFAULT_SEED, datagen
+from dbbench.seed import DEFAULT_SEED, STREAMS, datagen
 from dbbench.seed.datagen import DataGenerator, students_for
 from dbbench.units import parse_count
 
 BATCH_ROWS = 50_000  # attempts per transaction: what a crash can cost, and the unit of the pipeline
+Part = list[tuple[Any, tuple[str, ...], "BatchFile"]]  # what one connection loads of a batch: model, columns, rows
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class SeedResult:
     batch_file_bytes: int  # the largest batch file; up to two exist at a time, in memory but outside the RSS
     rebuilt: int  # indexes and foreign keys dropped for the load (by this run or a killed one) and re-created
     rebuild_seconds: float  # of ``seconds``: re-creating them and checking the rows against the foreign keys
+    streams: int  # connections that loaded the batches at once (1 while the foreign keys were in place)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,25 +80,27 @@ def seed(
     batch_rows: int = BATCH_ROWS,
     method: str | None = None,
     reset: bool = False,
+    streams: int = STREAMS,
 ) -> SeedResult:
     """Bring ``target``'s quiz tables to exactly ``attempts`` attempts of the data ``seed`` makes.
 
     Creates and migrates the database first. Django must be set up with ``target.name`` among its aliases.
     ``progress``: a bar on a terminal (None: only if stderr is one; plain lines otherwise; False: silent).
     ``method``: ``fast`` or ``bulk_create`` (default: fast when the server allows it). ``reset`` reseeds from 0.
+    ``streams``: connections loading at once while the foreign keys are dropped (see the module's notes).
     """
     attempts = parse_count(attempts, what="attempts")
     check_seed(seed)
     servers.check_disk(target, attempts)  # a managed server's disk: refuse before writing anything
     if batch_rows < 1:
         raise ConfigError(f"bad batch size {batch_rows}: must be at least 1")
+    check_streams(streams)
     try:
         # Two seeders on one database would race (creating it, migrating, the same ids): the second one refuses.
         with exclusive(target, "seeding"):
             djangoenv.prepare(target, allow_foreign=allow_foreign)
-            return _Seeder(target, seed, batch_rows, _Progress.create(target.name, progress)).run(
-                attempts, method, reset
-            )
+            seeder = _Seeder(target, seed, batch_rows, _Progress.create(target.name, progress), streams)
+            return seeder.run(attempts, method, reset)
     except DbbenchError:
         raise
     except Exception as exc:
@@ -113,6 +123,7 @@ def describe(result: SeedResult, checksums: dict[str, str] | None = None) -> str
         "method": result.method.replace(" ", "_"),
         "seed": result.seed,
         "peak_rss_mb": f"{result.peak_rss_bytes / 2**20:.0f}",
+        "streams": result.streams,
     }
     if result.restarted:
         fields["restarted"] = f'"{result.restarted}"'
@@ -120,6 +131,11 @@ def describe(result: SeedResult, checksums: dict[str, str] | None = None) -> str
     for table, value in (checksums or {}).items():
         line += f"\n  checksum {table}={value}"
     return line
+
+
+def check_streams(streams: int) -> None:
+    if isinstance(streams, bool) or not isinstance(streams, int) or not 1 <= streams <= 16:
+        raise ConfigError(f"bad number of streams {streams!r}: use a whole number from 1 to 16")
 
 
 def check_seed(seed: int) -> None:
@@ -167,7 +183,7 @@ def peak_rss_bytes() -> int:
 
 
 class _Seeder:
-    def __init__(self, target: Target, seed: int, batch_rows: int, progress: _Progress) -> None:
+    def __init__(self, target: Target, seed: int, batch_rows: int, progress: _Progress, streams: int) -> None:
         from dbbench.quiz.models import Question, Quiz, QuizAttempt, SeedState, Student
 
         self.target = target
@@ -179,6 +195,7 @@ class _Seeder:
         self.Student, self.Quiz, self.Question, self.QuizAttempt = self.models
         self.SeedState = SeedState
         self.batch_file_bytes = 0
+        self.streams = streams
 
     def run(self, attempts: int, method: str | None, reset: bool) -> SeedResult:
         from django.db import connections
@@ -215,10 +232,11 @@ class _Seeder:
             # From empty, or at least doubling: load as pg_restore does, indexes and checks afterwards (building
             # an index over all rows once beats maintaining it row by row for most of them).
             self._defer_constraints()
+        streams = self.streams if self._constraints_deferred() else 1
         if attempts < done:
             removed += self._shrink(attempts)
         else:
-            batches = self._grow(gen, done, attempts)
+            batches = self._grow(gen, done, attempts, streams)
         # Also after a run killed with them dropped, whatever size this run asked for.
         rebuild_started = time.perf_counter()
         rebuilt = self._rebuild_constraints()
@@ -244,6 +262,7 @@ class _Seeder:
             batch_file_bytes=self.batch_file_bytes,
             rebuilt=rebuilt,
             rebuild_seconds=round(rebuild_seconds, 3),
+            streams=streams if batches else 0,
         )
 
     def _defer_constraints(self) -> None:
@@ -252,6 +271,12 @@ class _Seeder:
 
         with connections[self.alias].cursor() as cursor:
             bulkload.defer_constraints(self.target.spec, cursor, self.QuizAttempt._meta.db_table)
+
+    def _constraints_deferred(self) -> bool:
+        from django.db import connections
+
+        with connections[self.alias].cursor() as cursor:
+            return bulkload.deferred_constraints(self.target.spec, cursor) is not None
 
     def _rebuild_constraints(self) -> int:
         from django.db import connections
@@ -292,7 +317,8 @@ class _Seeder:
             self._reset_sequences()
 
     def _trim(self, attempts: int, students: int, questions: int) -> tuple[int, str | None]:
-        """Delete rows the seeder did not write (ids past its record); report rows of its own that are gone."""
+        """Delete rows past the progress record (not the seeder's, or a batch cut short after some of its streams
+        committed); report rows of its own that are gone."""
         expected = {
             self.QuizAttempt: attempts,
             self.Student: students,
@@ -343,78 +369,129 @@ class _Seeder:
             yield start, end
             start = end
 
-    def _grow(self, gen: DataGenerator, done: int, attempts: int) -> int:
+    def _grow(self, gen: DataGenerator, done: int, attempts: int, streams: int) -> int:
         from django.db import connections
 
         signups = gen.signups(students_for(attempts))
         self.progress.start(done, attempts)
         batches = 0
-        pending: tuple[Future[None], list[tuple[Any, tuple[str, ...], BatchFile]], int] | None = None
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"dbbench-seed-{self.alias}")
+        pending: _Batch | None = None
+        # One executor per stream: each thread keeps its own connection (Django's are per thread) for the run.
+        executors = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"dbbench-seed-{self.alias}-{i}")
+            for i in range(streams)
+        ]
         try:
             for start, end in self._plan(done, attempts):
-                files = self._render(gen, signups, start, end)
+                parts = self._render(gen, signups, start, end, streams)
                 if pending:
                     self._finish(pending)
-                pending = (executor.submit(self._load, files, start, end), files, end)
+                # One stream: the progress row commits with the rows, all or nothing.
+                together = len(parts) == 1
+                futures = [
+                    executor.submit(self._load, part, start, end, together)
+                    for executor, part in zip(executors, parts, strict=True)
+                ]
+                pending = _Batch(start, end, parts, futures)
                 batches += 1
             if pending:
                 self._finish(pending)
                 pending = None
         finally:
-            if pending:  # an error or Ctrl-C in this thread: let the worker end its transaction first
-                pending[0].cancel()
-                with contextlib.suppress(BaseException):  # the first error is the one to report
-                    pending[0].result()
-                for _, _, batch in pending[1]:
-                    batch.close()
-            executor.submit(lambda: connections[self.alias].close()).result()  # the worker's own connection
-            executor.shutdown()
+            if pending:  # an error or Ctrl-C in this thread: let the workers end their transactions first
+                pending.settle(abandon=True)
+            for executor in executors:  # each worker's own connection
+                executor.submit(lambda: connections[self.alias].close()).result()
+                executor.shutdown()
             self.progress.stop()
         return batches
 
-    def _render(
-        self, gen: DataGenerator, signups: Any, start: int, end: int
-    ) -> list[tuple[Any, tuple[str, ...], BatchFile]]:
+    def _render(self, gen: DataGenerator, signups: Any, start: int, end: int, streams: int) -> list[Part]:
+        """The batch's rows as ``streams`` parts of consecutive attempt ids; the students go with the first."""
         students = BatchFile("students")
         for chunk in gen.student_chunks(students_for(start), students_for(end)):
             students.write(chunk, chunk.count(b"\n"))
-        attempts = BatchFile("attempts")
-        for chunk in gen.attempt_chunks(start, end, signups):
-            attempts.write(chunk, chunk.count(b"\n"))
-        self.batch_file_bytes = max(self.batch_file_bytes, students.nbytes + attempts.nbytes)
-        return [
-            (self.Student, datagen.STUDENT_COLUMNS, students),
-            (self.QuizAttempt, datagen.ATTEMPT_COLUMNS, attempts),
-        ]
+        parts: list[Part] = [[(self.Student, datagen.STUDENT_COLUMNS, students)]]
+        bounds = [start + (end - start) * i // streams for i in range(streams + 1)]
+        for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+            if hi == lo:
+                continue
+            attempts = BatchFile("attempts")
+            for chunk in gen.attempt_chunks(lo, hi, signups):
+                attempts.write(chunk, chunk.count(b"\n"))
+            if i == 0:
+                parts[0].append((self.QuizAttempt, datagen.ATTEMPT_COLUMNS, attempts))
+            else:
+                parts.append([(self.QuizAttempt, datagen.ATTEMPT_COLUMNS, attempts)])
+        self.batch_file_bytes = max(self.batch_file_bytes, sum(b.nbytes for part in parts for _, _, b in part))
+        return parts
 
-    def _load(self, files: list[tuple[Any, tuple[str, ...], BatchFile]], start: int, end: int) -> None:
-        """One batch and its progress record, all or nothing (runs in the worker thread)."""
+    def _load(self, part: Part, start: int, end: int, record: bool) -> None:
+        """One connection's share of a batch in one transaction (runs in a worker thread); with ``record``, the
+        whole batch and its progress row."""
         from django.db import transaction
 
         with transaction.atomic(using=self.alias):
-            state = self.SeedState.objects.using(self.alias).select_for_update().filter(pk=1).first()
-            if state is None or state.attempts != start:
-                found = "no progress record" if state is None else f"{state.attempts} attempts"
-                raise DbbenchError(
-                    f"{self.alias}: the quiz tables changed while seeding (found {found}, expected {start}); "
-                    "is another seeder running on the same database?"
-                )
-            for model, columns, batch in files:
+            if record:
+                self._check_progress(start)
+            for model, columns, batch in part:
                 bulkload.load(self.target, model, columns, batch, self.method)
-            self.SeedState.objects.using(self.alias).filter(pk=1).update(
-                attempts=end, students=students_for(end), updated_at=datagen.now_utc()
-            )
-            self._reset_sequences()
+            if record:
+                self._record_progress(end)
 
-    def _finish(self, pending: tuple[Future[None], list[tuple[Any, tuple[str, ...], BatchFile]], int]) -> None:
-        future, files, end = pending
-        try:
-            future.result()
-        finally:
-            for _, _, batch in files:
+    def _check_progress(self, start: int) -> None:
+        state = self.SeedState.objects.using(self.alias).select_for_update().filter(pk=1).first()
+        if state is None or state.attempts != start:
+            found = "no progress record" if state is None else f"{state.attempts} attempts"
+            raise DbbenchError(
+                f"{self.alias}: the quiz tables changed while seeding (found {found}, expected {start}); "
+                "is another seeder running on the same database?"
+            )
+
+    def _record_progress(self, end: int) -> None:
+        self.SeedState.objects.using(self.alias).filter(pk=1).update(
+            attempts=end, students=students_for(end), updated_at=datagen.now_utc()
+        )
+        self._reset_sequences()
+
+    def _finish(self, batch: _Batch) -> None:
+        batch.settle()
+        if len(batch.parts) > 1:  # every stream has committed: the progress row may say so now
+            from django.db import transaction
+
+            with transaction.atomic(using=self.alias):
+                self._check_progress(batch.start)
+                self._record_progress(batch.end)
+        self.progress.update(batch.end)
+
+
+@dataclass
+class _Batch:
+    """A batch being loaded: its attempt ids ``start..end-1``, its parts and each part's loading."""
+
+    start: int
+    end: int
+    parts: list[Part]
+    futures: list[Future[None]]
+
+    def settle(self, *, abandon: bool = False) -> None:
+        """Wait for every part's transaction to end (none is left open) and free the files; then raise the first
+        error. ``abandon`` (an error or Ctrl-C is being handled, and is the one to report): parts not started yet
+        never start, and errors are not raised."""
+        errors: list[BaseException] = []
+        for future in self.futures:
+            if abandon:
+                future.cancel()
+            if not future.cancelled():
+                try:
+                    future.result()
+                except BaseException as exc:  # noqa: BLE001 - kept and re-raised below
+                    errors.append(exc)
+        for part in self.parts:
+            for _, _, batch in part:
                 batch.close()
-        self.progress.update(end)
+        if errors and not abandon:
+            raise errors[0]
 
 
 class _Progress:

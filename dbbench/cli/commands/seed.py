@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--reset", action="store_true", help="delete the quiz data first and seed from zero")
     p.add_argument("--batch-rows", type=int, default=50_000, help="attempts per transaction (default 50000)")
+    common.add_streams(p)
     p.add_argument(
         "--load-method", choices=["fast", "bulk_create"], help="fast (COPY / LOAD DATA) or bulk_create (default: fast)"
     )
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     attempts = parse_count(args.attempts, what="--attempts")
     seeding.check_seed(args.seed)
+    seeding.check_streams(args.streams)
     targets = common.setup_django(args)
     allow = common.allow_foreign(args)
     seeding.preflight(targets, allow_foreign=allow)
@@ -48,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
             batch_rows=args.batch_rows,
             method=args.load_method,
             reset=args.reset,
+            streams=args.streams,
         )
         document = result.as_dict()
         if args.checksum:

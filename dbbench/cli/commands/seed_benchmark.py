@@ -14,6 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_seed(p)
     p.add_argument("--checksum", action="store_true", help="also report the seeded tables' content checksums")
     p.add_argument("--batch-rows", type=int, default=50_000, help="attempts per transaction (default 50000)")
+    common.add_streams(p)
     p.add_argument("--output", help="result file (default: results/seed-benchmark-<time>.json)")
     p.add_argument("--keep-database", action="store_true", help="keep <database>_seedbench for inspection")
 
@@ -32,12 +33,14 @@ def run(args: argparse.Namespace) -> int:
 
     attempts = parse_count(args.attempts, what="--attempts")
     seeding.check_seed(args.seed)
+    seeding.check_streams(args.streams)
     data = benchmark.run_seed_benchmark(
         common.chosen(args),
         attempts,
         seed=args.seed,
         checksum=args.checksum,
         batch_rows=args.batch_rows,
+        streams=args.streams,
         keep_database=args.keep_database,
     )
     path = benchmark.write(data, Path(args.output) if args.output else None)
