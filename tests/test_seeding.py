@@ -147,6 +147,15 @@ def test_one_stream_makes_the_data_of_several(scratch: Any, one_step: dict[str, 
 
 
 @pytest.mark.slow
+def test_batches_smaller_than_the_streams(scratch: Any) -> None:
+    many = _seed(scratch("many"), 5, "--streams=3", "--batch-rows=1")  # one attempt per batch: 2 of 3 streams idle
+    one = _seed(scratch("few"), 5, "--streams=1")
+    for alias, doc in many.items():
+        assert (doc["attempts"], doc["batches"], doc["streams"]) == (5, 5, 3)
+        assert doc["checksums"] == one[alias]["checksums"], alias
+
+
+@pytest.mark.slow
 def test_the_bulk_create_fallback_makes_the_same_data(scratch: Any, one_step: dict[str, dict[str, Any]]) -> None:
     for alias, doc in _seed(scratch("orm"), N, "--load-method=bulk_create").items():
         assert doc["method"] == "bulk_create"

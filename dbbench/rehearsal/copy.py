@@ -16,7 +16,9 @@ so a foreign key is checked once its parent is complete; and MariaDB skips its p
 One loading connection. On the 2-core reference machine the target's loading thread is the limit (MariaDB spent
 about 40% of it parsing LOAD DATA's fields), and two LOAD DATA streams into separate id ranges of the attempts
 were no faster than one (14.4k and 15.3k rows/s against 13.9k and 12.6k, 600k attempts, other jobs running); the
-tables besides the attempts are too small to gain from a thread of their own.
+tables besides the attempts are too small to gain from a thread of their own. That was under MariaDB's default
+``innodb_autoinc_lock_mode=1``, which makes LOAD DATA statements into one table take turns; the seeder's streams
+show what mode 2 allows. The rehearsal keeps one stream: it estimates the downtime on a server as it is found.
 """
 
 from __future__ import annotations

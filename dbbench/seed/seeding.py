@@ -390,7 +390,7 @@ class _Seeder:
                 together = len(parts) == 1
                 futures = [
                     executor.submit(self._load, part, start, end, together)
-                    for executor, part in zip(executors, parts, strict=True)
+                    for executor, part in zip(executors[: len(parts)], parts, strict=True)  # a tiny batch: fewer parts
                 ]
                 pending = _Batch(start, end, parts, futures)
                 batches += 1
