@@ -23,7 +23,8 @@ _KEY_LINE = re.compile(r"^KEY `((?:[^`]|``)+)` ")
 _FOREIGN_KEY_LINE = re.compile(r"^CONSTRAINT `((?:[^`]|``)+)` FOREIGN KEY ")
 
 
-QUIESCE_STALL_S = 10.0  # quiesce() gives up when InnoDB's dirty page count has not fallen for this long
+QUIESCE_STALL_S = 3.0  # quiesce() gives up when InnoDB's dirty page count has not fallen for this long (its page
+# cleaner runs every second: three passes without progress is a stall)
 
 
 class MySQLSpec(BackendSpec):
