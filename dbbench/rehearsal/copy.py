@@ -47,7 +47,8 @@ from dbbench.rehearsal.source import select_as_text
 class TableCopy:
     table: str
     rows: int
-    seconds: float  # from the first read to the last commit of this table, its indexes and keys built again
+    seconds: float  # from the previous table's end (this one's count and size on the source) to its last commit,
+    # its indexes and keys built again
     source_bytes: int  # the source table with its indexes, as the source server counts it
     load_seconds: float = 0.0  # of which the target spent loading (the rest: waiting for the reader, indexes)
     index_seconds: float = 0.0  # of which dropping and building again the secondary indexes and foreign keys
@@ -75,12 +76,12 @@ def copy_tables(
     )
     copies: list[TableCopy] = []
     current: TableCopy | None = None
-    started = time.perf_counter()
     finished = False
     spec = dst.spec
     with spec.connection(dst, dst.database) as ddl, _unchecked(dst):
         cursor = ddl.cursor()
         _ddl(dst, lambda: bulkload.rebuild_constraints(spec, cursor))  # what an interrupted copy left dropped
+        started = time.perf_counter()
         reader.start()
         try:
             while (item := batches.get()) is not None:
@@ -88,14 +89,17 @@ def copy_tables(
                     raise item
                 kind, model, payload = item
                 if kind == "table":  # a table starts: payload = (rows, bytes)
-                    if current is not None:
-                        _rebuild(dst, cursor, current, started)
                     current = TableCopy(model._meta.db_table, 0, 0.0, payload[1])
                     copies.append(current)
-                    started = time.perf_counter()
+                    dropping = time.perf_counter()
                     _ddl(dst, lambda t=current.table: bulkload.defer_constraints(spec, cursor, t))
-                    current.index_seconds = time.perf_counter() - started
+                    current.index_seconds = time.perf_counter() - dropping
                     bar.table(current.table, payload[0])
+                    continue
+                if kind == "end":  # its last batch is in: build its indexes; the next table's clock starts
+                    assert current is not None
+                    _rebuild(dst, cursor, current, started)
+                    current, started = None, time.perf_counter()
                     continue
                 assert current is not None
                 columns, batch = payload
@@ -189,6 +193,8 @@ def _read_source(
                     batch = BatchFile(table)
                     batch.write(text, rows)
                     put(("batch", model, (columns, batch)))
+                # Before the next table's COUNT(*), which takes seconds at 10M rows: that is the next table's time.
+                put(("end", model, None))
             conn.rollback()  # nothing to commit: the transaction was read-only
         put(None)
     except _Stopped:
