@@ -201,8 +201,9 @@ def _backends(target: Target) -> set[int]:
     """The client ports of the PostgreSQL sessions on ``target``'s database, other than this one."""
     with target.spec.connection(target, target.database) as conn:
         cur = conn.cursor()
-        cur.execute(
-            "SELECT client_port FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        cur.execute(  # client backends: an autovacuum worker visiting the database is no session of the site's
+            "SELECT client_port FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
         )
         return {row[0] for row in cur.fetchall()}
 
