@@ -6,8 +6,9 @@
   when one connection loads them): after ``kill -9`` the server rolls the open transactions back, and the next
   run deletes any rows past the progress row and continues from there.
 - Growing from M to N adds exactly the rows ``M..N-1``; they do not depend on M (see ``dbbench.seed.datagen``).
-- Generation (Python, main thread) overlaps loading (server, worker thread): while the server ingests batch k
-  through COPY / LOAD DATA, Python renders batch k+1. At most two batches exist at a time, so memory is bounded.
+- Generation (Python, main thread) overlaps loading (server, a worker thread per stream): while the server
+  ingests batch k through COPY / LOAD DATA, Python renders batch k+1. At most two batches exist at a time, so
+  memory is bounded.
 - From empty, the attempts table is loaded without its secondary indexes and foreign keys, which are built and
   checked afterwards, as pg_restore does (``dbbench.backends.bulkload.defer_constraints``). What was dropped is
   recorded first, so a run killed before the rebuild leaves the next run (of any size) to finish it.
@@ -41,7 +42,7 @@ from dbbench.seed.datagen import DataGenerator, students_for
 from dbbench.units import parse_count
 
 BATCH_ROWS = 50_000  # attempts per transaction: what a crash can cost, and the unit of the pipeline
-Part = list[tuple[Any, tuple[str, ...], "BatchFile"]]  # what one connection loads of a batch: model, columns, rows
+Part = list[tuple[Any, tuple[str, ...], BatchFile]]  # what one connection loads of a batch: model, columns, rows
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,10 @@ class SeedResult:
     method: str  # COPY, LOAD DATA LOCAL INFILE or bulk_create
     batches: int
     peak_rss_bytes: int  # the process's peak resident memory so far (see peak_rss_bytes())
-    batch_file_bytes: int  # the largest batch file; up to two exist at a time, in memory but outside the RSS
+    batch_file_bytes: int  # the largest batch's files; up to two batches exist at a time, in memory, not in the RSS
     rebuilt: int  # indexes and foreign keys dropped for the load (by this run or a killed one) and re-created
     rebuild_seconds: float  # of ``seconds``: re-creating them and checking the rows against the foreign keys
-    streams: int  # connections that loaded the batches at once (1 while the foreign keys were in place)
+    streams: int  # connections that loaded the batches at once (1 while the foreign keys were in place; 0: none)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
