@@ -109,9 +109,7 @@ def copy_tables(
                 current.seconds = time.perf_counter() - started
                 current.load_seconds += time.perf_counter() - load_started
                 bar.advance(batch.rows)
-            if current is not None:
-                _rebuild(dst, cursor, current, started)
-            finished = True
+            finished = True  # every table ended with its "end" item, its indexes and keys built again
         finally:
             stop.set()
             with suppress(queue.Empty):  # unblock a reader waiting on the full queue

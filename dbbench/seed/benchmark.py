@@ -155,18 +155,21 @@ def _raw_load(scratch: Target, attempts: int, seed: int, batch_rows: int, stream
         with whole.open("wb") as handle:
             for chunk in gen.attempt_chunks(0, attempts, signups):
                 handle.write(chunk)
-        batches = _split(whole, batch_rows, "batch")
-        plans: list[tuple[str, list[list[Path]]]] = [("single", [[whole]]), ("batched", [batches])]
+        plans: list[tuple[str, int, int]] = [("single", 0, 1), ("batched", batch_rows, 1)]  # way, rows per file
         if streams > 1:
-            parts = _split(whole, -(-batch_rows // streams), "part")
-            plans.append(("streams", [parts[i::streams] for i in range(streams)]))
+            plans.append(("streams", -(-batch_rows // streams), streams))
         ways: dict[str, Any] = {}
         waits: list[float] = []
-        for way, paths in plans:
+        for way, rows, count in plans:
+            # Each way's pieces only while it is timed: at most twice the data on disk at any moment.
+            parts = _split(whole, rows, way) if rows else [whole]
             _truncate(scratch)
             _defer_constraints(scratch)
             waits.append(_quiesce(scratch))
-            ways[way] = _time_loads(scratch, paths)
+            ways[way] = _time_loads(scratch, [parts[i::count] for i in range(count)])
+            for part in parts:
+                if part != whole:
+                    part.unlink()
         size = whole.stat().st_size
     best = max(ways, key=lambda way: ways[way]["rows_per_s"])
     return {

@@ -101,12 +101,11 @@ def _status(servers: Servers) -> int:
 def _exec(servers: Servers, command: list[str]) -> int:
     from dbbench import processes
     from dbbench.errors import ConfigError
-    from dbbench.processes import interrupts_unwind
     from dbbench.servers.session import managed
 
     if not command:
         raise ConfigError("exec needs a command, e.g. dbbench servers exec -- pytest tests")
-    with interrupts_unwind(), managed(str(servers.sd.path), servers.profile, reconfigure=True) as targets:
+    with processes.interrupts_unwind(), managed(str(servers.sd.path), servers.profile, reconfigure=True) as targets:
         env = {k: v for k, v in os.environ.items() if k != "DBBENCH_TARGETS"}
         env.update({f"DBBENCH_{t.name.upper()}_URL": t.url for t in targets})
         try:
