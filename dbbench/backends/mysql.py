@@ -331,6 +331,54 @@ class MySQLSpec(BackendSpec):
     def chunk_sql(self, column: str, size: int) -> str:
         return f"{self.quote_name(column)} DIV {size:d}"
 
+    def time_text_sql(self, column: str) -> str:
+        return f"DATE_FORMAT({self.quote_name(column)}, '%H:%i:%s.%f')"
+
+    def duration_text_sql(self, column: str) -> str:
+        # Django stores bigint microseconds; integer arithmetic keeps it exact (a division would round to the
+        # server's div_precision_increment).
+        q = self.quote_name(column)
+        return (
+            f"CASE WHEN {q} IS NULL THEN NULL ELSE CONCAT(IF({q} < 0, '-', ''), ABS({q}) DIV 1000000, '.', "
+            f"LPAD(ABS({q}) MOD 1000000, 6, '0')) END"
+        )
+
+    def uuid_text_sql(self, column: str) -> str:
+        # char(32) on MySQL, the native uuid type (with dashes) on MariaDB 10.7+.
+        return f"LOWER(REPLACE(CAST({self.quote_name(column)} AS CHAR), '-', ''))"
+
+    def binary_text_sql(self, column: str) -> str:
+        q = self.quote_name(column)
+        return f"CASE WHEN {q} IS NULL THEN NULL ELSE CONCAT('\\\\x', LOWER(HEX({q}))) END"
+
+    def load_text_sql(self, kind: str, variable: str) -> str | None:
+        if kind == "DurationField":
+            return f"CAST({variable} AS DECIMAL(30, 6)) * 1000000"
+        if kind == "BinaryField":
+            return f"UNHEX(SUBSTRING({variable}, 3))"
+        return None
+
+    def skip_foreign_key_checks(self, cursor: Any) -> str | None:
+        cursor.execute("SET SESSION foreign_key_checks = 0")
+        return "SET SESSION foreign_key_checks = 1"
+
+    def text_bucket_sql(self, text: str, buckets: int) -> str:
+        return f"CAST(CONV(SUBSTRING(MD5({text}), 1, 8), 16, 10) AS UNSIGNED) % {buckets:d}"
+
+    # Django's MySQL backend creates tables in the database's collation: utf8mb4_general_ci (MariaDB 10.11) or
+    # utf8mb4_0900_ai_ci (MySQL 8), both blind to case and accents. DATE and DATETIME are documented for years
+    # 1000-9999; a DurationField is a signed bigint of microseconds; a double has no Infinity or NaN.
+    case_insensitive_unique = True
+    date_range = ("1000-01-01", "9999-12-31")
+    finite_floats_only = True
+    duration_limit_us = (1 << 63) - 1
+
+    def fold_text_sql(self, column: str) -> str:
+        return f"LOWER(TRIM(TRAILING ' ' FROM {self.quote_name(column)}))"
+
+    def collation_equal_sql(self) -> str:
+        return "SELECT CONVERT(%s USING utf8mb4) = CONVERT(%s USING utf8mb4) COLLATE {}"
+
     def skip_row_checks(self, cursor: Any) -> str | None:
         # MariaDB only (MySQL 8 has no such switch), as mariadb-import does: json_valid() on every JSON value took
         # about a sixth of the server's time loading the attempts. The caller vouches for the rows otherwise.

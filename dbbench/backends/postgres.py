@@ -280,3 +280,39 @@ class PostgresSpec(BackendSpec):
 
     def chunk_sql(self, column: str, size: int) -> str:
         return f"{self.quote_name(column)} / {size:d}"
+
+    def time_text_sql(self, column: str) -> str:
+        return f"to_char({self.quote_name(column)}, 'HH24:MI:SS.US')"
+
+    def duration_text_sql(self, column: str) -> str:
+        # extract() returns an exact numeric (PostgreSQL 14+); Django writes no months.
+        return f"extract(epoch FROM {self.quote_name(column)})::numeric(30, 6)"
+
+    def uuid_text_sql(self, column: str) -> str:
+        return f"replace({self.quote_name(column)}::text, '-', '')"
+
+    def binary_text_sql(self, column: str) -> str:
+        return f"'\\x' || encode({self.quote_name(column)}, 'hex')"
+
+    def inet_text_sql(self, column: str) -> str:
+        # inet::text adds the netmask ("/32"); host() is the address as Django wrote it.
+        return f"host({self.quote_name(column)})"
+
+    def skip_foreign_key_checks(self, cursor: Any) -> str | None:
+        # Foreign keys are triggers; a replica session fires none. Needs a superuser (or, on PostgreSQL 15+, the
+        # SET privilege on the parameter).
+        cursor.execute("SET session_replication_role = replica")
+        return "SET session_replication_role = DEFAULT"
+
+    def text_bucket_sql(self, text: str, buckets: int) -> str:
+        return f"(('x' || substr(md5(({text})::text), 1, 8))::bit(32)::bigint % {buckets:d})"
+
+    def fold_text_sql(self, column: str) -> str:
+        # NFD splits an accented letter into the letter and its combining mark, which the regexp drops.
+        return (
+            f"regexp_replace(normalize(lower(rtrim({self.quote_name(column)}::text)), NFD), "
+            "'[\\u0300-\\u036f]', '', 'g')"
+        )
+
+    def collation_equal_sql(self) -> str:
+        return 'SELECT %s::text = %s::text COLLATE "{}"'

@@ -255,6 +255,58 @@ class BackendSpec:
         """Integer ``column`` divided by ``size``, truncated toward zero."""
         raise NotImplementedError
 
+    # Data copy of any Django project (dbbench.rehearsal.fields): each column as the text both loaders read, the
+    # same text on both servers for the digests. Django's own storage per field type differs between the families.
+    def time_text_sql(self, column: str) -> str:
+        """A time column as ``HH:MM:SS.ffffff`` (always six fractional digits)."""
+        raise NotImplementedError
+
+    def duration_text_sql(self, column: str) -> str:
+        """A DurationField column as seconds with six decimals (``-259199.999999``): exact, and what both loaders
+        read (PostgreSQL takes a bare number as seconds of an interval)."""
+        raise NotImplementedError
+
+    def uuid_text_sql(self, column: str) -> str:
+        """A UUIDField column as 32 lower-case hex digits, whatever the column type."""
+        raise NotImplementedError
+
+    def binary_text_sql(self, column: str) -> str:
+        """A BinaryField column as a backslash, ``x`` and lower-case hex (PostgreSQL's bytea input)."""
+        raise NotImplementedError
+
+    def inet_text_sql(self, column: str) -> str:
+        """A GenericIPAddressField column as the address alone (no netmask)."""
+        return self.quote_name(column)
+
+    def load_text_sql(self, kind: str, variable: str) -> str | None:
+        """SQL turning the loaded text ``variable`` of a field of Django type ``kind`` into the column's value, where
+        the bulk loader cannot read the text as it is (None: it can)."""
+        return None
+
+    def skip_foreign_key_checks(self, cursor: Any) -> str | None:
+        """Stop checking foreign keys in this session (tables in a reference cycle are loaded with their keys in
+        place); returns the statement that turns the checks on again."""
+        raise NotImplementedError
+
+    def text_bucket_sql(self, text: str, buckets: int) -> str:
+        """An integer in [0, buckets) from the md5 of the SQL text expression ``text``: equal on every server."""
+        raise NotImplementedError
+
+    # Pre-copy checks (dbbench.rehearsal.precheck): what a column of this family cannot hold.
+    case_insensitive_unique = False  # unique keys compare under a collation that ignores case (and accents)
+    date_range: tuple[str, str] | None = None  # the documented DATE/DATETIME range, when narrower than Python's
+    finite_floats_only = False  # no Infinity / NaN in double columns
+    duration_limit_us: int | None = None  # DurationField stored as signed bigint microseconds
+
+    def fold_text_sql(self, column: str) -> str:
+        """``column`` lower-cased, accents and trailing spaces removed: candidates for a unique key that a
+        case- and accent-insensitive collation would see as duplicates."""
+        raise NotImplementedError
+
+    def collation_equal_sql(self) -> str:
+        """SQL with two parameters, true when they are equal under the collation formatted in with ``format``."""
+        raise NotImplementedError
+
     def skip_row_checks(self, cursor: Any) -> str | None:
         """Stop checking CHECK constraints row by row in this session, for loading rows that are compared with their
         source afterwards; returns the statement that turns the checks on again (None: nothing was turned off)."""
