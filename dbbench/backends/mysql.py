@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dbbench.backends.spec import (
@@ -179,12 +179,19 @@ class MySQLSpec(BackendSpec):
         cursor.execute("SELECT @@GLOBAL.local_infile")
         return str(cursor.fetchone()[0]).upper() in ("1", "ON")
 
-    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
-        names = ", ".join(self.quote_name(c) for c in columns)
+    def bulk_load(
+        self, cursor: Any, table: str, columns: Sequence[str], path: str, convert: Mapping[str, str] | None = None
+    ) -> int:
+        # A column in ``convert`` is read into a variable and set from its SQL (``{}`` stands for the variable).
+        convert = convert or {}
+        names = ", ".join(f"@v{i}" if c in convert else self.quote_name(c) for i, c in enumerate(columns))
+        sets = ", ".join(
+            f"{self.quote_name(c)} = {convert[c].format(f'@v{i}')}" for i, c in enumerate(columns) if c in convert
+        )
         cursor.execute(
             f"LOAD DATA LOCAL INFILE %s INTO TABLE {self.quote_name(table)} CHARACTER SET utf8mb4 "
             "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-            f"({names})",
+            f"({names})" + (f" SET {sets}" if sets else ""),
             [path],
         )
         loaded = int(cursor.rowcount)

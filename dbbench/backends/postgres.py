@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from dbbench.backends.spec import (
@@ -148,7 +148,11 @@ class PostgresSpec(BackendSpec):
     def bulk_load_available(self, cursor: Any) -> bool:
         return True
 
-    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
+    def bulk_load(
+        self, cursor: Any, table: str, columns: Sequence[str], path: str, convert: Mapping[str, str] | None = None
+    ) -> int:
+        if convert:  # load_text_sql asks for none: COPY reads every portable text as it is
+            raise ValueError(f"COPY cannot convert {', '.join(convert)}")
         # timestamptz reads the file's naive timestamps in the session time zone (Django's is UTC; a raw one's
         # is the server default).
         cursor.execute("SET TIME ZONE 'UTC'")

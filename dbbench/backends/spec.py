@@ -151,8 +151,13 @@ class BackendSpec:
         """Whether this server takes :meth:`bulk_load` (else dbbench falls back to ``bulk_create``)."""
         return False
 
-    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
-        """Load the file at ``path`` into ``table`` within the cursor's transaction; returns rows loaded."""
+    def bulk_load(
+        self, cursor: Any, table: str, columns: Sequence[str], path: str, convert: Mapping[str, str] | None = None
+    ) -> int:
+        """Load the file at ``path`` into ``table`` within the cursor's transaction; returns rows loaded.
+
+        ``convert``: column -> SQL that makes its value from the loaded text (``{}``), from :meth:`load_text_sql`.
+        """
         raise NotImplementedError
 
     def deferrables(self, cursor: Any, table: str) -> list[Deferrable]:
