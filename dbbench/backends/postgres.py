@@ -285,6 +285,16 @@ class PostgresSpec(BackendSpec):
     def chunk_sql(self, column: str, size: int) -> str:
         return f"{self.quote_name(column)} / {size:d}"
 
+    # information_schema's data_type: arrays, hstore, citext and enums ("USER-DEFINED"), ranges, search vectors.
+    unportable_types = {
+        "ARRAY": "pg-field",
+        "USER-DEFINED": "pg-field",
+        **dict.fromkeys(("int4range", "int8range", "numrange", "tsrange", "tstzrange", "daterange"), "pg-field"),
+        **dict.fromkeys(("int4multirange", "int8multirange", "nummultirange", "datemultirange"), "pg-field"),
+        "tsvector": "pg-search",
+        "tsquery": "pg-search",
+    }
+
     def time_text_sql(self, column: str) -> str:
         return f"to_char({self.quote_name(column)}, 'HH24:MI:SS.US')"
 

@@ -297,6 +297,10 @@ class BackendSpec:
         """An integer in [0, buckets) from the md5 of the SQL text expression ``text``: equal on every server."""
         raise NotImplementedError
 
+    # Column types (columns_sql's words) no other family has, with the ``dbbench audit`` rule that explains each:
+    # a data copy refuses them up front.
+    unportable_types: Mapping[str, str] = {}
+
     # Pre-copy checks (dbbench.rehearsal.precheck): what a column of this family cannot hold.
     case_insensitive_unique = False  # unique keys compare under a collation that ignores case (and accents)
     date_range: tuple[str, str] | None = None  # the documented DATE/DATETIME range, when narrower than Python's
