@@ -321,6 +321,9 @@ class PostgresSpec(BackendSpec):
     def text_bucket_sql(self, text: str, buckets: int) -> str:
         return f"(('x' || substr(md5(({text})::text), 1, 8))::bit(32)::bigint % {buckets:d})"
 
+    def nonfinite_sql(self, column: str) -> str:
+        return f"{self.quote_name(column)} IN ('Infinity', '-Infinity', 'NaN')"
+
     def fold_text_sql(self, column: str) -> str:
         # NFD splits an accented letter into the letter and its combining mark, which the regexp drops.
         return (

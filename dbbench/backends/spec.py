@@ -307,6 +307,10 @@ class BackendSpec:
     finite_floats_only = False  # no Infinity / NaN in double columns
     duration_limit_us: int | None = None  # DurationField stored as signed bigint microseconds
 
+    def nonfinite_sql(self, column: str) -> str:
+        """A condition: the float column holds Infinity or NaN (false where the family has none)."""
+        return "1 = 0"
+
     def fold_text_sql(self, column: str) -> str:
         """``column`` lower-cased, accents and trailing spaces removed: candidates for a unique key that a
         case- and accent-insensitive collation would see as duplicates."""
