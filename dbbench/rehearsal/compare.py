@@ -115,9 +115,9 @@ def _compare_rows(
     model: type[Model], ours: list[tuple[Any, ...]], theirs: list[tuple[Any, ...]], check: TableCheck, limit: int
 ) -> None:
     """Merge both sides' rows of one range by id; count and note the rows that differ in value."""
-    names = [f.attname for f in model._meta.concrete_fields]
-    kinds = [kind_of(f) for f in model._meta.concrete_fields]
-    pk_at = 1 + [f.column for f in model._meta.concrete_fields].index(model._meta.pk.column)
+    names = [f.attname for f in model._meta.local_concrete_fields]
+    kinds = [kind_of(f) for f in model._meta.local_concrete_fields]
+    pk_at = 1 + [f.column for f in model._meta.local_concrete_fields].index(model._meta.pk.column)
 
     def note(pk: Any, changed: dict[str, tuple[Any, Any]]) -> None:
         check.differing_rows += 1

@@ -32,7 +32,7 @@ Batch = tuple[bytes | bytearray, int]
 
 def text_columns(spec: BackendSpec, model: type[Model]) -> list[tuple[str, str]]:
     """(column, SQL expression of its text) for every column of ``model``, in load order."""
-    return [(f.column, fields.text_sql(spec, f)) for f in model._meta.concrete_fields]
+    return [(f.column, fields.text_sql(spec, f)) for f in model._meta.local_concrete_fields]
 
 
 def pk_columns(model: type[Model]) -> list[str]:
@@ -55,7 +55,7 @@ def integer_pk(model: type[Model]) -> bool:
 
 
 def json_positions(model: type[Model]) -> list[int]:
-    return [i for i, f in enumerate(model._meta.concrete_fields) if f.get_internal_type() == "JSONField"]
+    return [i for i, f in enumerate(model._meta.local_concrete_fields) if f.get_internal_type() == "JSONField"]
 
 
 def batches(spec: BackendSpec, conn: Any, model: type[Model], batch_size: int) -> Iterator[Batch]:
