@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Model
@@ -149,6 +150,8 @@ def _compare_rows(
 
 
 def _text(value: Any) -> Any:
+    if isinstance(value, Decimal):  # a numeric expression (durations on PostgreSQL): compared as its text
+        return str(value)
     return value.decode() if isinstance(value, bytes | bytearray) else value
 
 
