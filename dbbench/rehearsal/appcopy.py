@@ -67,6 +67,7 @@ class AppRehearsal(Rehearsal):
     project: str = ""
     tables: Tables | None = None
     findings: list[checks.Finding] = field(default_factory=list)
+    size_unit = "rows (largest table)"
 
     @property
     def attempts(self) -> int:
@@ -128,7 +129,7 @@ def rehearse_app(
             restore_deferred(dst)
             result.next_ids = continue_ids(dst, models)
         else:
-            _prepare(src, dst, found, allow_foreign=allow_foreign)
+            fresh = _prepare(src, dst, found, allow_foreign=allow_foreign)
             with read_only(src):
                 result.findings = checks.precheck(src, dst, models)
                 if result.findings:
@@ -136,7 +137,8 @@ def rehearse_app(
                 result.source_rows_before = {m._meta.db_table: m._base_manager.using(src.name).count() for m in models}
             method = bulkload.choose_method(dst)
             result.method = bulkload.method_name(dst, method)
-            result.restarted = _claim(src, dst, models, replace=replace)
+            restarted = _claim(src, dst, models, replace=replace)
+            result.restarted = None if fresh else restarted  # a new database holds only what migrate wrote
             started = time.perf_counter()
             cyclic = frozenset(found.cyclic)
             result.copies = copy_tables(src, dst, models, batch_size, method, progress, cyclic=cyclic)
@@ -156,8 +158,9 @@ def _check_source(src: Target) -> Tables:
     return found
 
 
-def _prepare(src: Target, dst: Target, found: Tables, *, allow_foreign: bool) -> None:
-    """The copy's database: dbbench's, holding nothing but the project's tables, migrated by the project."""
+def _prepare(src: Target, dst: Target, found: Tables, *, allow_foreign: bool) -> bool:
+    """The copy's database: dbbench's, holding nothing but the project's tables, migrated by the project.
+    True when no copy was ever started there."""
     from django.db import connections
 
     ensure_database(dst, allow_foreign=allow_foreign)
@@ -170,9 +173,11 @@ def _prepare(src: Target, dst: Target, found: Tables, *, allow_foreign: bool) ->
             f"{dst.safe_url} holds tables the project does not make ({', '.join(strangers[:3])}); "
             "copy --into another database"
         )
-    if _state(dst) is None:
+    fresh = _state(dst) is None
+    if fresh:
         _mark(dst, INCOMPLETE, src)  # before migrate: its post_migrate rows (content types...) are dbbench's
     djangoenv.migrate(dst)
+    return fresh
 
 
 def _verify(result: AppRehearsal, src: Target, dst: Target, models: list[type[Model]]) -> None:
