@@ -95,6 +95,7 @@ def load(
     batch: BatchFile,
     method: str,
     convert: Mapping[str, str] | None = None,
+    time_zone: str = "UTC",
 ) -> int:
     """Load a batch file into ``model``'s table inside the caller's transaction; every row must arrive.
 
@@ -105,7 +106,7 @@ def load(
     table = model._meta.db_table
     if method == FAST:
         with connections[target.name].cursor() as cursor:
-            loaded = target.spec.bulk_load(cursor, table, columns, batch.path, convert)
+            loaded = target.spec.bulk_load(cursor, table, columns, batch.path, convert, time_zone)
     else:
         objects = [model(**row) for row in read_rows(model, columns, batch.path)]
         loaded = len(model._default_manager.using(target.name).bulk_create(objects, batch_size=BULK_CREATE_BATCH))

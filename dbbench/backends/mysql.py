@@ -180,7 +180,13 @@ class MySQLSpec(BackendSpec):
         return str(cursor.fetchone()[0]).upper() in ("1", "ON")
 
     def bulk_load(
-        self, cursor: Any, table: str, columns: Sequence[str], path: str, convert: Mapping[str, str] | None = None
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[str],
+        path: str,
+        convert: Mapping[str, str] | None = None,
+        time_zone: str = "UTC",
     ) -> int:
         # A column in ``convert`` is read into a variable and set from its SQL (``{}`` stands for the variable).
         convert = convert or {}
@@ -337,6 +343,9 @@ class MySQLSpec(BackendSpec):
 
     def chunk_sql(self, column: str, size: int) -> str:
         return f"{self.quote_name(column)} DIV {size:d}"
+
+    def zoned_text_sql(self, column: str, zone: str) -> str:
+        return self.utc_text_sql(column)  # datetime(6) holds the naive text Django wrote, in its storage zone
 
     def time_text_sql(self, column: str) -> str:
         return f"DATE_FORMAT({self.quote_name(column)}, '%H:%i:%s.%f')"

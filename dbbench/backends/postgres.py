@@ -149,13 +149,19 @@ class PostgresSpec(BackendSpec):
         return True
 
     def bulk_load(
-        self, cursor: Any, table: str, columns: Sequence[str], path: str, convert: Mapping[str, str] | None = None
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[str],
+        path: str,
+        convert: Mapping[str, str] | None = None,
+        time_zone: str = "UTC",
     ) -> int:
         if convert:  # load_text_sql asks for none: COPY reads every portable text as it is
             raise ValueError(f"COPY cannot convert {', '.join(convert)}")
         # timestamptz reads the file's naive timestamps in the session time zone (Django's is UTC; a raw one's
         # is the server default).
-        cursor.execute("SET TIME ZONE 'UTC'")
+        cursor.execute("SELECT set_config('TimeZone', %s, false)", [time_zone])
         names = ", ".join(self.quote_name(c) for c in columns)
         with open(path, "rb") as handle, cursor.copy(f"COPY {self.quote_name(table)} ({names}) FROM STDIN") as copy:
             # Big writes: each one waits for the GIL, which the seeder's generating thread holds most of the time.
@@ -294,6 +300,10 @@ class PostgresSpec(BackendSpec):
         "tsvector": "pg-search",
         "tsquery": "pg-search",
     }
+
+    def zoned_text_sql(self, column: str, zone: str) -> str:
+        zone = zone.replace("'", "''")
+        return f"to_char({self.quote_name(column)} AT TIME ZONE '{zone}', 'YYYY-MM-DD HH24:MI:SS.US')"
 
     def time_text_sql(self, column: str) -> str:
         return f"to_char({self.quote_name(column)}, 'HH24:MI:SS.US')"

@@ -152,11 +152,18 @@ class BackendSpec:
         return False
 
     def bulk_load(
-        self, cursor: Any, table: str, columns: Sequence[str], path: str, convert: Mapping[str, str] | None = None
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[str],
+        path: str,
+        convert: Mapping[str, str] | None = None,
+        time_zone: str = "UTC",
     ) -> int:
         """Load the file at ``path`` into ``table`` within the cursor's transaction; returns rows loaded.
 
         ``convert``: column -> SQL that makes its value from the loaded text (``{}``), from :meth:`load_text_sql`.
+        ``time_zone``: the zone of the file's naive timestamps (:meth:`zoned_text_sql`).
         """
         raise NotImplementedError
 
@@ -262,6 +269,11 @@ class BackendSpec:
 
     # Data copy of any Django project (dbbench.rehearsal.fields): each column as the text both loaders read, the
     # same text on both servers for the digests. Django's own storage per field type differs between the families.
+    def zoned_text_sql(self, column: str, zone: str) -> str:
+        """A timestamp column as naive text in ``zone`` with microseconds: what Django stores on the MySQL family,
+        UTC with ``USE_TZ`` (the default), local ``TIME_ZONE`` time without."""
+        raise NotImplementedError
+
     def time_text_sql(self, column: str) -> str:
         """A time column as ``HH:MM:SS.ffffff`` (always six fractional digits)."""
         raise NotImplementedError

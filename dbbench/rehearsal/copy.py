@@ -88,6 +88,7 @@ def copy_tables(
     current: TableCopy | None = None
     finished = False
     spec = dst.spec
+    zone = fields.storage_zone()
     with spec.connection(dst, dst.database) as ddl, _unchecked(dst, keys=bool(cyclic)):
         cursor = ddl.cursor()
         _ddl(dst, lambda: bulkload.rebuild_constraints(spec, cursor))  # what an interrupted copy left dropped
@@ -117,7 +118,7 @@ def copy_tables(
                 columns, batch = payload
                 load_started = time.perf_counter()
                 with batch, transaction.atomic(using=dst.name):
-                    current.rows += bulkload.load(dst, model, columns, batch, method, convert)
+                    current.rows += bulkload.load(dst, model, columns, batch, method, convert, zone)
                 current.seconds = time.perf_counter() - started
                 current.load_seconds += time.perf_counter() - load_started
                 bar.advance(batch.rows)

@@ -28,7 +28,7 @@ from dbbench.backends.spec import BackendSpec
 # Django internal type -> the spec method giving the column's text (None: the column as it is).
 _TEXT: dict[str, Callable[[BackendSpec, str], str]] = {
     "JSONField": lambda spec, c: spec.json_text_sql(c),
-    "DateTimeField": lambda spec, c: spec.utc_text_sql(c),
+    "DateTimeField": lambda spec, c: spec.zoned_text_sql(c, storage_zone()),
     "BooleanField": lambda spec, c: spec.boolean_text_sql(c),
     "TimeField": lambda spec, c: spec.time_text_sql(c),
     "DurationField": lambda spec, c: spec.duration_text_sql(c),
@@ -38,6 +38,14 @@ _TEXT: dict[str, Callable[[BackendSpec, str], str]] = {
     "IPAddressField": lambda spec, c: spec.inet_text_sql(c),
 }
 FLOAT_KINDS = ("FloatField",)
+
+
+def storage_zone() -> str:
+    """The zone of the naive timestamps Django writes on the MySQL family (``DatabaseWrapper.timezone_name``):
+    UTC with ``USE_TZ``, the project's ``TIME_ZONE`` without (a project on ``USE_TZ = False`` stores local time)."""
+    from django.conf import settings
+
+    return "UTC" if settings.USE_TZ else settings.TIME_ZONE
 
 
 def kind_of(field: Field[Any, Any]) -> str:
