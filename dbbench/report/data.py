@@ -16,8 +16,9 @@ import numpy as np
 from dbbench.backends.registry import baseline_vendors
 from dbbench.backends.registry import durability_settings as durability_setting_names
 from dbbench.errors import ResultsError
-from dbbench.report.stats import DEFAULT_THRESHOLD, Comparison, Label, Summary, compare, drift, summarize
 from dbbench.results import load_result
+from dbbench.stats import DEFAULT_THRESHOLD, Comparison, Label, Summary, compare, drift, summarize
+from dbbench.units import format_mib
 
 # The team's current database (PostgreSQL; dbbench.backends.spec: ``baseline``): the question is whether to leave it.
 BASELINE_VENDORS = baseline_vendors()
@@ -325,9 +326,9 @@ def fairness_flags(results: ResultSet) -> list[str]:
             size = max(b.data_bytes)
             if b.data_bytes[size] > b.buffer_bytes:
                 flags.append(
-                    f"{b.display}: its buffer ({_mib(b.buffer_bytes)}) is smaller than the attempt data at "
-                    f"{size:,} attempts ({_mib(b.data_bytes[size])}), so reads at that size also measure its cache "
-                    "misses"
+                    f"{b.display}: its buffer ({format_mib(b.buffer_bytes)}) is smaller than the attempt data at "
+                    f"{size:,} attempts ({format_mib(b.data_bytes[size])}), so reads at that size also measure its "
+                    "cache misses"
                 )
     return flags
 
@@ -335,10 +336,6 @@ def fairness_flags(results: ResultSet) -> list[str]:
 def durability_settings(b: Backend) -> str:
     """The settings that decide whether a commit waits for the disk, as ``name=value`` text."""
     return ", ".join(f"{k}={b.settings[k]}" for k in DURABILITY_SETTINGS if k in b.settings) or "settings not recorded"
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:,.0f} MiB"
 
 
 class _FirstSeen(dict[str, Any]):
