@@ -115,6 +115,9 @@ def rehearse_app(
     ``target``'s server, verify and time it (``verify_only``: check an existing copy again)."""
     if batch_size < 1:
         raise ConfigError(f"bad batch size {batch_size}: must be at least 1")
+    for t in (source, target):
+        if not t.spec.copies_projects:
+            raise ConfigError(f"{t.name}: migrate-data --app does not copy to or from {t.spec.family} yet")
     copy_target = copy_target_for(source, target, database)
     refuse_same_database(source, copy_target)
     with exclusive(copy_target, "migrate-data"), django_alias(source) as src, django_alias(copy_target) as dst:
