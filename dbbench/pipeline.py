@@ -194,7 +194,7 @@ def _stage_message(name: str, text: str, out: Path) -> str:
 
 
 def _doctor(targets: list[Target], echo: Callable[[str], None]) -> list[Path]:
-    from dbbench.backends.doctor import fairness_warnings, probe
+    from dbbench.doctor import fairness_warnings, probe
 
     probes = []
     for target in targets:

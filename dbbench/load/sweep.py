@@ -171,8 +171,7 @@ def _minutes(seconds: float) -> str:
 
 def prepare_site_data(target: Target, config: LoadConfig, *, allow_foreign: bool, say: Progress) -> SiteData:
     """Seed (or check) the target's quiz data and learn what Locust needs from it."""
-    from dbbench import djangoenv
-    from dbbench.backends import doctor
+    from dbbench import djangoenv, doctor
     from dbbench.quiz.models import Quiz, QuizAttempt, Student
 
     if config.attempts:

@@ -433,7 +433,7 @@ def _mark(dst: Target, value: str, src: Target) -> None:
 
 
 def _endpoint(target: Target) -> Endpoint:
-    from dbbench.backends.doctor import server_info
+    from dbbench.doctor import server_info
 
     info = server_info(target)
     return Endpoint(target.name, info.vendor, info.version, target.database, target.safe_url)
