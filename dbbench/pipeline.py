@@ -178,10 +178,10 @@ def _stage(
     try:
         result = call()
     except DbbenchError as exc:
-        raise StageFailed(_stage_message(name, str(exc), out)) from None
+        raise StageFailed(_stage_message(name, str(exc), out)) from exc  # the cause: what --debug shows
     except Exception as exc:  # an unforeseen error still gets one line, with passwords masked
         text = mask_secrets(" ".join(str(exc).split()), targets)
-        raise StageFailed(_stage_message(name, f"{type(exc).__name__}: {text}", out)) from None
+        raise StageFailed(_stage_message(name, f"{type(exc).__name__}: {text}", out)) from exc
     seconds = time.perf_counter() - started
     echo(f"    done in {seconds:.1f} s" + (f": {', '.join(p.name for p in result)}" if result else ""))
     return StageOutcome(name, "ok", seconds, outputs=result)
@@ -200,7 +200,7 @@ def _doctor(targets: list[Target], echo: Callable[[str], None]) -> list[Path]:
     for target in targets:
         p = probe(target)
         if not p.ok:
-            raise StageFailed(f"stage doctor failed on {target.name}: {p.error}")
+            raise StageFailed(f"stage doctor failed on {target.name}: {p.error}") from p.cause
         assert p.info is not None
         echo(f"    {target.name}: {p.info.vendor} {p.info.version} at {target.safe_url}")
         probes.append(p)
@@ -217,7 +217,7 @@ def _setup(targets: list[Target], allow_foreign: bool) -> list[Path]:
         try:
             djangoenv.prepare(target, allow_foreign=allow_foreign)
         except DbbenchError as exc:
-            raise StageFailed(f"stage setup failed on {target.name}: {exc}") from None
+            raise StageFailed(f"stage setup failed on {target.name}: {exc}") from exc
     return []
 
 
