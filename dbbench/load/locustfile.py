@@ -65,6 +65,7 @@ def _init(environment: Environment, **_: Any) -> None:
 
 
 def _reset_worker(environment: Environment, msg: Any, **_: Any) -> None:
+    assert environment.runner is not None  # a message reaches a worker through its runner
     environment.runner.stats.reset_all()
 
 
@@ -89,6 +90,7 @@ def _spawned(user_count: int, **_: Any) -> None:
 def _reset(environment: Environment) -> None:
     if isinstance(environment.runner, MasterRunner):
         environment.runner.send_message(RESET_MESSAGE)  # workers drop what they have not reported yet
+    assert environment.runner is not None  # the test is running: _init saw its runner
     environment.runner.stats.reset_all()
     _window["reset_at"] = time.time()
 

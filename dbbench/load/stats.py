@@ -198,7 +198,7 @@ def step_figures(locust: Mapping[str, Any], users: int) -> StepFigures:
         endpoints[name] = Endpoint(
             int(e.get("num_requests") or 0), int(e.get("num_failures") or 0), percentile(h, 0.5), percentile(h, 0.95)
         )
-    errors = [
+    errors: list[dict[str, Any]] = [
         {
             "endpoint": f"{e.get('method', '')} {e.get('name', '')}".strip(),
             "error": str(e.get("error")),

@@ -30,6 +30,7 @@ from typing import Any
 
 from dbbench import processes
 from dbbench.backends.database import exclusive_all
+from dbbench.backends.spec import ServerRecord
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, mask_secrets
 from dbbench.load import stats as loadstats
@@ -70,7 +71,7 @@ class SiteData:
     quizzes: int
     student_ids: str
     last_attempt_id: int
-    server: dict[str, Any]
+    server: ServerRecord
 
 
 def default_output() -> Path:

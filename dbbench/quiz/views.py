@@ -16,7 +16,7 @@ import math
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.db import connections
@@ -67,8 +67,7 @@ def start_quiz(request: HttpRequest, quiz_id: int) -> JsonResponse:
     if quiz is None:
         return _error(404, f"no quiz {quiz_id}")
     questions = Question.objects.using(db).filter(quiz_id=quiz_id).order_by("position")
-    quiz["questions"] = list(questions.values("position", "text", "choices"))
-    return JsonResponse(quiz)
+    return JsonResponse({**quiz, "questions": list(questions.values("position", "text", "choices"))})
 
 
 @require_POST
@@ -117,7 +116,7 @@ def student_history(request: HttpRequest, student_id: int) -> JsonResponse:
         .order_by("-started_at", "-pk")
         .values("id", "quiz_id", "quiz__title", "score", "started_at", "finished_at")[:HISTORY_LIMIT]
     )
-    student["attempts"] = [
+    history = [
         {
             "id": a["id"],
             "quiz": a["quiz_id"],
@@ -128,7 +127,7 @@ def student_history(request: HttpRequest, student_id: int) -> JsonResponse:
         }
         for a in attempts
     ]
-    return JsonResponse(student)
+    return JsonResponse({**student, "attempts": history})
 
 
 @require_GET
@@ -145,8 +144,8 @@ def leaderboard(request: HttpRequest, quiz_id: int) -> JsonResponse:
         .annotate(best=Max("score"), attempts=Count("id"))
         .order_by("-best", "student_id")[:LEADERBOARD_LIMIT]
     )
-    quiz["leaders"] = [{"student": r["student_id"], "best": r["best"], "attempts": r["attempts"]} for r in rows]
-    return JsonResponse(quiz)
+    leaders = [{"student": r["student_id"], "best": r["best"], "attempts": r["attempts"]} for r in rows]
+    return JsonResponse({**quiz, "leaders": leaders})
 
 
 # --- submissions --------------------------------------------------------------------------------------------
@@ -170,7 +169,7 @@ def score_percent(correct: int, total: int) -> int:
     return (200 * correct + total) // (2 * total)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not a choice
 
 

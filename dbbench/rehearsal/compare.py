@@ -82,8 +82,8 @@ def compare_table(
     check = TableCheck(table, _rows(ours), _rows(theirs), _checksum(ours), _checksum(theirs), 0)
     for chunk in sorted(c for c in ours.keys() | theirs.keys() if ours.get(c) != theirs.get(c)):
         lo, hi = _bounds(chunk)
-        jobs = [pool.submit(_range_rows, side, model, lo, hi) for side in (source, target)]
-        _compare_rows(model, *(job.result() for job in jobs), check, limit)
+        fetches = [pool.submit(_range_rows, side, model, lo, hi) for side in (source, target)]
+        _compare_rows(model, fetches[0].result(), fetches[1].result(), check, limit)
     return check
 
 

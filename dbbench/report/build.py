@@ -375,8 +375,8 @@ class _Document:
             for r in (x for x in self.rows if x.operation == op):
                 cells = [_cell(r.variant), _rows(r)]
                 for a in backends:
-                    s = r.summaries.get(a)
-                    cells += [_ms(s.p50), _ms(s.p95), _ms(s.p99)] if s else ["-", "-", "-"]
+                    summary = r.summaries.get(a)
+                    cells += [_ms(summary.p50), _ms(summary.p95), _ms(summary.p99)] if summary else ["-", "-", "-"]
                 for c in self.cands:
                     comp = r.comparisons.get(c)
                     label = _label(comp) + (" (unsteady)" if r.unsteady else "") if comp else "-"
@@ -415,7 +415,7 @@ class _Document:
                 for x, y, lower in crossovers(per[self.base], per[cand]):
                     before = max((s for s in sizes if s < x), default=None)
                     after = min((s for s in sizes if s > x), default=None)
-                    labels = [rows[s].comparisons.get(cand) for s in (before, after) if s is not None]
+                    labels = [rows[int(s)].comparisons.get(cand) for s in (before, after) if s is not None]
                     if len(labels) == 2 and all(c and c.label in decisive for c in labels):
                         found.setdefault(op, []).append((x, y, cand if lower == "b" else self.base))
                     else:

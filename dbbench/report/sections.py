@@ -62,8 +62,8 @@ def portability_evidence(results: ResultSet, baseline: str, candidate: str) -> P
     for _, document in reversed(results.documents.get("parity", [])):
         data = document["data"]
         probes = [p for p in data.get("probes") or [] if isinstance(p, dict)]
-        names = {t.get("name") for t in data.get("targets") or [] if isinstance(t, dict)}
-        if not probes or not {baseline, candidate} <= names:
+        measured = {t.get("name") for t in data.get("targets") or [] if isinstance(t, dict)}
+        if not probes or not {baseline, candidate} <= measured:
             continue
         # Parity compares every target with its first one and names the side that differs (or failed).
         pair = {baseline, candidate}

@@ -17,7 +17,6 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dbbench.backends.targets import Target, parse_target
 from dbbench.errors import ConfigError, ConnectionFailed
@@ -27,7 +26,16 @@ from dbbench.servers.limits import NONE, Plan, prepare, read_back, remove
 from dbbench.servers.mariadb import MariaDBEngine
 from dbbench.servers.postgres import PostgresEngine
 from dbbench.servers.profile import Profile
-from dbbench.servers.state import Account, StateDir, alive, server_account, state_dir, terminate
+from dbbench.servers.state import (
+    Account,
+    ServerEntry,
+    State,
+    StateDir,
+    alive,
+    server_account,
+    state_dir,
+    terminate,
+)
 
 ENGINES: tuple[Engine, ...] = (PostgresEngine(), MariaDBEngine())
 START_TIMEOUT_S = 120.0  # a first start initialises data directories and loads MariaDB's time zones
@@ -64,7 +72,7 @@ class Servers:
     def _marker(self, engine: Engine) -> str:
         return str(engine.data(self.sd))  # a server's command line names its data directory
 
-    def read_state(self) -> dict[str, Any]:
+    def read_state(self) -> State:
         state = self.sd.read()
         state.setdefault("servers", {})
         state["users"] = [pid for pid in state.get("users", []) if alive(pid)]
@@ -132,8 +140,8 @@ class Servers:
                 (self.sd.path / name).unlink(missing_ok=True)
         return []
 
-    def status(self) -> tuple[list[ServerStatus], dict[str, Any]]:
-        state = self.read_state() if self.sd.file.exists() else {"servers": {}, "users": []}
+    def status(self) -> tuple[list[ServerStatus], State]:
+        state: State = self.read_state() if self.sd.file.exists() else {"servers": {}, "users": []}
         rows = []
         for engine in ENGINES:
             entry = state["servers"].get(engine.name, {})
@@ -142,7 +150,7 @@ class Servers:
         return rows, state
 
     @staticmethod
-    def limits_of(entry: dict[str, Any]) -> str | None:
+    def limits_of(entry: ServerEntry) -> str | None:
         """The limits in force for a running server's state entry, read back from the kernel."""
         if not entry.get("pid"):
             return None
@@ -152,7 +160,7 @@ class Servers:
         """The targets of the servers running now (none is started)."""
         return self._targets(self.read_state())
 
-    def _targets(self, state: dict[str, Any]) -> list[Target]:
+    def _targets(self, state: State) -> list[Target]:
         password = self.sd.secret()
         return [
             parse_target(e.name, e.url(state["servers"][e.name]["port"], password))
@@ -161,7 +169,7 @@ class Servers:
         ]
 
     # -- one server ------------------------------------------------------------------------------------------
-    def _start(self, engine: Engine, state: dict[str, Any]) -> None:
+    def _start(self, engine: Engine, state: State) -> None:
         account = server_account()
         self.sd.create(account)
         password = self.sd.secret()
@@ -170,14 +178,15 @@ class Servers:
             engine.initialize(self.sd, account, password, self.profile)
         entry = state["servers"].setdefault(engine.name, {})
         # The port of the last start if it is still free (stable URLs), else one the OS says is free.
-        port = entry.get("port") if _port_free(entry.get("port")) else free_port()
+        last = entry.get("port")
+        port = last if last and _port_free(last) else free_port()
         log = self.sd.log / f"{engine.data_name}.log"
         remove(entry.get("limits"))  # a previous run's groups, left by a server that died
         plan = prepare(self._group_name(engine), self.profile.cpus, self.profile.memory_limit_bytes)
         entry["limits"] = plan.as_state()  # recorded before the start: an interrupted one is cleaned up too
         self.sd.write(state)
         pid = _spawn(engine.argv(self.sd, port, self.profile), account, log, self.sd.path, plan)
-        entry.update(pid=pid, port=port, memory_bytes=self.profile.memory_bytes, started=time.time())
+        entry.update({"pid": pid, "port": port, "memory_bytes": self.profile.memory_bytes, "started": time.time()})
         entry["profile"] = self.profile.as_state()
         self.sd.write(state)
         try:
@@ -223,7 +232,7 @@ class Servers:
         """The name of a server's control groups: its engine and its state directory (two can run at once)."""
         return f"{engine.name}-{hashlib.sha1(str(self.sd.path).encode()).hexdigest()[:10]}"
 
-    def _reconfigure(self, state: dict[str, Any]) -> None:
+    def _reconfigure(self, state: State) -> None:
         """Stop the servers that run with another profile, so that they start again with this one."""
         entries = {e.name: state["servers"].get(e.name, {}) for e in ENGINES}
         differ = [n for n, e in entries.items() if e.get("pid") and _profile_of(e) != self.profile]
@@ -240,7 +249,7 @@ class Servers:
         self._stop_all(state)
         self.restarted = differ
 
-    def _stop_all(self, state: dict[str, Any]) -> None:
+    def _stop_all(self, state: State) -> None:
         for engine in ENGINES:
             entry = state["servers"].get(engine.name, {})
             if entry.get("pid"):
@@ -250,7 +259,7 @@ class Servers:
                 entry["limits"]["groups"] = remove(entry["limits"])  # any still in use: tried again next time
 
 
-def _profile_of(entry: dict[str, Any]) -> Profile:
+def _profile_of(entry: ServerEntry) -> Profile:
     """The profile a running server was started with (one started before limits existed: buffers only)."""
     recorded = entry.get("profile") or {"buffers": entry.get("memory_bytes")}
     return Profile(

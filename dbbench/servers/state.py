@@ -24,9 +24,45 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from dbbench.errors import ConfigError
+
+# --- state.json, as its readers and writers (managed.py, session.py, the CLI's status) see it --------------------
+
+
+class ProfileState(TypedDict):
+    """The profile a server was started with (``Profile.as_state``): a restart must change what differs."""
+
+    buffers: int
+    memory_limit: int | None
+    cpus: int | None
+
+
+class LimitsState(TypedDict, total=False):
+    """A server's CPU and memory limits (``limits.Plan.as_state``), and what the kernel said once it ran."""
+
+    mechanism: str
+    groups: list[str]  # group directories made for it, removed when it stops (those still in use stay listed)
+    applied: str | None
+
+
+class ServerEntry(TypedDict, total=False):
+    """One managed server. ``pid`` is absent when it is not running (or died: readers drop a stale one)."""
+
+    pid: int
+    port: int
+    memory_bytes: int
+    started: float
+    profile: ProfileState
+    limits: LimitsState
+
+
+class State(TypedDict, total=False):
+    servers: dict[str, ServerEntry]  # by engine name: postgres, mysql
+    users: list[int]  # pids of the dbbench processes using the servers now
+    persistent: bool  # started by ``dbbench servers start``: kept running when the last user ends
+
 
 ENV_STATE_DIR = "DBBENCH_STATE_DIR"
 ACCOUNT = "dbbench"  # the unprivileged account the servers run as when dbbench runs as root
@@ -115,13 +151,14 @@ class StateDir:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
             yield
 
-    def read(self) -> dict[str, Any]:
+    def read(self) -> State:
         try:
-            return dict(json.loads(self.file.read_text()))
+            found = json.loads(self.file.read_text())
         except (OSError, ValueError):
             return {}
+        return State(**found) if isinstance(found, dict) else {}
 
-    def write(self, state: dict[str, Any]) -> None:
+    def write(self, state: State) -> None:
         tmp = self.file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, self.file)  # a reader never sees half a file
