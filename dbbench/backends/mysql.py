@@ -93,6 +93,15 @@ class MySQLSpec(BackendSpec):
     def list_tables_sql(self) -> str:
         return "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1"
 
+    def other_objects_sql(self) -> str:
+        return (
+            "SELECT LOWER(routine_type), routine_name FROM information_schema.routines "
+            "WHERE routine_schema = DATABASE() "
+            "UNION ALL SELECT 'event', event_name FROM information_schema.events WHERE event_schema = DATABASE() "
+            "UNION ALL SELECT 'trigger', trigger_name FROM information_schema.triggers "
+            "WHERE trigger_schema = DATABASE()"
+        )
+
     def quote_name(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
 

@@ -113,6 +113,11 @@ class BackendSpec:
         """Every table of the current database, whoever owns it and whatever this user may read of it."""
         raise NotImplementedError
 
+    def other_objects_sql(self) -> str:
+        """``(kind, name)`` of every object of the current database that is not a table (sequences, functions,
+        types, large objects, schemas; procedures, events): a database holding any is not empty, so not dbbench's."""
+        raise NotImplementedError
+
     def server_identity(self, cursor: Any) -> str:
         """The server's own answer to "which server is this?": the same for every URL that reaches it."""
         raise NotImplementedError
