@@ -80,6 +80,12 @@ class PostgresSpec(BackendSpec):
             "AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)' ORDER BY 1"
         )
 
+    def resolved_database_name(self, cursor: Any, name: str) -> str:
+        return name  # dbbench quotes database names: PostgreSQL keeps their case, "DBBENCH" and "dbbench" are two
+
+    def bounded_lock_wait_sql(self, seconds: int) -> str:
+        return f"SET lock_timeout = '{int(seconds)}s'"
+
     def other_objects_sql(self) -> str:
         # What an extension made belongs to it (deptype 'e'); what a table owns (its serial's sequence, its row
         # type) goes with the table, which list_tables_sql already counts.
