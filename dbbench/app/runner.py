@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -198,7 +199,8 @@ def run_suite(project: Project, target: Target, *, timeout: float, workdir: Path
             processes.stop(child)
         seconds = time.perf_counter() - started
         leftovers = drop_test_databases(target, prefix, aliases)
-    run = read_events(events)
+    # The suite's own words (messages, recorded SQL and its parameters) may hold the target's password.
+    run = masked(read_events(events), [target])
     run.update(
         target=target.name,
         seconds=round(seconds, 3),
@@ -209,6 +211,21 @@ def run_suite(project: Project, target: Target, *, timeout: float, workdir: Path
     )
     check_started(run, target, project)
     return run
+
+
+def masked(value: Any, targets: list[Target]) -> Any:
+    """``value`` (the child's events) with every string in it masked: passwords, URLs, terminal escapes."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", mask_secrets(value, targets))
+    if isinstance(value, dict):
+        return {masked(k, targets): masked(v, targets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v, targets) for v in value]
+    return value
+
+
+# C0 and C1 control characters but tab and newline: ANSI/OSC sequences that would act on the user's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def read_events(path: Path) -> dict[str, Any]:
@@ -263,8 +280,6 @@ def drop_test_databases(target: Target, prefix: str, aliases: list[str]) -> list
     Only the exact names this run generated (a random prefix per run) are dropped, so nothing of anybody else's
     can match; Django drops them itself after a normal run and this finds none.
     """
-    import re
-
     spec = target.spec
     names = [f"{prefix}_{re.sub(r'[^a-z0-9_]', '_', a.lower())[:16]}" for a in aliases]
     dropped: list[str] = []
