@@ -90,6 +90,33 @@ class PostgresSpec(BackendSpec):
             "AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)' ORDER BY 1"
         )
 
+    def resolved_database_name(self, cursor: Any, name: str) -> str:
+        return name  # dbbench quotes database names: PostgreSQL keeps their case, "DBBENCH" and "dbbench" are two
+
+    def bounded_lock_wait_sql(self, seconds: int) -> str:
+        return f"SET lock_timeout = '{int(seconds)}s'"
+
+    def other_objects_sql(self) -> str:
+        # What an extension made belongs to it (deptype 'e'); what a table owns (its serial's sequence, its row
+        # type) goes with the table, which list_tables_sql already counts.
+        user_ns = (
+            "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'"
+        )
+        free = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype IN ('a', 'i', 'e'))"
+        return (
+            "SELECT 'sequence', c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE c.relkind = 'S' AND {user_ns} AND {free.format(oid='c.oid')} "
+            "UNION ALL SELECT 'function', p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            f"WHERE {user_ns} AND {free.format(oid='p.oid')} "
+            "UNION ALL SELECT 'type', t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+            f"WHERE {user_ns} AND t.typtype IN ('c', 'd', 'e', 'r', 'm') AND {free.format(oid='t.oid')} "
+            "AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c') "
+            "UNION ALL SELECT 'large object', m.oid::text FROM pg_largeobject_metadata m "
+            "UNION ALL SELECT 'schema', n.nspname FROM pg_namespace n "
+            f"WHERE {user_ns} AND n.nspname <> 'public' AND {free.format(oid='n.oid')} "
+            "UNION ALL SELECT 'extension', e.extname FROM pg_extension e WHERE e.extname <> 'plpgsql'"
+        )
+
     def server_identity(self, cursor: Any) -> str:
         import psycopg
 

@@ -183,6 +183,19 @@ class BackendSpec(ABC):
         """Every table of the current database, whoever owns it and whatever this user may read of it."""
 
     @abstractmethod
+    def other_objects_sql(self) -> str:
+        """``(kind, name)`` of every object of the current database that is not a table (sequences, functions,
+        types, large objects, schemas; procedures, events): a database holding any is not empty, so not dbbench's."""
+
+    @abstractmethod
+    def resolved_database_name(self, cursor: Any, name: str) -> str:
+        """The name the server itself files database ``name`` under (two spellings of one database give one)."""
+
+    @abstractmethod
+    def bounded_lock_wait_sql(self, seconds: int) -> str:
+        """A session setting that bounds how long a statement waits for a lock (DDL behind a reader, TRUNCATE)."""
+
+    @abstractmethod
     def try_lock_sql(self) -> str:
         """SQL that takes a session-level named lock without waiting; returns one row, truthy when taken."""
 

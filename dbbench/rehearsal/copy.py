@@ -43,6 +43,8 @@ from dbbench.rehearsal import fields
 from dbbench.rehearsal.source import batches as source_batches
 from dbbench.rehearsal.source import select_as_text
 
+LOCK_WAIT_S = 120  # DDL and TRUNCATE on the copy's tables wait at most this long for another session's lock
+
 
 @dataclass
 class TableCopy:
@@ -91,6 +93,7 @@ def copy_tables(
     zone = fields.storage_zone()
     with spec.connection(dst, dst.database) as ddl, _unchecked(dst, keys=bool(cyclic)):
         cursor = ddl.cursor()
+        cursor.execute(spec.bounded_lock_wait_sql(LOCK_WAIT_S))  # DDL behind a reader's lock: an error, not a hang
         _ddl(dst, lambda: bulkload.rebuild_constraints(spec, cursor))  # what an interrupted copy left dropped
         started = time.perf_counter()
         reader.start()
