@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from dbbench import __version__
 from dbbench.cli.commands import (
     app,
     audit,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dbbench",
         description="Should a Django app move from PostgreSQL to MySQL/MariaDB? Measure it.",
     )
+    parser.add_argument("--version", action="version", version=f"dbbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for name, handler, add_args in COMMANDS:
         doc = (handler.__doc__ or "").strip()
