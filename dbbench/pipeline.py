@@ -295,7 +295,13 @@ def _rehearsal(targets: list[Target], out: Path, allow_foreign: bool) -> list[Pa
     # Earlier runs' rehearsals at other sizes (the same servers and algorithm) make the downtime estimate a fit.
     earlier = earlier_points(out.parent, skip=out / "rehearsal.json")
     result = rehearsal.rehearse(
-        targets[0], targets[1], replace=True, progress=False, allow_foreign=allow_foreign, earlier=earlier
+        # progress=None: a bar per table with its time left on a terminal, a line every few seconds in a log.
+        targets[0],
+        targets[1],
+        replace=True,
+        progress=None,
+        allow_foreign=allow_foreign,
+        earlier=earlier,
     )
     return [rehearsal.write(result, out / "rehearsal.json")]
 

@@ -11,6 +11,7 @@ import time
 from typing import Any, TextIO
 
 BAR, PLAIN, OFF = "bar", "plain", "off"
+PLAIN_EVERY_S = 5.0  # a log gets a progress line this often: enough to see a stage move, not a wall of lines
 
 
 def mode(progress: bool | None) -> str:
@@ -50,7 +51,7 @@ class Status:
     """
 
     def __init__(
-        self, stage: str, stream: TextIO | None = None, *, interval: float = 5.0, live: bool | None = None
+        self, stage: str, stream: TextIO | None = None, *, interval: float = PLAIN_EVERY_S, live: bool | None = None
     ) -> None:
         self.stage = stage
         self.stream = stream or sys.stderr
