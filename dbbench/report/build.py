@@ -74,12 +74,14 @@ def build_report(
         raise ResultsError(f"cannot write to {out}: {exc.strerror}") from None
     plots.SAVED.clear()
     doc = _Document(results, rows, weights, mix_notes, figures, threshold, user_mix=mix is not None)
-    markdown = mask_url(doc.render())
+    full = mask_url(doc.render())
     drawn = {f"{FIGURES_DIR}/{p.name}": data for p, data in plots.SAVED.items() if p.parent == figures}
-    page = to_html(markdown, drawn, title=doc.title)
+    page = to_html(full, drawn, title=doc.title)
+    # report.md is the short read: what report.html folds away (full lists, every table) is one line pointing there.
+    text = markdown.without_folds(full)
     md_path, html_path = out / "report.md", out / "report.html"
     # Both or neither: a full disk leaves the previous report whole. A report is for sharing: the umask decides.
-    atomic_write_files({md_path: markdown.encode("utf-8"), html_path: page.encode("utf-8")}, mode=SHARED)
+    atomic_write_files({md_path: text.encode("utf-8"), html_path: page.encode("utf-8")}, mode=SHARED)
     return md_path, html_path
 
 
@@ -113,6 +115,7 @@ class _Document:
         self.noise = self.control.caveat if self.control else None
         self.base = results.baseline
         self.cands = results.candidates
+        self._mix_anchored: set[str] = set()  # operations whose anchor is on a row of the mix table
         self.verdicts: dict[str, Verdict] = {}
         self.evidence: dict[str, Evidence] = {}
         for cand in self.cands:
@@ -317,8 +320,11 @@ class _Document:
             for o in sorted(ev.operations, key=lambda o: -self.weights.get(o.operation, 0)):
                 c = o.comparison
                 share = self.weights.get(o.operation, 0) / total
+                # The operation's anchor (the reasons' "numbers" links): on its first row here, which report.md keeps.
+                anchor = "" if o.operation in self._mix_anchored else f'<a id="{o.anchor}"></a>'
+                self._mix_anchored.add(o.operation)
                 out.append(
-                    f"| [{_code(o.operation)}](#{o.anchor}) | {share:.0%} | {o.rows:,} | {c.ratio:.2f} | {_ci(c)} | "
+                    f"| {anchor}{_code(o.operation)} | {share:.0%} | {o.rows:,} | {c.ratio:.2f} | {_ci(c)} | "
                     f"{_label(c)} |"
                 )
             m = verdict.mix
@@ -363,15 +369,19 @@ class _Document:
         else:
             out.append("")
         backends = list(self.r.backends)
+        tables: list[str] = []
         for op in self.r.operations:
-            out.append(f'<a id="{_anchor(op)}"></a>\n### {_code(op)}\n')
+            # The operation's anchor is on its row of the mix table when there is one (report.md keeps that
+            # table; these are folded away there), else here.
+            anchor = "" if op in self._mix_anchored else f'<a id="{_anchor(op)}"></a>\n'
+            tables.append(f"{anchor}**{_code(op)}**\n")
             head = ["variant", "rows"]
             for a in backends:
                 head += [f"{_cell(a)} p50", f"{_cell(a)} p95", f"{_cell(a)} p99"]
             for c in self.cands:
                 head += [f"{_cell(c)}/{_cell(self.base)} p50", "95% CI", "label"]
-            out.append("| " + " | ".join(head) + " |")
-            out.append("|" + "---|" * len(head))
+            tables.append("| " + " | ".join(head) + " |")
+            tables.append("|" + "---|" * len(head))
             for r in (x for x in self.rows if x.operation == op):
                 cells = [_cell(r.variant), _rows(r)]
                 for a in backends:
@@ -381,13 +391,15 @@ class _Document:
                     comp = r.comparisons.get(c)
                     label = _label(comp) + (" (unsteady)" if r.unsteady else "") if comp else "-"
                     cells += [f"{comp.ratio:.2f}", _ci(comp), label] if comp else ["-", "-", "-"]
-                out.append("| " + " | ".join(cells) + " |")
-            out.append("")
-        out.append(
+                tables.append("| " + " | ".join(cells) + " |")
+            tables.append("")
+        tables.append(
             "_Latencies in milliseconds, over every round of each benchmark (its raw timings). *Unsteady*: a tenth "
             "of the rounds of one of the two runs ran at least 1.5x slower than another tenth (the machine was "
             "busy); its label is less trustworthy than its interval suggests._\n"
         )
+        summary = f"Every operation at every size ({len(self.r.operations)} tables): p50, p95, p99, ratio, interval"
+        out.append(markdown.fold(summary, "\n".join(tables)))
         return "\n".join(out)
 
     def _crossings(
