@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 from dbbench import markdown
 from dbbench.errors import ConfigError, ResultsError, mask_url
-from dbbench.report import plots
+from dbbench.report import keynumbers, plots
 from dbbench.report.data import (
     CONTROL_FLOOR_LIMIT,
     ResultSet,
     Row,
     analyse,
+    buffer_note,
     calibration,
     control_check,
     durability_settings,
@@ -209,6 +211,7 @@ class _Document:
             for i, reason in enumerate(verdict.reasons, 1):
                 out.append(f"{i}. {reason.text} ([numbers](#{reason.anchor}))")
             out.append("")
+            out += self._key_numbers(cand, verdict)
             if verdict.changes:
                 out.append("What would change it:\n")
                 out += [f"- {change}." for change in verdict.changes]
@@ -220,6 +223,27 @@ class _Document:
             "See [How to read this report](#method)._\n"
         )
         return "\n".join(out)
+
+    def _key_numbers(self, cand: str, verdict: Verdict) -> list[str]:
+        """The mix and the operations that move it most, with their p50 on both sides (first screen)."""
+        ev = self.evidence[cand]
+        shown = []
+        for o in keynumbers.weightiest(ev.operations, self.weights):
+            row = next(
+                (
+                    r
+                    for r in self.rows
+                    if r.operation == o.operation and cand in r.comparisons and r.comparisons[cand] is o.comparison
+                ),
+                None,
+            )
+            base = row.summaries.get(self.base) if row and self.base else None
+            mine = row.summaries.get(cand) if row else None
+            shown.append((o, base.p50 if base else None, mine.p50 if mine else None))
+        if verdict.mix is None and not shown:
+            return []
+        operations = sum(1 for o in ev.operations if self.weights.get(o.operation, 0) > 0)
+        return [*keynumbers.table(self.base_name, self.name(cand), verdict.mix, shown, operations), ""]
 
     def _control_line(self) -> str:
         """One line on the run's control: how far noise alone reached, and whether that disturbs the verdict."""
@@ -235,10 +259,13 @@ class _Document:
                 f"came within {check.floor:.1%} of itself, so differences larger than "
                 f"{max(check.floor, self.threshold):.1%} are the databases', not the machine's._\n"
             )
+        # The caveat once: when a reason above already says it, this line only adds what it means.
+        said = any(check.caveat in r.text for v in self.verdicts.values() for r in v.reasons)
+        caveat = "see the caveat above" if said else check.caveat
         if check.false_differences or check.floor > CONTROL_FLOOR_LIMIT:
-            return f"_Control failed: {check.caveat}. Differences below {check.floor:.0%} cannot be told from noise._\n"
+            return f"_Control failed ({caveat}): differences below {check.floor:.0%} cannot be told from noise._\n"
         return (
-            f"_Control failed: {check.caveat}. The control itself came within {check.floor:.1%} of no difference "
+            f"_Control failed ({caveat}). The control itself came within {check.floor:.1%} of no difference "
             "(interleaving kept the disturbance from becoming one); re-run on a quiet machine for tighter intervals._\n"
         )
 
@@ -294,12 +321,11 @@ class _Document:
             out.append(f"- **Server settings as found** on {found}: servers given by URL are measured as they are.")
         if self.flags or self.noise:
             out += [f"- **Warning**: {_cell(f)}." for f in [*self.flags, *([self.noise] if self.noise else [])]]
-        elif self.r.backends:
-            out.append(
-                "No setting found that makes the comparison unfair: durability is equal and every buffer holds the "
-                "largest data set."
-            )
-        out += [f"- Note: {n}" for n in self.r.notes]
+        note = buffer_note(self.r)
+        if not (self.flags or self.noise) and self.r.backends:
+            held = "the buffers are equal (see the note below)" if note else "every buffer holds the largest data set"
+            out.append(f"No setting found that makes the comparison unfair: durability is equal and {held}.")
+        out += [f"- Note: {n}" for n in [*self.r.notes, *([_cell(note) + "."] if note else [])]]
         out.append("")
         return "\n".join(out)
 
@@ -491,6 +517,22 @@ class _Document:
             "which interleaves the backends' rounds."
         )
 
+    def _rebuild_line(self) -> str:
+        """The command that rebuilds this report, runnable as printed: the file names alone when every file is in
+        the report's folder (run there), else every path absolute; the options this report was built with."""
+        out = self.figures.parent.resolve()
+        paths = [Path(p).resolve() for p, _ in self.r.files]
+        inside = all(p.parent == out for p in paths)
+        words = ["dbbench", "report", *(p.name if inside else str(p) for p in paths)]
+        if not inside:
+            words += ["--output-dir", str(out)]
+        if self.user_mix:
+            words += ["--mix", ",".join(f"{op}={w:g}" for op, w in self.weights.items())]
+        if abs(self.threshold - DEFAULT_THRESHOLD) > 1e-9:
+            words += ["--threshold", f"{self.threshold * 100:g}"]
+        where = " (in this report's folder)" if inside else ""
+        return f"- Rebuild this report{where}: " + _code(shlex.join(words)) + "."
+
     def _method_section(self) -> str:
         mix = ", ".join(f"{_cell(op)} {w:g}" for op, w in (self.weights if self.user_mix else DEFAULT_MIX).items())
         return "\n".join(
@@ -507,7 +549,7 @@ class _Document:
                 f"candidate's) only when the whole interval is beyond {self.threshold:.0%}.",
                 self._order_caveat(),
                 f"- **Mix** weights: {mix}.",
-                "- Rebuild this report: " + _code("dbbench report " + " ".join(str(p) for p, _ in self.r.files)) + ".",
+                self._rebuild_line(),
                 "",
             ]
         )
