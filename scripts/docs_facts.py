@@ -83,21 +83,22 @@ def mix() -> str:
 
 
 def servers() -> str:
-    """The managed servers' declared profile (dbbench.servers.profile)."""
+    """The managed servers' declared profile (dbbench.servers.profile) and each family's settings from it."""
+    from dbbench.backends.registry import BACKENDS
     from dbbench.servers import profile
 
     p = profile.Profile.from_text(None, None)
-    return "\n".join(
-        [
-            "| setting | value |",
-            "|---|---|",
-            f"| buffers (`shared_buffers` = `innodb_buffer_pool_size`) | {profile.buffer_rule()} |",
-            f"| with `--server-memory SIZE` | SIZE / {profile.BUFFER_SHARE} |",
-            f"| `max_connections` | {p.max_connections} |",
-            f"| PostgreSQL locale | `{p.postgres_locale}` |",
-            f"| MariaDB charset, collation | `{p.mariadb_charset}`, `{p.mariadb_collation}` |",
-        ]
-    )
+    lines = [
+        "| setting | value |",
+        "|---|---|",
+        f"| buffers (each family's own setting) | {profile.buffer_rule()} |",
+        f"| with `--server-memory SIZE` | SIZE / {profile.BUFFER_SHARE} |",
+        f"| `max_connections` | {p.max_connections} |",
+    ]
+    for spec in BACKENDS.values():
+        if spec.managed_description:
+            lines.append(f"| {spec.family} | {spec.managed_description} |")
+    return "\n".join(lines)
 
 
 TABLES: dict[str, Callable[[], str]] = {"profiles": profiles, "load": load, "mix": mix, "servers": servers}

@@ -14,11 +14,16 @@ The estimate adds up what is left:
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, TextIO
 
 from dbbench.bench.runner import Profile
+from dbbench.progress import Status
 from dbbench.units import format_count
 
 # The seeder's rate from empty on a 2-core machine with dbbench's managed servers: 42-45k attempts/s at 1M
@@ -38,7 +43,25 @@ class BenchEta:
     took: dict[Group, float] = field(default_factory=dict)  # measured groups: seconds
     seeded: dict[int, float] = field(default_factory=dict)  # sizes reached: seconds
     seed_rate: float = SEED_ROWS_PER_S  # attempts per second per backend, from the last seeding
+    names: Sequence[str] = ()  # the backends, as the seeding step names them
+    status: Status | None = None
     _started: float = 0.0
+
+    @classmethod
+    def shown(
+        cls, profile: Profile, groups: dict[Group, list[str]], names: Sequence[str], config: Any, mode: str
+    ) -> BenchEta:
+        """An estimate whose steps a :class:`Status` shows (``mode``: auto, live or lines; off: none) on the real
+        stderr; none either when there is nothing to measure."""
+        if mode == "off" or not groups:
+            return cls(profile, groups, len(names), names=names)
+        live = {"auto": None, "live": True, "lines": False}[mode]
+        status = Status("benchmarks", real_stderr(config), live=live).start()
+        return cls(profile, groups, len(names), names=names, status=status)
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
 
     def order(self) -> list[Group]:
         return sorted(self.groups)
@@ -98,8 +121,20 @@ class BenchEta:
     def measured(self, group: Group) -> None:
         self.took[group] = time.monotonic() - self._started
 
-    def seeded_size(self, size: int, added: Sequence[int], seconds: float) -> None:
-        """``size`` reached on every backend, ``added`` attempts in all, in ``seconds`` of seeding."""
+    def seeding(self, size: int) -> None:
+        self.begin()
+        if self.status is not None:
+            step = f"seeding {format_count(size)} attempts on {', '.join(self.names)}"
+            self.status.update(step, self.done(), len(self.groups), self.left(seeding=size))
+
+    def measuring(self, group: Group) -> None:
+        self.begin()
+        if self.status is not None:
+            self.status.update(self.step(group), self.done(), len(self.groups), self.left(now_in=group))
+
+    def seeded_size(self, size: int, added: Sequence[int]) -> None:
+        """``size`` reached on every backend, ``added`` attempts in all, since :meth:`seeding`."""
+        seconds = self.since_begin()
         self.seeded[size] = seconds
         if sum(added) and seconds > 0.5:  # a kept size (nothing added) says nothing about the rate
             self.seed_rate = sum(added) / seconds  # the backends are seeded one after the other
@@ -108,3 +143,11 @@ class BenchEta:
     def step(group: Group) -> str:
         size, operation, variant = group
         return f"{format_count(size)} attempts: {operation} ({variant})"
+
+
+def real_stderr(config: Any) -> TextIO:
+    """A duplicate of the terminal's (or log's) stderr that pytest's output capture does not swallow: progress is
+    written from a thread while a benchmark runs, when fd 2 is pytest's capture file. ``config``: pytest's."""
+    capman = config.pluginmanager.getplugin("capturemanager")
+    with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+        return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")

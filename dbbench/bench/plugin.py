@@ -14,13 +14,10 @@ their cases runs; each case then hands its own backend's timings to pytest-bench
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 import pytest
 
@@ -248,8 +245,7 @@ class Suite:
     measured: dict[tuple[int, str, str], Any] = field(default_factory=dict)  # Case.group -> runs, or its error
     calibration: dict[str, dict[str, Any]] = field(default_factory=dict)  # alias -> the harness's own cost
     seeded: list[dict[str, Any]] = field(default_factory=list)  # each size on each backend: where, what was added
-    eta: Any = None  # dbbench.bench.eta.BenchEta: the step and the time left, shown by ``status``
-    status: Any = None  # dbbench.progress.Status, or None when progress is off
+    eta: Any = None  # dbbench.bench.eta.BenchEta: the step and the time left, shown as it goes (unless off)
 
     def target(self, alias: str) -> Target:
         return next(t for t in self.plan.targets if t.name == alias)
@@ -268,29 +264,13 @@ class Suite:
         state = self.states.get(alias)
         if state is None or state.size != size:
             try:
-                self._say_seeding(size)
+                self.eta.seeding(size)
                 self._grow(size)
-                if self.eta is not None:
-                    added = [s["added"] for s in self.seeded if s["size"] == size]
-                    self.eta.seeded_size(size, added, self.eta.since_begin())
+                self.eta.seeded_size(size, [s["added"] for s in self.seeded if s["size"] == size])
             except DbbenchError as exc:
                 self.broken = f"dbbench: cannot bring the data to {format_count(size)} attempts: {exc}"
                 pytest.fail(self.broken, pytrace=False)
         return self.states[alias]
-
-    def _say_seeding(self, size: int) -> None:
-        if self.eta is None or self.status is None:
-            return
-        self.eta.begin()
-        names = ", ".join(t.name for t in self.plan.targets if not self.plan.control or t.name != self.plan.control[0])
-        step = f"seeding {format_count(size)} attempts on {names}"
-        self.status.update(step, self.eta.done(), len(self.eta.groups), self.eta.left(seeding=size))
-
-    def say_measuring(self, group: tuple[int, str, str]) -> None:
-        if self.eta is None or self.status is None:
-            return
-        self.eta.begin()
-        self.status.update(self.eta.step(group), self.eta.done(), len(self.eta.groups), self.eta.left(now_in=group))
 
     def _grow(self, size: int) -> None:
         from dbbench.bench import workloads
@@ -375,31 +355,18 @@ def dbbench_suite(request: pytest.FixtureRequest) -> Suite:
     )
     suite.groups = config.stash.get(_GROUPS, {})
     config.stash[_SUITE] = suite
-    if config.getoption("dbbench_progress") != "off" and suite.groups:
-        from dbbench.bench.eta import BenchEta
-        from dbbench.progress import Status
+    from dbbench.bench.eta import BenchEta
 
-        control = suite.plan.control[0] if suite.plan.control else None
-        backends = sum(1 for t in suite.plan.targets if t.name != control)
-        suite.eta = BenchEta(suite.plan.profile, suite.groups, backends)
-        live = {"auto": None, "live": True, "lines": False}[config.getoption("dbbench_progress")]
-        suite.status = Status("benchmarks", _real_stderr(config), live=live).start()
-        request.addfinalizer(suite.status.stop)
+    names = [t.name for t in suite.plan.targets if not suite.plan.control or t.name != suite.plan.control[0]]
+    suite.eta = BenchEta.shown(suite.plan.profile, suite.groups, names, config, config.getoption("dbbench_progress"))
+    request.addfinalizer(suite.eta.stop)
     return suite
-
-
-def _real_stderr(config: pytest.Config) -> TextIO:
-    """A duplicate of the terminal's (or log's) stderr that pytest's output capture does not swallow: progress
-    is written from a thread while a benchmark runs, when fd 2 is pytest's capture file."""
-    capman = config.pluginmanager.getplugin("capturemanager")
-    with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
-        return os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
     """No dot per benchmark while the progress line says where the suite is (failures still print F)."""
     suite = config.stash.get(_SUITE, None)
-    if suite is not None and suite.status is not None and report.passed and report.when == "call":
+    if suite is not None and suite.eta and suite.eta.status and report.passed and report.when == "call":
         return "passed", "", "PASSED"
     return None
 
@@ -473,7 +440,7 @@ def _group_runs(suite: Suite, case: Case, disabled: bool) -> dict[str, Any]:
         key = f"{suite.plan.seed}:{case.operation}:{case.size}"
         try:
             states = {a: suite.at(case.size, a) for a in aliases}
-            suite.say_measuring(case.group)
+            suite.eta.measuring(case.group)
             subjects = [Subject(a, states[a].dataset, states[a].last_id) for a in aliases]
             operation = OPERATIONS[case.operation]
             runs = measure_interleaved(operation, case.variant, subjects, profile, key)
@@ -484,8 +451,7 @@ def _group_runs(suite: Suite, case: Case, disabled: bool) -> dict[str, Any]:
             suite.measured[case.group] = exc
             raise
         suite.measured[case.group] = runs
-        if suite.eta is not None:
-            suite.eta.measured(case.group)
+        suite.eta.measured(case.group)
     runs = suite.measured[case.group]
     if isinstance(runs, Exception):
         pytest.fail(f"measured with {case.alias} and failed: {type(runs).__name__}: {runs}", pytrace=False)

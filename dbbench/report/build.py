@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-import shlex
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 from dbbench import markdown
 from dbbench.errors import ConfigError, ResultsError, mask_url
-from dbbench.report import keynumbers, plots
+from dbbench.report import keynumbers, method, plots
 from dbbench.report.data import (
     CONTROL_FLOOR_LIMIT,
     ResultSet,
@@ -38,10 +37,10 @@ from dbbench.report.sections import (
     load_evidence,
     portability_evidence,
 )
-from dbbench.report.stats import DEFAULT_THRESHOLD, Comparison
 from dbbench.report.verdict import DEFAULT_MIX, Evidence, OpEvidence, Verdict, decide, resolve_mix
 from dbbench.results import SHARED, atomic_write_files
-from dbbench.units import format_count
+from dbbench.stats import DEFAULT_THRESHOLD, Comparison
+from dbbench.units import format_count, format_interval, format_mib
 
 FIGURES_DIR = "report_files"
 
@@ -278,8 +277,8 @@ class _Document:
             for alias, b in self.r.backends.items():
                 durable = "?" if b.durable is None else ("yes" if b.durable else "**no**")
                 durable += f" ({_cell(durability_settings(b))})" if b.settings else ""
-                buffer = "?" if not b.buffer_bytes else _mib(b.buffer_bytes)
-                data = "?" if not b.data_bytes else f"{_mib(b.data_bytes[max(b.data_bytes)])}"
+                buffer = "?" if not b.buffer_bytes else format_mib(b.buffer_bytes)
+                data = "?" if not b.data_bytes else f"{format_mib(b.data_bytes[max(b.data_bytes)])}"
                 collation = _cell(b.settings.get("collation", "?"))
                 server = _cell(f"{b.vendor} {b.version}")
                 out.append(f"| {_code(alias)} | {server} | {durable} | {buffer} | {data} | {collation} |")
@@ -436,7 +435,7 @@ class _Document:
         A crossing counts when the candidate is significantly faster at one size and significantly slower at the
         next (or the reverse): lines that touch inside their intervals say nothing about who overtakes whom.
         """
-        from dbbench.report.stats import Label, crossovers
+        from dbbench.stats import Label, crossovers
 
         found: dict[str, list[tuple[float, float, str]]] = {}
         noise = 0
@@ -502,57 +501,8 @@ class _Document:
             lines.append(f"| {_code(op)} | " + " | ".join(_num(data[a].get(op)) for a in data) + " |")
         return "\n".join(lines) + "\n"
 
-    def _order_caveat(self) -> str:
-        if self.r.measurements and all(m.interleaved for m in self.r.measurements):
-            return (
-                "- **Order**: the backends' rounds were interleaved (one round on each, the order rotating), so a "
-                "machine that grew busier or quieter during a benchmark slowed every backend alike: it widens the "
-                "intervals instead of favouring one backend. The control run in the README (one server under two "
-                "names) shows what that leaves on the machine."
-            )
-        return (
-            "- **Order**: these results were measured one backend after another. The interval covers disturbances "
-            "*within* each run, not a machine that was busier during one backend's run than during the other's: "
-            "*unsteady* runs and the busy-machine warning point at that. Re-measure with a current `dbbench bench`, "
-            "which interleaves the backends' rounds."
-        )
-
-    def _rebuild_line(self) -> str:
-        """The command that rebuilds this report, runnable as printed: the file names alone when every file is in
-        the report's folder (run there), else every path absolute; the options this report was built with."""
-        out = self.figures.parent.resolve()
-        paths = [Path(p).resolve() for p, _ in self.r.files]
-        inside = all(p.parent == out for p in paths)
-        words = ["dbbench", "report", *(p.name if inside else str(p) for p in paths)]
-        if not inside:
-            words += ["--output-dir", str(out)]
-        if self.user_mix:
-            words += ["--mix", ",".join(f"{op}={w:g}" for op, w in self.weights.items())]
-        if abs(self.threshold - DEFAULT_THRESHOLD) > 1e-9:
-            words += ["--threshold", f"{self.threshold * 100:g}"]
-        where = " (in this report's folder)" if inside else ""
-        return f"- Rebuild this report{where}: " + _code(shlex.join(words)) + "."
-
     def _method_section(self) -> str:
-        mix = ", ".join(f"{_cell(op)} {w:g}" for op, w in (self.weights if self.user_mix else DEFAULT_MIX).items())
-        return "\n".join(
-            [
-                '<a id="method"></a>\n## How to read this report\n',
-                "- **Ratio** = candidate median / baseline median over each benchmark's raw timings: 2.00 means the "
-                "candidate takes twice as long, 0.50 half as long.",
-                "- **95% CI**: block bootstrap of the ratio of medians: each benchmark's rounds, in the order they "
-                "ran, cut into 10 blocks; 2,000 resamples of whole blocks (seed 0), percentile interval. Whole blocks, "
-                "because a disturbance (another process, a checkpoint) slows a stretch of consecutive rounds.",
-                "- **Labels**: *no significant difference* when the interval contains 1 (it could be noise); "
-                "*equivalent* when the interval excludes 1 but does not lie wholly beyond "
-                f"{self.threshold:.0%} (a real difference, not shown to matter); *faster* or *slower* (the "
-                f"candidate's) only when the whole interval is beyond {self.threshold:.0%}.",
-                self._order_caveat(),
-                f"- **Mix** weights: {mix}.",
-                self._rebuild_line(),
-                "",
-            ]
-        )
+        return method.section(self.r, self.weights, self.threshold, self.figures.parent, user_mix=self.user_mix)
 
 
 def _anchor(op: str) -> str:
@@ -581,9 +531,7 @@ def _rows(r: Row) -> str:
 
 
 def _ci(c: Comparison) -> str:
-    if not (math.isfinite(c.low) and math.isfinite(c.high)):
-        return "-"
-    return f"{c.low:.2f}-{c.high:.2f}"
+    return format_interval(c.low, c.high)  # a table cell: the column header names the confidence
 
 
 def _label(c: Comparison) -> str:
@@ -593,7 +541,3 @@ def _label(c: Comparison) -> str:
 def _round(x: float) -> int:
     """A crossing's row count to two significant digits: it is interpolated, not measured."""
     return int(float(f"{x:.2g}")) or 1
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:,.0f} MiB"

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from dbbench.report.stats import Comparison, Label
 from dbbench.report.verdict import OpEvidence
+from dbbench.stats import Comparison, Label
+from dbbench.units import format_interval
 
 SHOWN = 3  # operations on the first screen; the mix table below has all of them
 _DECISIVE = (Label.FASTER, Label.SLOWER)
@@ -53,8 +54,8 @@ def table(
 
 
 def _ratio(c: Comparison) -> str:
-    interval = f" ({c.low:.2f}-{c.high:.2f})" if math.isfinite(c.low) and math.isfinite(c.high) else ""
-    return f"{c.ratio:.2f}x{interval}, {c.label}"
+    interval = format_interval(c.low, c.high, missing="")
+    return f"{c.ratio:.2f}x{f' ({interval})' if interval else ''}, {c.label}"
 
 
 def _ms(value: float | None) -> str:
