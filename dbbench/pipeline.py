@@ -16,17 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbbench.backends.targets import Target
+from dbbench.bench.runner import get_profile
 from dbbench.errors import ConfigError, DbbenchError, StageFailed, mask_secrets
 from dbbench.results import DEFAULT_RESULTS_DIR, load_result, stamp, write_result
 
 OPTIONAL_STAGES = ("parity", "load", "rehearsal")
-# The sizes and rounds of each profile are the benchmark suite's (dbbench.bench.runner.PROFILES); the load test
-# has its own per profile (dbbench.load.config.config_for_profile).
-PROFILES: dict[str, str] = {
-    "quick": "a first look in a couple of minutes: tiny data, a handful of rounds",
-    "default": "10k and 100k attempts: the comparison the README's figures come from",
-    "full": "up to 1M attempts (an hour or more)",
-}
+# The profiles are the benchmark suite's (dbbench.bench.runner.PROFILES: sizes, rounds, budgets, a one-line summary);
+# the load test has its own per profile (dbbench.load.config.config_for_profile).
 
 
 @dataclass
@@ -72,8 +68,7 @@ def run(
     ``skip`` names optional stages to leave out (:data:`OPTIONAL_STAGES`); the report then says they were not
     run. Raises :class:`StageFailed` (one line) when a stage fails; what completed stays in ``output_dir``.
     """
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r} (choose from: {', '.join(PROFILES)})")
+    get_profile(profile)  # an unknown profile is one line, before anything runs
     unknown = sorted(set(skip) - set(OPTIONAL_STAGES))
     if unknown:
         raise ConfigError(f"cannot skip {', '.join(unknown)}: only {', '.join(OPTIONAL_STAGES)} are optional")
@@ -300,7 +295,13 @@ def _rehearsal(targets: list[Target], out: Path, allow_foreign: bool) -> list[Pa
     # Earlier runs' rehearsals at other sizes (the same servers and algorithm) make the downtime estimate a fit.
     earlier = earlier_points(out.parent, skip=out / "rehearsal.json")
     result = rehearsal.rehearse(
-        targets[0], targets[1], replace=True, progress=False, allow_foreign=allow_foreign, earlier=earlier
+        # progress=None: a bar per table with its time left on a terminal, a line every few seconds in a log.
+        targets[0],
+        targets[1],
+        replace=True,
+        progress=None,
+        allow_foreign=allow_foreign,
+        earlier=earlier,
     )
     return [rehearsal.write(result, out / "rehearsal.json")]
 

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from dbbench import __version__
 from dbbench.backends.targets import Target, targets_from_env
 from dbbench.cli.commands import (
     app,
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dbbench",
         description="Should a Django app move from PostgreSQL to MySQL/MariaDB? Measure it.",
     )
+    parser.add_argument("--version", action="version", version=f"dbbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for name, handler, add_args in COMMANDS:
         doc = (handler.__doc__ or "").strip()

@@ -147,7 +147,10 @@ def _run_locked(
         try:
             # In the variants' order, CONN_MAX_AGE outermost: the runs of one setting are close in time (same
             # background noise).
-            for variant in variants:
+            for number, variant in enumerate(variants, 1):
+                # Where the load test is and what is left: each configuration has the same budget of steps.
+                left = config.configuration_seconds() * (len(variants) - number + 1)
+                say(f"configuration {number}/{len(variants)}: {variant.name}, about {_minutes(left)} left")
                 site = sites[variant.target.name]
                 run = _new_run(variant, site)
                 data["runs"].append(run)

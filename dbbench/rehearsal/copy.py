@@ -278,6 +278,8 @@ class Progress:
         self._bar: Any = None
         self._task: Any = None
         self._plain: tuple[str, int, float] | None = None
+        self._total = 0
+        self._said = 0.0
 
     @classmethod
     def create(cls, progress: bool | None) -> Progress:
@@ -290,7 +292,7 @@ class Progress:
                 self._bar = shown.bar("copy {task.description:<18}", "rows")
             self._task = self._bar.add_task(name, total=total)
         elif self.mode == "plain":
-            self._plain = (name, 0, time.perf_counter())
+            self._plain, self._total, self._said = (name, 0, time.perf_counter()), total, time.perf_counter()
 
     def advance(self, rows: int) -> None:
         if self._bar is not None and self._task is not None:
@@ -298,6 +300,17 @@ class Progress:
         elif self._plain is not None:
             name, done, t0 = self._plain
             self._plain = (name, done + rows, t0)
+            now = time.perf_counter()
+            if now - self._said >= shown.PLAIN_EVERY_S and done + rows < self._total:  # a big table: where it is
+                self._said = now
+                rate = (done + rows) / max(now - t0, 1e-9)
+                left = (self._total - done - rows) / max(rate, 1e-9)
+                print(
+                    f'progress stage=rehearsal step="copy {name}" done={done + rows}/{self._total} '
+                    f"rows_per_s={rate:.0f} eta_s={left:.0f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def _flush_plain(self, failed: bool = False) -> None:
         if self._plain is not None:
