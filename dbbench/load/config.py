@@ -58,6 +58,9 @@ class LoadConfig:
     p95_threshold_ms: float = loadstats.DEFAULT_P95_THRESHOLD_MS
     expected_users: int | None = None  # the team's own peak: the report gives each configuration's p95 there
     max_failure_rate: float = loadstats.DEFAULT_MAX_FAILURE_RATE
+    # Every tier's CPU and memory (load/tiers.py) and the site's Server-Timing (quiz/timing.py); off measures
+    # what measuring costs.
+    measure: bool = True
 
     def validate(self) -> None:
         if self.users and min(self.users) < 1:
@@ -192,6 +195,7 @@ def build_config(
     p95_threshold: str | None = None,
     max_failure_rate: str | None = None,
     expected_users: str | None = None,
+    measure: str | None = None,
 ) -> LoadConfig:
     """A validated config from command-line strings; what is not given comes from the default (or quick) one."""
     config = QUICK if quick else LoadConfig()
@@ -242,6 +246,10 @@ def build_config(
         changes["max_failure_rate"] = parse_share(max_failure_rate, what="--max-failure-rate")
     if expected_users is not None:
         changes["expected_users"] = _count(expected_users, "--expected-users")
+    if measure is not None:
+        if measure.strip().lower() not in ("on", "off"):
+            raise ConfigError(f"--measure: {measure!r}; give on or off")
+        changes["measure"] = measure.strip().lower() == "on"
     config = replace(config, **changes)
     config.validate()
     return config

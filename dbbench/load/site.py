@@ -16,6 +16,7 @@ from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.errors import DbbenchError, mask_secrets
 from dbbench.load.config import LoadConfig
 from dbbench.load.variants import Variant
+from dbbench.quiz.timing import ENV_SERVER_TIMING
 
 STARTUP_TIMEOUT_S = 30.0  # gunicorn importing Django and answering /health/
 MAX_LOG_BYTES = 4 * 1024 * 1024  # a step's share of the site log read for its errors; enough for thousands of 500s
@@ -29,7 +30,7 @@ def connect_host(listen: str) -> str:
     return "127.0.0.1" if listen in ("0.0.0.0", "") else listen
 
 
-def site_env(target: Target, variant: Variant, listen: str = "127.0.0.1") -> dict[str, str]:
+def site_env(target: Target, variant: Variant, listen: str = "127.0.0.1", *, measure: bool = True) -> dict[str, str]:
     """The environment that makes the quiz site serve ``target`` alone (as ``default``) with ``variant``'s settings.
 
     ``target`` is where the site connects: the variant's own target, or the pooler in front of it.
@@ -43,6 +44,7 @@ def site_env(target: Target, variant: Variant, listen: str = "127.0.0.1") -> dic
             "DJANGO_SETTINGS_MODULE": "dbbench.settings.all",
             ENV_TARGETS: f"{target.name}={target.url}",
             "DBBENCH_ALLOWED_HOSTS": connect_host(listen),
+            ENV_SERVER_TIMING: "1" if measure else "0",
             **variant.env(),
         }
     )
@@ -114,7 +116,11 @@ def start_site(target: Target, variant: Variant, config: LoadConfig, workdir: Pa
         "--error-logfile=-",
     ]
     server = processes.spawn(
-        "gunicorn", argv, env=site_env(target, variant, config.listen), cwd=workdir, log=workdir / "site.log"
+        "gunicorn",
+        argv,
+        env=site_env(target, variant, config.listen, measure=config.measure),
+        cwd=workdir,
+        log=workdir / "site.log",
     )
     url = f"http://{connect_host(config.listen)}:{port}"
     try:

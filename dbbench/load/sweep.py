@@ -21,6 +21,7 @@ The site and its database share this machine's cores with the load generator, as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -37,6 +38,8 @@ from dbbench.load.config import LoadConfig, config_for_profile
 from dbbench.load.knee import Probe, find_capacity
 from dbbench.load.locust import LoadGenerator, wait_for_site
 from dbbench.load.site import BackendFailed, check_site, diagnose, exited, log_size, server_error, start_site
+from dbbench.load.tiers import APP, DATABASE, DBBENCH, LOCUST, POOLER, TierSampler, listener
+from dbbench.load.tiers import summary as tier_summary
 from dbbench.load.variants import ServiceFailed, Variant, variants_for
 from dbbench.results import DEFAULT_RESULTS_DIR, stamp, write_result
 
@@ -232,16 +235,25 @@ def _sweep(
     write_result(output, KIND, data)
     try:
         # The service (a pooler) starts before the site and stops after it.
-        with tempfile.TemporaryDirectory(prefix="dbbench-load-") as tmp, variant.serving() as front:
+        with (
+            tempfile.TemporaryDirectory(prefix="dbbench-load-") as tmp,
+            variant.serving() as front,
+            TierSampler() if config.measure else contextlib.nullcontext() as sampler,
+        ):
             workdir = Path(tmp)
             site_url, server = start_site(front, variant, config, workdir)
+            if sampler is not None:
+                declare_tiers(sampler, variant, front, server.pid, run, config)
 
             def running() -> None:
                 if not server.running():
                     raise BackendFailed(exited(server, target))
 
             with processes.running([server]):
-                generator = LoadGenerator(config)  # one Locust process, or workers once one saturates
+                # One Locust process, or workers once one saturates; the sampler learns their pids every step.
+                generator = LoadGenerator(
+                    config, spawned=None if sampler is None else lambda pids: sampler.set(LOCUST, "Locust", pids)
+                )
                 measured: list[loadstats.StepFigures] = []
 
                 def measure(probe: Probe) -> dict[str, Any]:
@@ -256,8 +268,13 @@ def _sweep(
                         step = replace(step, server_error=server_error(server, target, log_start))
                     machine = machine_load(before)
                     measured.append(step)
-                    run["steps"].append({**step.as_dict(), "machine": machine, "phase": probe.phase})
+                    tiers: dict[str, Any] = {}
+                    if sampler is not None and step.started_at and step.stopped_at:
+                        tiers = sampler.window(step.started_at, step.stopped_at)
+                    run["steps"].append({**step.as_dict(), "machine": machine, "phase": probe.phase, **tiers})
                     say(_step_line(label, step, machine) + (f"\n    {step.locust_note}" if step.locust_note else ""))
+                    if tiers:
+                        say(f"    {tier_summary(run['steps'][-1])}")
                     return run["steps"][-1]
 
                 def publish(knee: loadstats.Knee) -> None:
@@ -285,6 +302,22 @@ def _sweep(
         removed = remove_load_attempts(target, site.last_attempt_id)
         run["attempts_removed_after"] = removed
         write_result(output, KIND, data)
+
+
+def declare_tiers(
+    sampler: TierSampler, variant: Variant, front: Target, site_pid: int, run: dict[str, Any], config: LoadConfig
+) -> None:
+    """The tiers of one variant's sweep: the app server, the database server (found by its listening port, so a
+    server given by URL is measured too when it runs here), the pooler in front of it, and dbbench itself."""
+    threads = f" x {config.threads} threads" if config.threads > 1 else ""
+    sampler.set(APP, f"app server (gunicorn, {config.workers} workers{threads})", [site_pid])
+    database = f"{run['vendor']} {run['version']}".strip()
+    pid, why = listener(variant.target.host, variant.target.port)
+    sampler.set(DATABASE, database, [pid] if pid else [], unknown=why)
+    if variant.service is not None:
+        pid, why = listener(front.host, front.port)
+        sampler.set(POOLER, variant.service, [pid] if pid else [], unknown=why)
+    sampler.set(DBBENCH, "dbbench (the sweep and this sampler)", [os.getpid()])
 
 
 def _step_line(label: str, step: loadstats.StepFigures, machine: dict[str, float]) -> str:
