@@ -33,6 +33,7 @@ from dbbench import processes
 from dbbench.backends.database import exclusive_all
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, mask_secrets
+from dbbench.load import bottleneck
 from dbbench.load import stats as loadstats
 from dbbench.load.config import LoadConfig, config_for_profile
 from dbbench.load.knee import Probe, find_capacity
@@ -279,6 +280,7 @@ def _sweep(
 
                 def publish(knee: loadstats.Knee) -> None:
                     run["knee"] = knee.as_dict()
+                    run["bottleneck"] = bottleneck.for_run(run)  # at the step past the knee, or the largest
                     write_result(output, KIND, data)
 
                 def after_step(knee: loadstats.Knee) -> None:
@@ -293,6 +295,10 @@ def _sweep(
                 if config.search:
                     knee = found.knee
                     say(f"{label}: knee search ({knee.search}, {knee.spent_s:.0f} s): {knee.describe()}")
+                if run.get("bottleneck"):
+                    found_at = run["bottleneck"]
+                    tier = found_at["tier"] or "none"
+                    say(f"{label}: the limit at {found_at['users']} users: {tier}: {found_at['sentence']}")
         run["status"] = "complete"
     except (BackendFailed, ServiceFailed) as exc:
         run["status"] = "failed"
@@ -310,7 +316,7 @@ def declare_tiers(
     """The tiers of one variant's sweep: the app server, the database server (found by its listening port, so a
     server given by URL is measured too when it runs here), the pooler in front of it, and dbbench itself."""
     threads = f" x {config.threads} threads" if config.threads > 1 else ""
-    sampler.set(APP, f"app server (gunicorn, {config.workers} workers{threads})", [site_pid])
+    sampler.set(APP, f"app server (gunicorn, {config.workers} workers{threads})", [site_pid], cap=config.workers)
     database = f"{run['vendor']} {run['version']}".strip()
     pid, why = listener(variant.target.host, variant.target.port)
     sampler.set(DATABASE, database, [pid] if pid else [], unknown=why)

@@ -133,10 +133,15 @@ class TierSampler:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def set(self, key: str, label: str, roots: Iterable[int] = (), unknown: str | None = None) -> None:
-        """Declare (or update) a tier; a tier with no roots and no reason is dropped from the figures."""
+    def set(
+        self, key: str, label: str, roots: Iterable[int] = (), unknown: str | None = None, cap: float | None = None
+    ) -> None:
+        """Declare (or update) a tier. ``cap``: the most CPUs it can use whatever the kernel allows (gunicorn's
+        workers each run Python under one lock: one CPU per worker at most)."""
         roots = tuple(roots)
         cpus = allowed_cpus(roots[0]) if roots else None
+        if cpus is not None and cap is not None:
+            cpus = min(cpus, cap)
         limit = memory_limit(roots[0]) if roots else None
         with self._lock:
             self.tiers[key] = Tier(key, label, roots, unknown, cpus, limit)
