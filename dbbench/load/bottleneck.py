@@ -109,10 +109,18 @@ def _decide(step: Mapping[str, Any], f: Mapping[str, Any], database: str) -> tup
 
 def for_run(run: Mapping[str, Any]) -> dict[str, Any] | None:
     """The bottleneck of one load run (its knee, or its largest step)."""
-    step = deciding_step(run.get("steps") or [], run.get("knee"))
+    knee = run.get("knee") or {}
+    step = deciding_step(run.get("steps") or [], knee)
     if step is None:
         return None
-    return name(step, str(run.get("vendor") or "the database"))
+    found = name(step, str(run.get("vendor") or "the database"))
+    # No step past the limits: nothing gave out yet, the figures say which tier was nearest to it.
+    found["gave_out"] = bool(knee.get("reached")) and knee.get("missed_at") is not None
+    if not found["gave_out"]:
+        found["sentence"] = (
+            f"still within the limits (nearest to its limit: {found['tier'] or 'none'}); {found['sentence']}"
+        )
+    return found
 
 
 # What helps instead, by bottleneck: the gunicorn setting each needs (the report quotes these).

@@ -61,6 +61,10 @@ class LoadConfig:
     # Every tier's CPU and memory (load/tiers.py) and the site's Server-Timing (quiz/timing.py); off measures
     # what measuring costs.
     measure: bool = True
+    # The single small box (servers/box.py): the app server and the database server under test in one limit of
+    # this many CPUs and bytes; None: each where it is (the database servers under their own limits, if any).
+    box_cpus: int | None = None
+    box_memory_bytes: int | None = None
 
     def validate(self) -> None:
         if self.users and min(self.users) < 1:
@@ -112,6 +116,15 @@ class LoadConfig:
                     f"--budget {self.budget_s:g}s: from one step of {self.start_users} users (about {first:.0f} s "
                     "here) to 24h"
                 )
+
+    @property
+    def box(self) -> Any:
+        """The :class:`dbbench.servers.box.Box`, or None."""
+        if not self.box_cpus or not self.box_memory_bytes:
+            return None
+        from dbbench.servers.box import Box
+
+        return Box(self.box_cpus, self.box_memory_bytes)
 
     @property
     def distributed(self) -> bool:
@@ -196,6 +209,7 @@ def build_config(
     max_failure_rate: str | None = None,
     expected_users: str | None = None,
     measure: str | None = None,
+    box: str | None = None,
 ) -> LoadConfig:
     """A validated config from command-line strings; what is not given comes from the default (or quick) one."""
     config = QUICK if quick else LoadConfig()
@@ -250,6 +264,11 @@ def build_config(
         if measure.strip().lower() not in ("on", "off"):
             raise ConfigError(f"--measure: {measure!r}; give on or off")
         changes["measure"] = measure.strip().lower() == "on"
+    if box is not None:
+        from dbbench.servers.box import parse_box
+
+        parsed = parse_box(box)
+        changes["box_cpus"], changes["box_memory_bytes"] = parsed.cpus, parsed.memory_bytes
     config = replace(config, **changes)
     config.validate()
     return config
@@ -316,7 +335,7 @@ def _attempts(text: str) -> int:
     return parse_count(text, what="--attempts")
 
 
-def config_for_profile(profile: str, expected_users: int | None = None) -> LoadConfig:
+def config_for_profile(profile: str, expected_users: int | None = None, box: str | None = None) -> LoadConfig:
     """``dbbench run``'s profiles: the data the benchmarks left is used as it is (no reseeding)."""
     if profile == "quick":
         base = QUICK
@@ -327,5 +346,10 @@ def config_for_profile(profile: str, expected_users: int | None = None) -> LoadC
     else:
         base = LoadConfig()
     config = replace(base, attempts=None, expected_users=expected_users)
+    if box is not None:
+        from dbbench.servers.box import parse_box
+
+        parsed = parse_box(box)
+        config = replace(config, box_cpus=parsed.cpus, box_memory_bytes=parsed.memory_bytes)
     config.validate()
     return config

@@ -8,6 +8,7 @@ import os
 import sys
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,12 @@ def _exception_lines(text: str) -> list[str]:
     return found
 
 
-def start_site(target: Target, variant: Variant, config: LoadConfig, workdir: Path) -> tuple[str, processes.Child]:
+def start_site(
+    target: Target, variant: Variant, config: LoadConfig, workdir: Path, enter: Callable[[], None] | None = None
+) -> tuple[str, processes.Child]:
     """gunicorn serving the quiz site on ``target`` with ``variant``'s settings, bound to a free port: ``(url,
-    process)`` once /health/ answers. ``target`` is where the site connects (see :func:`site_env`)."""
+    process)`` once /health/ answers. ``target`` is where the site connects (see :func:`site_env`); ``enter``
+    runs in gunicorn's process before exec (the single box's control groups)."""
     port = processes.free_port(config.listen)
     argv = [
         sys.executable,
@@ -121,6 +125,7 @@ def start_site(target: Target, variant: Variant, config: LoadConfig, workdir: Pa
         env=site_env(target, variant, config.listen, measure=config.measure),
         cwd=workdir,
         log=workdir / "site.log",
+        enter=enter,
     )
     url = f"http://{connect_host(config.listen)}:{port}"
     try:

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbbench import processes
 from dbbench.backends.database import exclusive_all
@@ -43,6 +43,10 @@ from dbbench.load.tiers import APP, DATABASE, DBBENCH, LOCUST, POOLER, TierSampl
 from dbbench.load.tiers import summary as tier_summary
 from dbbench.load.variants import ServiceFailed, Variant, variants_for
 from dbbench.results import DEFAULT_RESULTS_DIR, stamp, write_result
+from dbbench.servers.limits import other_cpus
+
+if TYPE_CHECKING:
+    from dbbench.servers.box import Boxed
 
 KIND = "load"
 REQUEST_MIX = {
@@ -122,9 +126,53 @@ def run_load(
 
     # Managed servers pinned to some CPUs (--server-cpus): gunicorn and Locust (children of this process, which
     # inherit its affinity) take the others, as an app server beside a small database box would.
-    cpus = servers.cpus_left(targets)
-    with exclusive_all(targets, "a load test"), processes.pinned(cpus):
-        return _run_locked(targets, variants, config, output, say, allow_foreign, cpus)
+    boxed = open_box(targets, config)
+    cpus = servers.cpus_left(targets) if boxed is None else other_cpus(config.box.cpus)
+    try:
+        with exclusive_all(targets, "a load test"), processes.pinned(cpus):
+            return _run_locked(targets, variants, config, output, say, allow_foreign, cpus, boxed)
+    finally:
+        if boxed is not None:
+            boxed.close()
+
+
+def open_box(targets: Sequence[Target], config: LoadConfig) -> Boxed | None:
+    """The single small box (``config.box``), checked to hold each target's server and the app server; one line
+    when a target is not a managed server or the box is too small."""
+    box = config.box
+    if box is None:
+        return None
+    from dbbench.servers.box import Boxed, check_fits
+    from dbbench.servers.session import managed_entry
+
+    for target in targets:
+        entry = managed_entry(target)
+        if entry is None:
+            raise ConfigError(
+                f"--box: {target.name} is not a server dbbench started; only those are moved into the box "
+                "(a server given by URL is not dbbench's to limit)"
+            )
+        check_fits(
+            box, int((entry.get("profile") or {}).get("buffers") or entry.get("memory_bytes") or 0), config.workers
+        )
+    return Boxed(box)
+
+
+def layout(config: LoadConfig, boxed: Boxed | None, cpus: list[int] | None) -> dict[str, Any]:
+    """Which layout was measured, for the result and the report."""
+    if boxed is not None:
+        box = boxed.describe()
+        return {
+            "kind": "box",
+            **box,
+            "text": f"single box: the app server and the database server under test in one limit of "
+            f"{box['cpus']} CPU and {box['memory_bytes'] // 2**20} MiB ({box['mechanism']}); Locust outside it",
+        }
+    where = f"CPUs {','.join(map(str, cpus))}" if cpus else "every CPU"
+    return {
+        "kind": "separate",
+        "text": f"separate: the database servers under their own limits (if any); the app server and Locust on {where}",
+    }
 
 
 def _run_locked(
@@ -135,6 +183,7 @@ def _run_locked(
     say: Progress,
     allow_foreign: bool,
     cpus: list[int] | None = None,
+    boxed: Boxed | None = None,
 ) -> Path:
     say(f"load test: about {_minutes(config.configuration_seconds() * len(variants))}; results in {output}")
     sites = {t.name: prepare_site_data(t, config, allow_foreign=allow_foreign, say=say) for t in targets}
@@ -145,6 +194,7 @@ def _run_locked(
         "notes": NOTES,
         # The CPUs the site and Locust ran on (None: every CPU, shared with the database servers).
         "load_cpus": cpus,
+        "layout": layout(config, boxed, cpus),
         "runs": [],
     }
     with processes.interrupts_unwind():
@@ -155,7 +205,7 @@ def _run_locked(
                 site = sites[variant.target.name]
                 run = _new_run(variant, site)
                 data["runs"].append(run)
-                _sweep(variant, site, config, run, data, output, say)
+                _sweep(variant, site, config, run, data, output, say, boxed)
         except KeyboardInterrupt:
             for run in data["runs"]:
                 if run["status"] == "running":
@@ -229,6 +279,7 @@ def _sweep(
     data: dict[str, Any],
     output: Path,
     say: Progress,
+    boxed: Boxed | None = None,
 ) -> None:
     target = variant.target  # the database; the site may reach it through the variant's service
     label = f"{variant.name} ({run['vendor']} {run['version']})"
@@ -240,9 +291,10 @@ def _sweep(
             tempfile.TemporaryDirectory(prefix="dbbench-load-") as tmp,
             variant.serving() as front,
             TierSampler() if config.measure else contextlib.nullcontext() as sampler,
+            _in_box(boxed, target),
         ):
             workdir = Path(tmp)
-            site_url, server = start_site(front, variant, config, workdir)
+            site_url, server = start_site(front, variant, config, workdir, enter=boxed.plan.enter if boxed else None)
             if sampler is not None:
                 declare_tiers(sampler, variant, front, server.pid, run, config)
 
@@ -308,6 +360,16 @@ def _sweep(
         removed = remove_load_attempts(target, site.last_attempt_id)
         run["attempts_removed_after"] = removed
         write_result(output, KIND, data)
+
+
+def _in_box(boxed: Boxed | None, target: Target) -> contextlib.AbstractContextManager[Any]:
+    """The database server under test inside the box for the block (nothing without a box)."""
+    if boxed is None:
+        return contextlib.nullcontext()
+    pid, why = listener(target.host, target.port)
+    if pid is None:
+        raise BackendFailed(f"--box: the database server's process was not found: {why}")
+    return boxed.holding(pid)
 
 
 def declare_tiers(

@@ -126,8 +126,8 @@ class Alternatives:
     @property
     def database_not_the_limit(self) -> bool:
         """The baseline's best configuration gave out somewhere other than its database (measured)."""
-        tier = (self.stay.bottleneck or {}).get("tier")
-        return tier is not None and tier != bottleneck.DATABASE
+        found = self.stay.bottleneck or {}
+        return found.get("gave_out", True) and found.get("tier") is not None and found["tier"] != bottleneck.DATABASE
 
     def limit_text(self) -> str:
         """What limited the configuration the team would stay on, and what helps instead when that was not the

@@ -234,6 +234,8 @@ def _load_section(data: dict[str, Any], figures: Path, index: int) -> str:
     if curves:
         path = plots.load_curves(curves, figures / f"load_{index}.png")
         out.append(f"![throughput and p95 against concurrent users](report_files/{path.name})\n")
+    if (data.get("layout") or {}).get("text"):
+        out.append(f"Layout measured: {_cell(data['layout']['text'])}.\n")
     out.append(loadstats.render_table(data) + "\n")
     out.append(_capacity_section(data))
     if config:

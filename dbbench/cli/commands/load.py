@@ -13,6 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_targets(p)
     common.add_allow_foreign(p)
     common.add_server_limits(p)
+    common.add_box(p)
     p.add_argument(
         "--users", help="measure exactly these user counts, e.g. 10,50,100,200,300 (default: search for the knee)"
     )
@@ -107,7 +108,14 @@ def run(args: argparse.Namespace) -> int:
         max_failure_rate=args.max_failure_rate,
         expected_users=args.expected_users,
         measure=args.measure,
+        box=args.box,
     )
+    if config.box is not None:  # a box too small for the servers is refused before they start
+        from dbbench.servers.box import buffers_for, check_fits
+        from dbbench.servers.profile import Profile
+
+        buffers = Profile.from_text(args.server_memory).memory_bytes if args.server_memory else buffers_for(config.box)
+        check_fits(config.box, buffers, config.workers)
     targets = common.setup_django(args)
     path = sweep.run_load(
         targets,
