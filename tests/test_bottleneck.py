@@ -46,6 +46,17 @@ def test_the_app_server_is_named_with_its_figures() -> None:
         (_step(40, 10, 0.1), "app", "the worker count, not the CPU"),  # 1200 ms at the client, 40 inside
         (_step(40, 10, 0.1, machine={"cpu_busy_percent": 95}), "app", "95% busy"),
         ({"users": 5, "p95_ms": 10.0}, None, "not measured"),
+        (
+            _step(
+                7,
+                11,
+                0.2,
+                machine={"cpu_busy_percent": 99},
+                cpu_accounting={"total_core_s": 20, "other_core_s": 15, "tiers_core_s": {"app": 1, "database": 2}},
+            ),
+            "machine",
+            "75% of them with other processes",
+        ),
     ],
 )
 def test_rules(step: dict[str, Any], tier: str | None, words: str) -> None:

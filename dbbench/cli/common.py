@@ -94,6 +94,18 @@ def add_box(p: argparse.ArgumentParser) -> None:
     )
 
 
+def check_box(args: argparse.Namespace, workers: int) -> None:
+    """A --box too small for a managed server's buffers and ``workers`` app workers is refused before the servers
+    start (one line)."""
+    if not getattr(args, "box", None):
+        return
+    from dbbench.servers.box import buffers_for, check_fits, parse_box
+
+    box = parse_box(args.box)
+    memory = getattr(args, "server_memory", None)
+    check_fits(box, Profile.from_text(memory).memory_bytes if memory else buffers_for(box), workers)
+
+
 def _server_profile(args: argparse.Namespace) -> Profile | None:
     cpus, memory = getattr(args, "server_cpus", None), getattr(args, "server_memory", None)
     box = getattr(args, "box", None)

@@ -93,6 +93,14 @@ def _decide(step: Mapping[str, Any], f: Mapping[str, Any], database: str) -> tup
     if app is not None and app >= SATURATED:
         return APP, "the app server's CPU was the limit: requests waited for a free app worker"
     busy = f["machine_busy_percent"]
+    check = step.get("cpu_accounting") or {}
+    others = float(check.get("other_core_s") or 0.0)
+    if busy is not None and busy >= SATURATED and others > sum((check.get("tiers_core_s") or {}).values()):
+        share = 100 * others / float(check.get("total_core_s") or 1.0)
+        return MACHINE, (
+            f"the machine's CPUs were {busy:.0f}% busy, {share:.0f}% of them with other processes than this test's: "
+            "the site got what was left (measure again on a quiet machine)"
+        )
     if busy is not None and busy >= SATURATED:
         tiers = step.get("tiers") or {}
         used = {k: (t.get("cpu_core_percent") or 0) for k, t in tiers.items() if not t.get("unknown")}

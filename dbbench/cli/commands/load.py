@@ -110,12 +110,7 @@ def run(args: argparse.Namespace) -> int:
         measure=args.measure,
         box=args.box,
     )
-    if config.box is not None:  # a box too small for the servers is refused before they start
-        from dbbench.servers.box import buffers_for, check_fits
-        from dbbench.servers.profile import Profile
-
-        buffers = Profile.from_text(args.server_memory).memory_bytes if args.server_memory else buffers_for(config.box)
-        check_fits(config.box, buffers, config.workers)
+    common.check_box(args, config.workers)  # before the managed servers start
     targets = common.setup_django(args)
     path = sweep.run_load(
         targets,
