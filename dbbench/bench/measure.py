@@ -28,7 +28,7 @@ from typing import Any
 
 from dbbench.bench import workloads as w
 from dbbench.bench.runner import Profile
-from dbbench.report.stats import MIN_SAMPLES, Label, compare
+from dbbench.stats import MIN_SAMPLES, Label, compare
 
 BLOCK_SECONDS = 0.005
 MAX_BLOCK = 20
