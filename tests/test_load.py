@@ -245,6 +245,9 @@ def test_short_run_on_every_backend(tmp_path: Path) -> None:
                 assert figures["unknown"] is None and figures["cpu_core_percent"] >= 0 and figures["rss_bytes"] > 0
             assert tiers["app"]["processes"] >= 3  # the master and 2 workers
             assert step["cpu_accounting"]["ok"], step["cpu_accounting"]
+            # Every SQL shape the site ran, with its histogram, merged across the workers.
+            assert step["sql_shapes"] and all(s["count"] > 0 and s["p95_ms"] >= s["p50_ms"] for s in step["sql_shapes"])
+            assert any(s["shape"].startswith("INSERT") for s in step["sql_shapes"])
             # Server-Timing came back on every answered request.
             assert step["timing"]["timed_requests"] == step["requests"]
             assert (

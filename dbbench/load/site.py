@@ -16,6 +16,7 @@ from dbbench import processes
 from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.errors import DbbenchError, mask_secrets
 from dbbench.load.config import LoadConfig
+from dbbench.load.shapes import ENV_SHAPES_DIR
 from dbbench.load.variants import Variant
 from dbbench.quiz.timing import ENV_SERVER_TIMING
 
@@ -31,7 +32,14 @@ def connect_host(listen: str) -> str:
     return "127.0.0.1" if listen in ("0.0.0.0", "") else listen
 
 
-def site_env(target: Target, variant: Variant, listen: str = "127.0.0.1", *, measure: bool = True) -> dict[str, str]:
+def site_env(
+    target: Target,
+    variant: Variant,
+    listen: str = "127.0.0.1",
+    *,
+    measure: bool = True,
+    shapes_dir: Path | None = None,
+) -> dict[str, str]:
     """The environment that makes the quiz site serve ``target`` alone (as ``default``) with ``variant``'s settings.
 
     ``target`` is where the site connects: the variant's own target, or the pooler in front of it.
@@ -49,6 +57,8 @@ def site_env(target: Target, variant: Variant, listen: str = "127.0.0.1", *, mea
             **variant.env(),
         }
     )
+    if measure and shapes_dir is not None:
+        env[ENV_SHAPES_DIR] = str(shapes_dir)
     return env
 
 
@@ -96,6 +106,13 @@ def _exception_lines(text: str) -> list[str]:
     return found
 
 
+def shapes_dir(workdir: Path) -> Path:
+    """Where the site's workers write their SQL shape histograms (load/shapes.py)."""
+    path = workdir / "sql-shapes"
+    path.mkdir(exist_ok=True)
+    return path
+
+
 def start_site(
     target: Target, variant: Variant, config: LoadConfig, workdir: Path, enter: Callable[[], None] | None = None
 ) -> tuple[str, processes.Child]:
@@ -122,7 +139,7 @@ def start_site(
     server = processes.spawn(
         "gunicorn",
         argv,
-        env=site_env(target, variant, config.listen, measure=config.measure),
+        env=site_env(target, variant, config.listen, measure=config.measure, shapes_dir=shapes_dir(workdir)),
         cwd=workdir,
         log=workdir / "site.log",
         enter=enter,

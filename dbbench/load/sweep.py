@@ -38,7 +38,16 @@ from dbbench.load import stats as loadstats
 from dbbench.load.config import LoadConfig, config_for_profile
 from dbbench.load.knee import Probe, find_capacity
 from dbbench.load.locust import LoadGenerator, wait_for_site
-from dbbench.load.site import BackendFailed, check_site, diagnose, exited, log_size, server_error, start_site
+from dbbench.load.site import (
+    BackendFailed,
+    check_site,
+    diagnose,
+    exited,
+    log_size,
+    server_error,
+    shapes_dir,
+    start_site,
+)
 from dbbench.load.tiers import APP, DATABASE, DBBENCH, LOCUST, POOLER, TierSampler, listener
 from dbbench.load.tiers import summary as tier_summary
 from dbbench.load.variants import ServiceFailed, Variant, variants_for
@@ -297,6 +306,7 @@ def _sweep(
             site_url, server = start_site(front, variant, config, workdir, enter=boxed.plan.enter if boxed else None)
             if sampler is not None:
                 declare_tiers(sampler, variant, front, server.pid, run, config)
+                sampler.shapes_dir = shapes_dir(workdir)
 
             def running() -> None:
                 if not server.running():

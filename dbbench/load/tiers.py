@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import dbbench.servers.cgroups as cgroups
+from dbbench.load.shapes import difference
+from dbbench.load.shapes import figures as shape_figures
+from dbbench.load.shapes import read_all as read_shapes
 
 TICKS = os.sysconf("SC_CLK_TCK")  # the unit of /proc/<pid>/stat and /proc/stat times
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -118,6 +121,7 @@ class Sample:
     processes: dict[str, int]  # tier -> processes now
     cgroup_memory: dict[str, int | None]  # tier -> its memory cgroup's usage, where a cgroup limits it
     machine: MachineTicks
+    shapes: dict[str, dict[str, Any]] | None = None  # the site's cumulative SQL shape histograms (load/shapes.py)
 
 
 @dataclass
@@ -125,6 +129,7 @@ class TierSampler:
     """Samples every tier each ``interval`` seconds in a thread; :meth:`window` gives a step's figures."""
 
     interval: float = SAMPLE_S
+    shapes_dir: Path | None = None  # where the site's workers write their SQL shape histograms
     tiers: dict[str, Tier] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
     _prev: dict[int, tuple[str, int]] = field(default_factory=dict)  # pid -> (tier, total ticks) at last sample
@@ -170,6 +175,7 @@ class TierSampler:
         machine = MachineTicks.read()
         now = scan()
         at = time.time()
+        shapes = read_shapes(self.shapes_dir) if self.shapes_dir is not None else None
         with self._lock:
             owner = classify(now, {pid: t.key for t in self.tiers.values() for pid in t.roots})
             ticks = self._ticks
@@ -193,7 +199,7 @@ class TierSampler:
                 rss[tier] = rss.get(tier, 0) + stat.rss_bytes
                 counts[tier] = counts.get(tier, 0) + 1
             memory = {k: cgroup_memory(t.roots[0]) if t.memory_limit else None for k, t in self.tiers.items()}
-            self.samples.append(Sample(at, dict(ticks), rss, counts, memory, machine))
+            self.samples.append(Sample(at, dict(ticks), rss, counts, memory, machine, shapes))
 
     def window(self, start: float, end: float) -> dict[str, Any]:
         """Each tier's figures and the CPU accounting over ``[start, end]`` (the step's measured window)."""
@@ -203,7 +209,13 @@ class TierSampler:
         figures: dict[str, Any] = {}
         for key, tier in tiers.items():
             figures[key] = tier_figures(tier, inside)
-        return {"tiers": figures, "cpu_accounting": accounting(inside, list(tiers))}
+        found = {"tiers": figures, "cpu_accounting": accounting(inside, list(tiers))}
+        with_shapes = [s for s in inside if s.shapes is not None]
+        if len(with_shapes) >= 2:
+            first, last = with_shapes[0], with_shapes[-1]
+            assert first.shapes is not None and last.shapes is not None
+            found["sql_shapes"] = shape_figures(difference(last.shapes, first.shapes), last.at - first.at)
+        return found
 
 
 def classify(processes: Mapping[int, ProcStat], roots: Mapping[int, str]) -> dict[int, str]:

@@ -20,6 +20,8 @@ from django.core.exceptions import MiddlewareNotUsed
 from django.db import connections
 from django.http import HttpRequest, HttpResponse
 
+from dbbench.load.shapes import ENV_SHAPES_DIR, ShapeRecorder
+
 ENV_SERVER_TIMING = "DBBENCH_SERVER_TIMING"
 
 
@@ -28,19 +30,23 @@ def enabled() -> bool:
 
 
 class SqlTimer:
-    """An execute wrapper that adds up the time of every statement it sees."""
+    """An execute wrapper that adds up the time of every statement it sees (and gives each to ``shapes``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shapes: ShapeRecorder | None = None) -> None:
         self.seconds = 0.0
         self.statements = 0
+        self.shapes = shapes
 
     def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
-            self.seconds += time.perf_counter() - started
+            took = time.perf_counter() - started
+            self.seconds += took
             self.statements += 1
+            if self.shapes is not None:
+                self.shapes.add(sql, 1000.0 * took)
 
 
 class ServerTimingMiddleware:
@@ -50,14 +56,19 @@ class ServerTimingMiddleware:
         if not enabled():
             raise MiddlewareNotUsed  # Django leaves it out: no cost at all
         self.get_response = get_response
+        directory = os.environ.get(ENV_SHAPES_DIR)
+        # Histograms per SQL shape (load/shapes.py), when the load test asks for them.
+        self.shapes = ShapeRecorder(directory) if directory else None
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         from dbbench.quiz.views import site_db
 
-        timer = SqlTimer()
+        timer = SqlTimer(self.shapes)
         started = time.perf_counter()
         with connections[site_db()].execute_wrapper(timer):
             response = self.get_response(request)
         app_ms = 1000.0 * (time.perf_counter() - started)
         response["Server-Timing"] = f"db;dur={1000.0 * timer.seconds:.3f}, app;dur={app_ms:.3f}"
+        if self.shapes is not None:
+            self.shapes.maybe_flush()
         return response
