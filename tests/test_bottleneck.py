@@ -47,6 +47,29 @@ def test_the_app_server_is_named_with_its_figures() -> None:
         (_step(40, 10, 0.1, machine={"cpu_busy_percent": 95}), "app", "95% busy"),
         ({"users": 5, "p95_ms": 10.0}, None, "not measured"),
         (
+            {
+                **_step(17, 5, 0.56),
+                "tiers": {
+                    "app": {"label": "app server", "cpu_percent": 17, "cpu_core_percent": 17, "cpu_wait_percent": 60},
+                    "database": {"label": "PostgreSQL", "cpu_percent": 5, "cpu_core_percent": 5, "cpu_wait_percent": 9},
+                },
+                "cpu_accounting": {"total_core_s": 20, "other_core_s": 17, "tiers_core_s": {"app": 2}},
+            },
+            "machine",
+            "waited for a CPU 69% of a core's time while running 22%: their CPUs were busy with other processes",
+        ),
+        (
+            {
+                **_step(97, 14, 0.05),
+                "tiers": {
+                    "app": {"label": "app server", "cpu_percent": 90, "cpu_core_percent": 90, "cpu_wait_percent": 150},
+                    "database": {"label": "PostgreSQL", "cpu_percent": 5, "cpu_core_percent": 5, "cpu_wait_percent": 9},
+                },
+            },
+            "app",
+            "busy with their own work, most of it app server",
+        ),
+        (
             _step(
                 7,
                 11,

@@ -132,3 +132,23 @@ def test_a_server_is_found_by_its_listening_port() -> None:
     assert pid is None and f"port {port}" in (why or "")
     pid, why = tiers.listener("192.0.2.1", 5432)  # TEST-NET-1: never this machine
     assert pid is None and "another machine" in (why or "")
+
+
+def test_processes_sharing_one_cpu_wait_for_it() -> None:
+    """Two spinners pinned to one CPU: each waits for it about as long as the other runs, and the tier's
+    run-queue wait says so (the signal that a tier was starved of CPU, not busy in its own work)."""
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    spin = "import time\nend = time.process_time() + 1.0\nwhile time.process_time() < end:\n    pass\n"
+    sampler = TierSampler(interval=0.5)
+    with sampler:
+        proc = subprocess.Popen(
+            ["sh", "-c", f'"{sys.executable}" -c "$0" & "{sys.executable}" -c "$0"; wait; sleep 1', spin],
+            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+        )
+        sampler.set("work", "two spinners", [proc.pid])
+        start = time.time()
+        proc.wait(timeout=60)
+        end = time.time()
+    work = sampler.window(start, end)["tiers"]["work"]
+    assert work["cpu_core_percent"] > 0
+    assert work["cpu_wait_percent"] >= 0.5 * work["cpu_core_percent"], work

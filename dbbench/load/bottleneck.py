@@ -4,6 +4,9 @@ serving its users (the first step past the knee; the largest step when there was
 The rules, in order, so a reader can check them by hand:
 
 1. Locust saturated its core: the load generator was the limit, the site was under-driven.
+1b. The app server and the database server waited for a CPU (run queue, /proc/<pid>/task/*/schedstat) at least
+   as long as they ran (``STARVED``): the CPUs they may use were busy; with themselves (the tier that used most
+   is named) or with other processes (``machine``). Every other figure, SQL time included, is then stretched.
 2. SQL took most of the time requests spent inside Django (Server-Timing, ``SQL_SHARE``): the database. Its CPU
    says whether it computed (CPU near its limit) or waited (locks, I/O, slow statements).
 3. The app server used most of the CPU it may use (``SATURATED``): the app server, CPU-bound.
@@ -21,6 +24,8 @@ from typing import Any
 SATURATED = 80.0  # % of the CPUs a tier may use
 SQL_SHARE = 0.5  # of the time inside Django
 QUEUED = 2.0  # client p95 over Django's own p95: requests waited in the app server's queue
+STARVED = 1.0  # run-queue wait over CPU time used, for the tiers under test together
+STARVED_MIN = 20.0  # % of one core: less waiting than this is scheduling noise
 
 APP, DATABASE, POOLER, LOCUST, MACHINE = "app", "database", "pooler", "locust", "machine"
 
@@ -82,6 +87,9 @@ def _cpu_text(app: float | None, db: float | None, database: str) -> str:
 def _decide(step: Mapping[str, Any], f: Mapping[str, Any], database: str) -> tuple[str | None, str]:
     if step.get("locust_saturated"):
         return LOCUST, "the load generator (Locust) saturated its core: the site was under-driven"
+    starved = _starved(step)
+    if starved is not None:
+        return starved
     share, app, db = f["sql_share_of_app"], f["app_cpu_percent"], f["database_cpu_percent"]
     if share is not None and share >= SQL_SHARE:
         how = (
@@ -113,6 +121,27 @@ def _decide(step: Mapping[str, Any], f: Mapping[str, Any], database: str) -> tup
     if app is None and db is None:
         return None, "the tiers were not measured"
     return None, "no tier was saturated"
+
+
+def _starved(step: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The tiers under test waited for a CPU at least as long as they ran: whose CPU it was."""
+    tiers = {
+        k: t for k, t in (step.get("tiers") or {}).items() if k in (APP, DATABASE, POOLER) and not t.get("unknown")
+    }
+    ran = sum(float(t.get("cpu_core_percent") or 0) for t in tiers.values())
+    waited = sum(float(t.get("cpu_wait_percent") or 0) for t in tiers.values())
+    if waited < STARVED_MIN or waited < STARVED * ran:
+        return None
+    text = f"they waited for a CPU {waited:.0f}% of a core's time while running {ran:.0f}%"
+    own = max(tiers, key=lambda k: float(tiers[k].get("cpu_percent") or 0))
+    if sum(float(t.get("cpu_percent") or 0) for t in tiers.values()) >= SATURATED:
+        return own, f"{text}: the CPUs they may use were busy with their own work, most of it {tiers[own]['label']}"
+    check = step.get("cpu_accounting") or {}
+    others = float(check.get("other_core_s") or 0) / float(check.get("total_core_s") or 1) * 100
+    return MACHINE, (
+        f"{text}: their CPUs were busy with other processes than this test's ({others:.0f}% of the machine's CPU "
+        "time): measure again on a quiet machine"
+    )
 
 
 def for_run(run: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -73,6 +73,22 @@ def read_stat(pid: int | str) -> ProcStat | None:
         return None
 
 
+def run_queue_wait(pid: int) -> int:
+    """Nanoseconds the threads of ``pid`` have spent runnable but waiting for a CPU (/proc/<pid>/task/*/schedstat,
+    second field); 0 when unreadable."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for task in tasks:
+        try:
+            total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def scan() -> dict[int, ProcStat]:
     """Every process on the machine (as far as this process may see)."""
     found: dict[int, ProcStat] = {}
@@ -122,6 +138,7 @@ class Sample:
     cgroup_memory: dict[str, int | None]  # tier -> its memory cgroup's usage, where a cgroup limits it
     machine: MachineTicks
     shapes: dict[str, dict[str, Any]] | None = None  # the site's cumulative SQL shape histograms (load/shapes.py)
+    waits: dict[str, int] = field(default_factory=dict)  # tier -> cumulative run-queue wait (ns) of its processes
 
 
 @dataclass
@@ -134,6 +151,8 @@ class TierSampler:
     samples: list[Sample] = field(default_factory=list)
     _prev: dict[int, tuple[str, int]] = field(default_factory=dict)  # pid -> (tier, total ticks) at last sample
     _ticks: dict[str, int] = field(default_factory=dict)
+    _prev_wait: dict[int, int] = field(default_factory=dict)  # pid -> run-queue wait (ns) at last sample
+    _waits: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -179,6 +198,7 @@ class TierSampler:
         with self._lock:
             owner = classify(now, {pid: t.key for t in self.tiers.values() for pid in t.roots})
             ticks = self._ticks
+            previous = set(self._prev)
             current: dict[int, tuple[str, int]] = {}
             for pid, stat in now.items():
                 tier = owner.get(pid, OTHER)
@@ -192,6 +212,18 @@ class TierSampler:
             self._prev = current
             if first:  # the first scan only sets the starting point
                 self._ticks = ticks = {}
+            # Time runnable but not running: a tier starved of CPU (by its neighbours in a box, or by other jobs)
+            # is slow everywhere, SQL included. A process that ended takes its last second's wait with it.
+            waits = self._waits
+            seen_wait: dict[int, int] = {}
+            for pid, tier in owner.items():
+                if tier == OTHER or pid not in now:
+                    continue
+                seen_wait[pid] = wait = run_queue_wait(pid)
+                # A process new to the tiers but seen before (a server found by its port) starts from now.
+                since = self._prev_wait.get(pid, wait if first or pid in previous else 0)
+                waits[tier] = waits.get(tier, 0) + wait - since
+            self._prev_wait = seen_wait
             rss: dict[str, int] = {}
             counts: dict[str, int] = {}
             for pid, stat in now.items():
@@ -199,7 +231,7 @@ class TierSampler:
                 rss[tier] = rss.get(tier, 0) + stat.rss_bytes
                 counts[tier] = counts.get(tier, 0) + 1
             memory = {k: cgroup_memory(t.roots[0]) if t.memory_limit else None for k, t in self.tiers.items()}
-            self.samples.append(Sample(at, dict(ticks), rss, counts, memory, machine, shapes))
+            self.samples.append(Sample(at, dict(ticks), rss, counts, memory, machine, shapes, dict(waits)))
 
     def window(self, start: float, end: float) -> dict[str, Any]:
         """Each tier's figures and the CPU accounting over ``[start, end]`` (the step's measured window)."""
@@ -263,6 +295,10 @@ def tier_figures(tier: Tier, inside: Sequence[Sample]) -> dict[str, Any]:
         "cpu_core_percent": round(core, 1),
         "cpus": allowed,
         "cpu_percent": round(core / allowed, 1) if allowed else None,
+        # Its threads' time waiting for a CPU, in % of one core (100: on average one of them always waiting).
+        "cpu_wait_percent": round(
+            100.0 * (last.waits.get(tier.key, 0) - first.waits.get(tier.key, 0)) / 1e9 / seconds, 1
+        ),
         "processes": round(sum(s.processes.get(tier.key, 0) for s in inside) / len(inside), 1),
         "rss_bytes": int(sum(rss) / len(rss)),
         "cgroup_memory_bytes": int(sum(memory) / len(memory)) if memory else None,
@@ -367,7 +403,9 @@ def summary(step: Mapping[str, Any]) -> str:
         if figures.get("unknown"):
             parts.append(f"{figures['label']} unknown ({figures['unknown']})")
         elif figures.get("cpu_percent") is not None:
-            parts.append(f"{figures['label']} {figures['cpu_percent']:.0f}% of {figures['cpus']:g} CPU")
+            wait = figures.get("cpu_wait_percent")
+            waited = f" (waited {wait:.0f}%)" if wait else ""
+            parts.append(f"{figures['label']} {figures['cpu_percent']:.0f}% of {figures['cpus']:g} CPU{waited}")
     timing = step.get("timing") or {}
     if timing:
         share = timing.get("sql_share")

@@ -19,7 +19,10 @@ def _cpu(step: Mapping[str, Any], key: str) -> str:
     if figures.get("unknown"):
         return "unknown"
     value = figures.get("cpu_percent")
-    return "-" if value is None else f"{value:.0f}% of {figures.get('cpus') or 0:g}"
+    if value is None:
+        return "-"
+    wait = figures.get("cpu_wait_percent")
+    return f"{value:.0f}% of {figures.get('cpus') or 0:g}" + (f", waited {wait:.0f}%" if wait else "")
 
 
 def _ms(value: Any) -> str:
@@ -56,8 +59,9 @@ def tiers_table(data: Mapping[str, Any]) -> str:
     header += ["SQL p95 ms", "request p95 ms", "SQL share (in Django)", "CPU unaccounted"]
     return "\n".join(table(header, rows, "lrrrrrrrrr")) + (
         "\n\nCPU is each tier's share of the CPUs it may use (its quota or allowed CPUs; the app server at most one "
-        'per gunicorn worker), over each step\'s measured window; "CPU unaccounted" is how far the tiers, the rest '
-        "of the machine and idle fall short of the machine's CPU time in /proc/stat.\n"
+        "per gunicorn worker), over each step's measured window; \"waited\" is its threads' time runnable but "
+        'waiting for a CPU, in % of one core; "CPU unaccounted" is how far the tiers, the rest of the machine and '
+        "idle fall short of the machine's CPU time in /proc/stat.\n"
     )
 
 
