@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -56,8 +56,23 @@ class Child:
         return " | ".join(lines[-n:])
 
 
-def spawn(name: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path) -> Child:
-    """Start ``argv`` in a new session with stdout and stderr appended to ``log``."""
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    log: Path,
+    enter: Callable[[], None] | None = None,
+) -> Child:
+    """Start ``argv`` in a new session with stdout and stderr appended to ``log``. ``enter`` runs in the child
+    before exec (joining a control group: what the child forks is then inside from the start)."""
+
+    def before_exec() -> None:
+        _die_with_parent()
+        if enter is not None:
+            enter()
+
     with open(log, "ab") as out:
         # argv is built by dbbench, never a shell string; preexec_fn is safe: dbbench spawns from one thread.
         popen = subprocess.Popen(
@@ -68,7 +83,7 @@ def spawn(name: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, 
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=before_exec,
         )
     return Child(name, popen, log)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dbbench import markdown
-from dbbench.report import capacity
+from dbbench.report import capacity, tiers
 from dbbench.report.data import ResultSet
 from dbbench.report.verdict import AppEvidence, LoadEvidence, Portability
 from dbbench.units import format_count
@@ -258,8 +258,11 @@ def _load_section(data: dict[str, Any], figures: Path, index: int) -> str:
     if curves:
         path = plots.load_curves(curves, figures / f"load_{index}.png")
         out.append(f"![throughput and p95 against concurrent users](report_files/{path.name})\n")
+    if (data.get("layout") or {}).get("text"):
+        out.append(f"Layout measured: {_cell(data['layout']['text'])}.\n")
     out.append(loadstats.render_table(data) + "\n")
     out.append(_capacity_section(data))
+    out.append(tiers.section(data, figures, index))
     if config:
         think = config.get("think_s") or ["?", "?"]
         out.append(
