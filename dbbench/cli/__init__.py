@@ -17,10 +17,12 @@ from dbbench.cli.commands import (
     app,
     audit,
     bench,
+    capture,
     doctor,
     load,
     migrate_data,
     parity,
+    replay,
     report,
     run,
     seed,
@@ -37,7 +39,10 @@ Command = tuple[str, Handler, Callable[[argparse.ArgumentParser], None]]
 # In the order `dbbench --help` lists them.
 COMMANDS: list[Command] = [
     (m.NAME, m.run, m.add_arguments)
-    for m in (doctor, setup, seed, seed_benchmark, bench, parity, report, run, load, audit, app, migrate_data, servers)
+    for m in (
+        *(doctor, setup, seed, seed_benchmark, bench, parity, report, run, load, audit, app, capture, replay),
+        *(migrate_data, servers),
+    )
 ]
 
 
