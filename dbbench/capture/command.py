@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,13 @@ class Options:
     params: bool = True
     max_seconds: float = 0.0
     max_instances: int = 0
+    skip_setup: bool = False  # a test suite's database set-up and flushes are left out
+    root: str = ""  # call sites under this folder are written relative to it
 
     def config(self, folder: Path, project: Mapping[str, str]) -> dict[str, Any]:
         return {
+            "skip_setup": self.skip_setup,
+            "root": self.root,
             "dir": str(folder),
             "keep": self.keep,
             "params": self.params,
@@ -92,6 +96,8 @@ def capture_command(
     if not command:
         raise ConfigError("capture: give the command to run after --, e.g. -- python manage.py runserver")
     argv = [sys.executable, *command[1:]] if command[0] in ("python", "python3") else list(command)
+    if cwd is not None and not options.root:
+        options = replace(options, root=str(cwd) + os.sep)
     with recording_env(project, options) as (extra, parts):
         env = {**os.environ, **extra}
         if cwd is not None:
@@ -105,3 +111,14 @@ def capture_command(
         data = collect(parts)
     capfile.write(output, data)
     return data, code
+
+
+@contextmanager
+def record_suite(project: Any, output: Path) -> Iterator[dict[str, str]]:
+    """``dbbench app --capture``: the environment that records a test suite's queries; the capture is written
+    to ``output`` when the block ends (a suite that recorded nothing writes nothing, and says so)."""
+    options = Options(skip_setup=True, root=str(project.root) + os.sep)
+    identity = capfile.project_identity(project.root, project.settings)
+    with recording_env(identity, options) as (extra, parts):
+        yield extra
+        capfile.write(output, collect(parts))

@@ -37,6 +37,17 @@ FLUSH_EVERY_S = 5.0
 # Statements that are Django's own transaction bookkeeping (atomic blocks, test cases): not the app's queries.
 _BOOKKEEPING = ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "START TRANSACTION", "SET ")
 
+_SETUP_FILES = tuple(
+    os.path.join("django", *parts)
+    for parts in (
+        ("db", "backends", "base", "creation.py"),
+        ("db", "migrations", "executor.py"),
+        ("core", "management", "commands", "migrate.py"),
+        ("core", "management", "commands", "flush.py"),
+        ("core", "management", "sql.py"),
+    )
+)
+
 _local = threading.local()
 _recorder: Recorder | None = None
 
@@ -68,6 +79,9 @@ class Recorder:
         # The middleware records sampled requests only: other threads and code outside requests stay unrecorded.
         self.default_on = not config.get("requests_only", False)
         self.roots = tuple(p for p in self._skipped_roots())
+        # A test suite's set-up (test databases, migrations, flushes between tests) is not the app's work.
+        self.skip_setup = bool(config.get("skip_setup", False))
+        self.root = config.get("root") or ""
         self.shapes: dict[tuple[str, str], dict[str, Any]] = {}
         self.kept = 0
         self.active = True
@@ -100,13 +114,25 @@ class Recorder:
         while frame is not None:
             name = frame.f_code.co_filename
             if not name.startswith(self.roots) and not name.startswith("<"):
+                if self.root and name.startswith(self.root):
+                    name = name[len(self.root) :].lstrip(os.sep)  # relative to the project: the same on any machine
                 return f"{name}:{frame.f_lineno} in {frame.f_code.co_name}"
             frame = frame.f_back
         return ""
 
+    def in_setup(self) -> bool:
+        frame = sys._getframe(2)
+        while frame is not None:
+            if frame.f_code.co_filename.endswith(_SETUP_FILES):
+                return True
+            frame = frame.f_back
+        return False
+
     def record(self, vendor: str, sql: str, params: Any, many: bool, seconds: float, query: Any) -> None:
         if self.deadline and time.monotonic() > self.deadline:
             self.active = False
+            return
+        if self.skip_setup and self.in_setup():
             return
         key = (vendor, sql)
         shape = self.shapes.get(key)
