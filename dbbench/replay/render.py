@@ -36,7 +36,8 @@ def render_text(data: dict[str, Any]) -> str:
         f"({vendors[data['candidate']]}), up to {data['instances']} instances per shape",
         f"shapes: {n['captured']} captured, {n.get('replayed', 0)} replayed, "
         f"{n.get('not_replayable', 0)} not replayable, {n.get('fails', 0)} fail on {data['candidate']}, "
-        f"{n['differ']} differ in results, {n.get('skipped', 0)} skipped",
+        f"{n['differ']} differ in results, {n.get('fails_on_baseline', 0)} fail on the baseline too, "
+        f"{n.get('skipped', 0)} skipped",
     ]
     if m.comparison is not None:
         drivers = ", ".join(f"{i} ({p:+.0%})" for i, p in m.drivers)
@@ -74,6 +75,10 @@ def render_text(data: dict[str, Any]) -> str:
             known = s.get("explanation") or {}
             why = f" ({known['id']}: {known['title']})" if known else ""
             lines.append(f"  {s['id']}  {s['error']}{why} at {s.get('site') or '?'}")
+    both = [s for s in data["shapes"] if s["status"] == "fails_on_baseline"]
+    if both:
+        lines += ["", f"fail on {data['baseline']} too when replayed (a write that conflicts with the data, say):"]
+        lines += [f"  {s['id']}  {s['share']:.1%} of the time: {s['reason']}" for s in both]
     skipped = [s for s in data["shapes"] if s["status"] == "not_replayable"]
     if skipped:
         lines += ["", "not replayable:"]
