@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from dbbench.backends.database import ensure_database
+from dbbench.backends.mysql import MySQLSpec
+from dbbench.backends.postgres import PostgresSpec
 from dbbench.errors import ConfigError
 from dbbench.servers.managed import Servers
 from dbbench.servers.profile import Profile, parse_memory
@@ -109,7 +111,7 @@ def test_settings_are_applied(state: Path) -> None:
         cur.execute("SHOW max_connections")
         assert int(cur.fetchone()[0]) == profile.max_connections
         cur.execute("SELECT datcollate FROM pg_database WHERE datname = 'postgres'")
-        assert cur.fetchone()[0] == profile.postgres_locale
+        assert cur.fetchone()[0] == PostgresSpec.managed_locale
     with targets["mysql"].spec.connection(targets["mysql"], None) as conn:
         cur = conn.cursor()
         cur.execute(
@@ -121,8 +123,8 @@ def test_settings_are_applied(state: Path) -> None:
             1,
             0,
             profile.max_connections,
-            profile.mariadb_charset,
-            profile.mariadb_collation,
+            MySQLSpec.managed_charset,
+            MySQLSpec.managed_collation,
         )
         # Named time zones need the time zone tables: without them CONVERT_TZ returns NULL.
         cur.execute("SELECT CONVERT_TZ('2024-07-01 12:00:00', 'UTC', 'Europe/Paris')")

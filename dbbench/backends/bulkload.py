@@ -115,6 +115,8 @@ def defer_constraints(spec: BackendSpec, cursor: Any, table: str) -> list[Deferr
     The record is committed before anything is dropped, so a process killed at any point leaves the next run
     what it needs to rebuild (:func:`rebuild_constraints`). If a record exists already, it is kept as it is.
     """
+    if not spec.defers_constraints:  # the family loads with its indexes and keys in place
+        return []
     recorded = deferred_constraints(spec, cursor)
     if recorded is not None:
         return recorded

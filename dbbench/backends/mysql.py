@@ -35,6 +35,14 @@ class MySQLSpec(BackendSpec):
     schemes = ("mysql", "mariadb")
     default_port = 3306
     default_user = "root"
+    vendors = ("MariaDB", "MySQL")
+    lock_timeout_sql = "SET SESSION innodb_lock_wait_timeout = 1"
+    isolation_level_sql = "SELECT @@SESSION.tx_isolation"
+    # On this machine and in docker-compose.yml the MySQL-family server on 3306 is MariaDB.
+    default_target = ("mysql", "mysql://root@127.0.0.1:3306/dbbench")
+    supports_bulk_load = True  # when the server allows it: bulk_load_available()
+    bulk_load_name = "LOAD DATA LOCAL INFILE"
+    defers_constraints = True
 
     def __init__(self) -> None:
         import MySQLdb
@@ -142,6 +150,34 @@ class MySQLSpec(BackendSpec):
         "collation_server",
         "sql_mode",
     )
+    durability_settings = ("innodb_flush_log_at_trx_commit", "sync_binlog", "log_bin")
+    buffer_setting = "innodb_buffer_pool_size"
+
+    # A managed server (dbbench.servers) is MariaDB. utf8mb4: four-byte UTF-8 (emoji fit, as in PostgreSQL's UTF8);
+    # utf8mb4_general_ci is MariaDB 10.11's default for it, stated rather than implied.
+    managed_charset = "utf8mb4"
+    managed_collation = "utf8mb4_general_ci"
+    managed_description = (
+        "MariaDB: durable commits (innodb_flush_log_at_trx_commit=1, innodb_doublewrite), binary log off, "
+        f"innodb_autoinc_lock_mode=2, {managed_charset} {managed_collation}, time zone tables loaded"
+    )
+
+    def managed_settings(self, memory_bytes: int, max_connections: int) -> dict[str, str]:
+        return {
+            "innodb_buffer_pool_size": str(memory_bytes),
+            "innodb_flush_log_at_trx_commit": "1",  # a commit returns once its redo log is on disk
+            "innodb_doublewrite": "1",
+            # No binary log, as PostgreSQL has no second log to sync: one durable log per commit on both.
+            "skip_log_bin": "",
+            # MySQL 8's default (MariaDB's is 1, which holds a table lock through each LOAD DATA or INSERT ...
+            # SELECT): bulk loads into one table side by side, as PostgreSQL's COPY does. Single-row and
+            # multi-row INSERTs take their ids the same way under both. Safe without a statement-based binary log.
+            "innodb_autoinc_lock_mode": "2",
+            "max_connections": str(max_connections),
+            "character_set_server": self.managed_charset,
+            "collation_server": self.managed_collation,
+            "local_infile": "1",  # the seeder's LOAD DATA LOCAL INFILE, as PostgreSQL's COPY
+        }
 
     def server_info(self, cursor: Any, database: str | None) -> ServerInfo:
         cursor.execute("SELECT VERSION(), @@version_comment")
@@ -171,8 +207,6 @@ class MySQLSpec(BackendSpec):
         )
         buffer_bytes = int(settings.get("innodb_buffer_pool_size", "0") or 0)
         return ServerInfo(vendor, version.split("-")[0], settings, durable, buffer_bytes)
-
-    bulk_load_name = "LOAD DATA LOCAL INFILE"
 
     def bulk_load_available(self, cursor: Any) -> bool:
         # Off by default on MySQL 8; the client side is enabled in django_settings/raw_connect.
@@ -309,9 +343,6 @@ class MySQLSpec(BackendSpec):
             "SELECT table_name, column_name, column_type, datetime_precision, COALESCE(collation_name, '') "
             "FROM information_schema.columns WHERE table_schema = DATABASE()"
         )
-
-    lock_timeout_sql = "SET SESSION innodb_lock_wait_timeout = 1"
-    isolation_level_sql = "SELECT @@SESSION.tx_isolation"
 
     def isolation_options(self, level: str | None, options: dict[str, Any]) -> dict[str, Any]:
         # A missing key means "read committed" to Django's MySQL backend; None leaves the server default in force.

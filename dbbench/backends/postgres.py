@@ -24,8 +24,17 @@ class PostgresSpec(BackendSpec):
     schemes = ("postgres", "postgresql", "pgsql")
     default_port = 5432
     default_user = "postgres"
+    vendors = ("PostgreSQL",)
+    lock_timeout_sql = "SET lock_timeout = '2s'"
+    isolation_level_sql = "SHOW transaction_isolation"
+    baseline = True  # the database a team on Django would be leaving
+    default_target = ("postgres", "postgres://postgres@127.0.0.1:5432/dbbench")
     django_pool = True
     pooler = "pgbouncer"
+    supports_bulk_load = True
+    bulk_load_name = "COPY"
+    defers_constraints = True
+    copies_out = True
 
     def __init__(self) -> None:
         import psycopg
@@ -125,6 +134,24 @@ class PostgresSpec(BackendSpec):
         "server_encoding",
         "jit",
     )
+    durability_settings = ("fsync", "synchronous_commit")
+    buffer_setting = "shared_buffers"
+
+    # A managed server (dbbench.servers): C.UTF-8 is the one UTF-8 locale every Debian has: byte-order collation,
+    # no dependence on installed locales.
+    managed_locale = "C.UTF-8"
+    managed_description = (
+        f"PostgreSQL: durable commits (fsync, synchronous_commit=on, full_page_writes), UTF8 {managed_locale}"
+    )
+
+    def managed_settings(self, memory_bytes: int, max_connections: int) -> dict[str, str]:
+        return {
+            "shared_buffers": f"{memory_bytes // 1024}kB",
+            "fsync": "on",
+            "synchronous_commit": "on",  # a commit returns once its WAL is on disk
+            "full_page_writes": "on",  # torn-page protection, as InnoDB's doublewrite buffer
+            "max_connections": str(max_connections),
+        }
 
     def server_info(self, cursor: Any, database: str | None) -> ServerInfo:
         cursor.execute("SHOW server_version")
@@ -141,12 +168,7 @@ class PostgresSpec(BackendSpec):
         cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
         settings["collation"] = cursor.fetchone()[0]
         durable = settings["fsync"] == "on" and settings["synchronous_commit"] != "off"
-        return ServerInfo("PostgreSQL", version, settings, durable, buffer_bytes)
-
-    bulk_load_name = "COPY"
-
-    def bulk_load_available(self, cursor: Any) -> bool:
-        return True
+        return ServerInfo(self.vendors[0], version, settings, durable, buffer_bytes)
 
     def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
         # timestamptz reads the file's naive timestamps in the session time zone (Django's is UTC; a raw one's
@@ -247,9 +269,6 @@ class PostgresSpec(BackendSpec):
             "WHERE c.table_schema = current_schema()"
         )
 
-    lock_timeout_sql = "SET lock_timeout = '2s'"
-    isolation_level_sql = "SHOW transaction_isolation"
-
     def isolation_options(self, level: str | None, options: dict[str, Any]) -> dict[str, Any]:
         from django.db.backends.postgresql.psycopg_any import IsolationLevel
 
@@ -260,8 +279,6 @@ class PostgresSpec(BackendSpec):
     def statistics_sql(self, table: str) -> list[str]:
         # VACUUM also sets the visibility map, without which index-only scans visit the heap after a COPY.
         return [f"VACUUM (ANALYZE) {self.quote_name(table)}"]
-
-    copies_out = True
 
     def copy_out(self, cursor: Any, select: str) -> Iterator[bytes]:
         # COPY's text format is the bulk loaders' (tabs, backslash escapes, \N): the server writes the rows, no

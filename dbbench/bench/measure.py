@@ -28,7 +28,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from dbbench.bench.runner import Profile
-from dbbench.report.stats import MIN_SAMPLES, Label, compare
+from dbbench.stats import MIN_SAMPLES, Label, compare
 
 if TYPE_CHECKING:
     from dbbench.bench import workloads as w

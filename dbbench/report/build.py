@@ -36,10 +36,10 @@ from dbbench.report.sections import (
     load_evidence,
     portability_evidence,
 )
-from dbbench.report.stats import DEFAULT_THRESHOLD, Comparison
 from dbbench.report.verdict import DEFAULT_MIX, Evidence, OpEvidence, Verdict, decide, resolve_mix
 from dbbench.results import SHARED, atomic_write_files
-from dbbench.units import format_count
+from dbbench.stats import DEFAULT_THRESHOLD, Comparison
+from dbbench.units import format_count, format_interval, format_mib
 
 FIGURES_DIR = "report_files"
 
@@ -248,8 +248,8 @@ class _Document:
             for alias, b in self.r.backends.items():
                 durable = "?" if b.durable is None else ("yes" if b.durable else "**no**")
                 durable += f" ({_cell(durability_settings(b))})" if b.settings else ""
-                buffer = "?" if not b.buffer_bytes else _mib(b.buffer_bytes)
-                data = "?" if not b.data_bytes else f"{_mib(b.data_bytes[max(b.data_bytes)])}"
+                buffer = "?" if not b.buffer_bytes else format_mib(b.buffer_bytes)
+                data = "?" if not b.data_bytes else f"{format_mib(b.data_bytes[max(b.data_bytes)])}"
                 collation = _cell(b.settings.get("collation", "?"))
                 server = _cell(f"{b.vendor} {b.version}")
                 out.append(f"| {_code(alias)} | {server} | {durable} | {buffer} | {data} | {collation} |")
@@ -398,7 +398,7 @@ class _Document:
         A crossing counts when the candidate is significantly faster at one size and significantly slower at the
         next (or the reverse): lines that touch inside their intervals say nothing about who overtakes whom.
         """
-        from dbbench.report.stats import Label, crossovers
+        from dbbench.stats import Label, crossovers
 
         found: dict[str, list[tuple[float, float, str]]] = {}
         noise = 0
@@ -527,9 +527,7 @@ def _rows(r: Row) -> str:
 
 
 def _ci(c: Comparison) -> str:
-    if not (math.isfinite(c.low) and math.isfinite(c.high)):
-        return "-"
-    return f"{c.low:.2f}-{c.high:.2f}"
+    return format_interval(c.low, c.high)  # a table cell: the column header names the confidence
 
 
 def _label(c: Comparison) -> str:
@@ -539,7 +537,3 @@ def _label(c: Comparison) -> str:
 def _round(x: float) -> int:
     """A crossing's row count to two significant digits: it is interpolated, not measured."""
     return int(float(f"{x:.2g}")) or 1
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:,.0f} MiB"

@@ -13,11 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from dbbench.backends.registry import baseline_vendors
+from dbbench.backends.registry import durability_settings as durability_setting_names
 from dbbench.errors import ResultsError
-from dbbench.report.stats import DEFAULT_THRESHOLD, Comparison, Label, Summary, compare, drift, summarize
 from dbbench.results import load_result
+from dbbench.stats import DEFAULT_THRESHOLD, Comparison, Label, Summary, compare, drift, summarize
+from dbbench.units import format_mib
 
-BASELINE_VENDOR = "PostgreSQL"  # the team's current database: the question is whether to leave it
+# The team's current database (PostgreSQL; dbbench.backends.spec: ``baseline``): the question is whether to leave it.
+BASELINE_VENDORS = baseline_vendors()
+DURABILITY_SETTINGS = durability_setting_names()  # each family's settings that decide whether a commit waits
 UNSTEADY = 1.5  # a run whose slowest tenth of rounds is this much slower than its fastest was disturbed
 # The control (the baseline measured again under another name in the same rounds) has no real difference to find.
 # Its largest departure from 1.0 is the run's noise floor: no candidate difference smaller than that is called one.
@@ -89,9 +94,9 @@ class ResultSet:
 
     @property
     def baseline(self) -> str | None:
-        """The first PostgreSQL backend (the team's current database), else the first backend."""
+        """The first backend of a baseline family (PostgreSQL: the team's current database), else the first."""
         for alias, backend in self.backends.items():
-            if backend.vendor == BASELINE_VENDOR:
+            if backend.vendor in BASELINE_VENDORS:
                 return alias
         return next(iter(self.backends), None)
 
@@ -321,21 +326,16 @@ def fairness_flags(results: ResultSet) -> list[str]:
             size = max(b.data_bytes)
             if b.data_bytes[size] > b.buffer_bytes:
                 flags.append(
-                    f"{b.display}: its buffer ({_mib(b.buffer_bytes)}) is smaller than the attempt data at "
-                    f"{size:,} attempts ({_mib(b.data_bytes[size])}), so reads at that size also measure its cache "
-                    "misses"
+                    f"{b.display}: its buffer ({format_mib(b.buffer_bytes)}) is smaller than the attempt data at "
+                    f"{size:,} attempts ({format_mib(b.data_bytes[size])}), so reads at that size also measure its "
+                    "cache misses"
                 )
     return flags
 
 
 def durability_settings(b: Backend) -> str:
     """The settings that decide whether a commit waits for the disk, as ``name=value`` text."""
-    keys = ("fsync", "synchronous_commit", "innodb_flush_log_at_trx_commit", "sync_binlog", "log_bin")
-    return ", ".join(f"{k}={b.settings[k]}" for k in keys if k in b.settings) or "settings not recorded"
-
-
-def _mib(n: int) -> str:
-    return f"{n / 2**20:,.0f} MiB"
+    return ", ".join(f"{k}={b.settings[k]}" for k in DURABILITY_SETTINGS if k in b.settings) or "settings not recorded"
 
 
 class _FirstSeen(dict[str, Any]):

@@ -18,8 +18,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 
-from dbbench.report.stats import crossovers  # noqa: E402
 from dbbench.results import SHARED, atomic_write_files  # noqa: E402
+from dbbench.stats import crossovers  # noqa: E402
 from dbbench.units import format_count  # noqa: E402
 
 DPI = 96  # small PNGs: the HTML report embeds them

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from dbbench.errors import ConfigError
 from dbbench.report.capacity import Alternatives
-from dbbench.report.stats import Comparison, Label, combine
+from dbbench.stats import Comparison, Label, combine
+from dbbench.units import format_interval
 
 # How often each operation (dbbench.bench.workloads.OPERATIONS) happens on a quiz site, relative to the others; the
 # verdict weighs each operation's ratio by it. Documented in README ("The verdict"). Students mostly read: the
@@ -467,9 +468,7 @@ def _times(c: Comparison) -> str:
 
 
 def _ci(c: Comparison) -> str:
-    if not (math.isfinite(c.low) and math.isfinite(c.high)):
-        return "too few samples for an interval"
-    return f"{c.confidence:.0%} CI {c.low:.2f}-{c.high:.2f}"
+    return format_interval(c.low, c.high, c.confidence, missing="too few samples for an interval")
 
 
 def _label_text(label: Label, threshold: float | None = None) -> str:

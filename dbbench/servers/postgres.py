@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 
+from dbbench.backends.postgres import PostgresSpec
 from dbbench.errors import ConfigError
 from dbbench.servers.engine import Engine, last_line
 from dbbench.servers.profile import Profile
@@ -42,7 +43,7 @@ class PostgresEngine(Engine):
             f"--username={self.user}",
             f"--pwfile={pwfile}",
             "--encoding=UTF8",
-            f"--locale={profile.postgres_locale}",
+            f"--locale={PostgresSpec.managed_locale}",
             # The socket lives in a 0700 directory: only the server account gets in, without a password.
             "--auth-local=trust",
             "--auth-host=scram-sha-256",
@@ -59,7 +60,7 @@ class PostgresEngine(Engine):
             "listen_addresses": "127.0.0.1",
             "port": str(port),
             "unix_socket_directories": str(sd.run),
-            **profile.postgres_settings(),
+            **profile.settings(self.family),
         }
         argv = [str(self.binaries()["postgres"]), "-D", str(self.data(sd))]
         for key, value in settings.items():

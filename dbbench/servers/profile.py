@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from dbbench.backends.registry import BACKENDS
 from dbbench.errors import ConfigError
 from dbbench.servers.limits import check_cpus
 
@@ -19,7 +20,7 @@ DEFAULT_MEMORY = GIB
 ENV_MEMORY = "DBBENCH_SERVER_MEMORY"
 ENV_CPUS = "DBBENCH_SERVER_CPUS"
 MIN_MEMORY = 128 * 2**20
-# The buffers' share of a server's memory: PostgreSQL's documented starting point for shared_buffers (25% of
+# The buffers' share of a server's memory: PostgreSQL's documented starting point for its buffers (25% of
 # RAM), and the same for InnoDB so neither gets more cache. The rest holds connections (PostgreSQL forks a
 # process per connection), sorts, and the page cache PostgreSQL relies on.
 BUFFER_SHARE = 4
@@ -53,19 +54,16 @@ def parse_cpus(text: str) -> int:
 
 @dataclass(frozen=True)
 class Profile:
-    """What both servers get. ``memory_bytes`` is shared_buffers and innodb_buffer_pool_size alike.
+    """What both servers get. ``memory_bytes`` is each server's buffers alike (``BackendSpec.buffer_setting``).
 
-    ``memory_limit_bytes`` and ``cpus`` are each server's limits (None: not limited).
+    ``memory_limit_bytes`` and ``cpus`` are each server's limits (None: not limited). The settings themselves, by
+    name, are each family's :meth:`~dbbench.backends.spec.BackendSpec.managed_settings`.
     """
 
     memory_bytes: int = DEFAULT_MEMORY
     memory_limit_bytes: int | None = None
     cpus: int | None = None
     max_connections: int = 300  # the load test's largest sweep plus Django's test databases, with room
-    # C.UTF-8 is the one UTF-8 locale every Debian has: byte-order collation, no dependence on installed locales.
-    postgres_locale: str = "C.UTF-8"
-    mariadb_charset: str = "utf8mb4"  # four-byte UTF-8: emoji fit, as in PostgreSQL's UTF8
-    mariadb_collation: str = "utf8mb4_general_ci"  # MariaDB 10.11's default for utf8mb4, stated rather than implied
 
     @classmethod
     def from_text(cls, memory: str | None, cpus: str | None = None) -> Profile:
@@ -85,31 +83,9 @@ class Profile:
         """What a restart must change when it differs (recorded with each running server)."""
         return {"buffers": self.memory_bytes, "memory_limit": self.memory_limit_bytes, "cpus": self.cpus}
 
-    def postgres_settings(self) -> dict[str, str]:
-        return {
-            "shared_buffers": f"{self.memory_bytes // 1024}kB",
-            "fsync": "on",
-            "synchronous_commit": "on",  # a commit returns once its WAL is on disk
-            "full_page_writes": "on",  # torn-page protection, as InnoDB's doublewrite buffer
-            "max_connections": str(self.max_connections),
-        }
-
-    def mariadb_settings(self) -> dict[str, str]:
-        return {
-            "innodb_buffer_pool_size": str(self.memory_bytes),
-            "innodb_flush_log_at_trx_commit": "1",  # a commit returns once its redo log is on disk
-            "innodb_doublewrite": "1",
-            # No binary log, as PostgreSQL has no second log to sync: one durable log per commit on both.
-            "skip_log_bin": "",
-            # MySQL 8's default (MariaDB's is 1, which holds a table lock through each LOAD DATA or INSERT ...
-            # SELECT): bulk loads into one table side by side, as PostgreSQL's COPY does. Single-row and
-            # multi-row INSERTs take their ids the same way under both. Safe without a statement-based binary log.
-            "innodb_autoinc_lock_mode": "2",
-            "max_connections": str(self.max_connections),
-            "character_set_server": self.mariadb_charset,
-            "collation_server": self.mariadb_collation,
-            "local_infile": "1",  # the seeder's LOAD DATA LOCAL INFILE, as PostgreSQL's COPY
-        }
+    def settings(self, family: str) -> dict[str, str]:
+        """The command-line settings of a managed server of ``family``."""
+        return BACKENDS[family].managed_settings(self.memory_bytes, self.max_connections)
 
     def limits(self) -> str:
         """The limits asked for each server (what the machine allowed: :func:`dbbench.servers.limits.read_back`)."""
@@ -119,10 +95,8 @@ class Profile:
 
     def describe(self) -> str:
         """One line for ``dbbench doctor``, ``servers status`` and result files."""
+        families = "; ".join(spec.managed_description for spec in BACKENDS.values() if spec.managed_description)
         return (
-            f"buffers {self.memory_bytes // 2**20} MiB, durable commits (fsync, synchronous_commit=on; "
-            f"innodb_flush_log_at_trx_commit=1), binary log off, innodb_autoinc_lock_mode=2, "
-            f"max_connections {self.max_connections}, "
-            f"PostgreSQL UTF8 {self.postgres_locale}, MariaDB {self.mariadb_charset} {self.mariadb_collation}, "
-            f"MariaDB time zone tables loaded, limits asked per server: {self.limits()}"
+            f"buffers {self.memory_bytes // 2**20} MiB, max_connections {self.max_connections}; {families}; "
+            f"limits asked per server: {self.limits()}"
         )
