@@ -15,7 +15,7 @@ import pytest
 
 from dbbench.backends.database import drop_database, ensure_database
 from dbbench.backends.targets import Target
-from dbbench.report.stats import compare
+from dbbench.stats import compare
 from tests.helpers import FIXTURES, ROOT, TARGETS, run_cli
 
 pytestmark = pytest.mark.slow

@@ -1,7 +1,7 @@
 """Your mix: each replayed shape's ratio, weighed by its share of the captured time on the baseline.
 
 Pure functions over a replay's data (the timings it kept), so ``dbbench report`` recomputes the same figures from
-the file. The mix is the report's own :func:`~dbbench.report.stats.combine` (a weighted geometric mean whose
+the file. The mix is the report's own :func:`~dbbench.stats.combine` (a weighted geometric mean whose
 bootstrap interval carries every shape's uncertainty), with weights = captured time, so a shape that took 40% of
 the app's database time moves the answer 40% of the way.
 """
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from dbbench.report.stats import DEFAULT_THRESHOLD, Comparison, Label, combine, compare
+from dbbench.stats import DEFAULT_THRESHOLD, Comparison, Label, combine, compare
 
 DRIVERS = 3  # shapes named as driving the mix
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from dbbench.replay.mix import Mix, mix
-from dbbench.report.stats import Comparison
+from dbbench.stats import Comparison
+from dbbench.units import format_interval
 
 SHOWN = 15
 
 
 def ratio_text(c: Comparison) -> str:
-    interval = "" if c.low != c.low else f" ({c.low:.2f}-{c.high:.2f})"  # NaN: too few samples
-    return f"{c.ratio:.2f}x{interval} {c.label.value}"
+    return f"{c.ratio:.2f}x ({format_interval(c.low, c.high, missing='too few samples')}) {c.label.value}"
 
 
 def counts(data: dict[str, Any]) -> dict[str, int]:
