@@ -92,3 +92,52 @@ def render_text(data: dict[str, Any]) -> str:
 def _sql(shape: dict[str, Any]) -> str:
     text = " ".join(shape["sql"].split())
     return text[:140] + ("..." if len(text) > 140 else "")
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The report's section: your mix, the shapes that drive it, same answers?, failures (no parameter values)."""
+    from dbbench.markdown import code
+    from dbbench.markdown import text as escape
+
+    m = mix(data)
+    n = counts(data)
+    by_id = {s["id"]: s for s in data["shapes"]}
+    out = [
+        f"Queries captured from {escape(str((data['captured'].get('project') or {}).get('name', '?')))} "
+        f"({data['captured'].get('statements') or 0:,} statements in {n['captured']} shapes), replayed on "
+        f"{escape(data['baseline'])} and {escape(data['candidate'])} over the same data: {n.get('replayed', 0)} "
+        f"replayed, {n.get('not_replayable', 0)} not replayable, {n.get('fails', 0)} failing on "
+        f"{escape(data['candidate'])}, {n['differ']} answering differently. Row counts unchanged afterwards: "
+        f"{'yes' if data['data_unchanged'] else '**no**'}.\n",
+    ]
+    if m.comparison is not None:
+        drivers = ", ".join(f"{code(i)} ({p:+.0%} of the pull)" for i, p in m.drivers)
+        out.append(
+            f"**Your mix**: {ratio_text(m.comparison)}, over {m.covered:.0%} of the captured database time; "
+            f"driven by {drivers}.\n"
+        )
+    out += ["| shape | share of captured time | operation | ratio (95% CI) | call site |", "|---|---|---|---|---|"]
+    for r in sorted(m.shapes, key=lambda r: -r.share)[:SHOWN]:
+        site = (by_id[r.id]["sites"] or [""])[0]
+        out.append(
+            f"| {code(r.id)} | {r.share:.1%} | {code(r.operation) if r.operation else ''} | "
+            f"{escape(ratio_text(r.comparison))} | {code(site) if site else ''} |"
+        )
+    differ = [s for s in data["shapes"] if s.get("answers")]
+    if differ:
+        out += ["", "Same answers? These shapes returned different rows:", ""]
+        for s in differ:
+            probe = s["answers"].get("probe")
+            out.append(
+                f"- {code(s['id'])} at {code((s['sites'] or ['?'])[0])}: {s['answers']['differ']} of "
+                f"{s['answers']['differ'] + s['answers']['same']} instances"
+                + (f"; parity probe {code(probe)} explains it" if probe else "")
+            )
+    fails = [s for s in data["shapes"] if s["status"] == "fails" or s.get("audit")]
+    if fails:
+        out += ["", f"Failing on {escape(data['candidate'])} or not replayable there:", ""]
+        for s in fails:
+            why = s.get("reason") or s.get("error", "")
+            audit = f" (audit: {escape('; '.join(s['audit']))})" if s.get("audit") else ""
+            out.append(f"- {code(s['id'])} at {code(s.get('site') or '?')}: {escape(why)}{audit}")
+    return "\n".join(out) + "\n"
