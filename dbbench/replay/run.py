@@ -22,7 +22,7 @@ from dbbench.bench import measure
 from dbbench.bench.runner import Profile
 from dbbench.errors import ConfigError, one_line
 from dbbench.replay import answers
-from dbbench.replay.statements import READ, Call, NotReplayable, Statement, compile_instance, converted, run
+from dbbench.replay.statements import READ, NotReplayable, Statement, call_for, compile_instance, converted, run
 
 # A first batch of ~0.3 s per backend, then more until the ratio is known within 5% or 2 s have gone per shape.
 PROFILE = Profile(
@@ -122,11 +122,11 @@ def _replay_shape(shape: dict[str, Any], aliases: Aliases, options: Options, pro
     same, differ = 0, 0
     for i, (b, c) in enumerate(zip(compiled[base], compiled[cand], strict=True)):
         try:
-            base_rows = run(Call(_driver(base), b))
+            base_rows = run(call_for(base, b))
         except Exception as exc:
             return {"status": "fails_on_baseline", "reason": f"{type(exc).__name__}: {one_line(exc)}"[:300]}
         try:
-            cand_rows = run(Call(_driver(cand), c))
+            cand_rows = run(call_for(cand, c))
         except Exception as exc:
             site = shape["instances"][i].get("site", "")
             return _failure(shape, f"{type(exc).__name__}: {one_line(exc)}", site, c.sql)
@@ -181,18 +181,12 @@ def _failure(shape: dict[str, Any], error: str, site: str, sql: str = "") -> dic
     return failure
 
 
-def _driver(alias: str) -> Any:
-    wrapper = connections[alias]
-    wrapper.ensure_connection()
-    return wrapper.connection
-
-
 def _measure(key: str, compiled: dict[str, list[Statement]], aliases: Aliases, profile: Profile) -> dict[str, Any]:
     """Interleaved rounds on every alias (the benchmark suite's harness), every round the same instance."""
     count = len(compiled[aliases.baseline])
 
-    def prepare(alias: str, index: int) -> Call:
-        return Call(_driver(alias), compiled[alias][index])
+    def prepare(alias: str, index: int) -> Any:
+        return call_for(alias, compiled[alias][index])
 
     operation = _Replayed(key, lambda ds, rng: (rng.randrange(count),), prepare)
     # The harness draws arguments from each subject's dataset; a replay's arguments are instance numbers instead.
@@ -212,7 +206,7 @@ class _Replayed:
 
     name: str
     arguments: Callable[[Any, random.Random], tuple[int]]
-    prepare: Callable[[str, int], Call]
+    prepare: Callable[[str, int], Any]
     inserts: int = 0  # writes are rolled back: nothing to remove afterwards
     updates: bool = False
 
