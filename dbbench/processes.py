@@ -158,7 +158,7 @@ def interrupts_unwind() -> Iterator[None]:
 _STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-def foreground(argv: Sequence[str], *, env: Mapping[str, str]) -> int:
+def foreground(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None) -> int:
     """Run ``argv`` in dbbench's own process group to its end and return its exit code; a signal that stops dbbench
     at any moment (Ctrl-C, SIGTERM) kills it too.
 
@@ -169,7 +169,7 @@ def foreground(argv: Sequence[str], *, env: Mapping[str, str]) -> int:
     held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
     try:
         child = subprocess.Popen(
-            list(argv), env=dict(env), preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            list(argv), env=dict(env), cwd=cwd, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, held)
         )
     except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)

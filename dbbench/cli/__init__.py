@@ -20,10 +20,12 @@ from dbbench.cli.commands import (
     app,
     audit,
     bench,
+    capture,
     doctor,
     load,
     migrate_data,
     parity,
+    replay,
     report,
     run,
     seed,
@@ -40,7 +42,10 @@ Command = tuple[str, Handler, Callable[[argparse.ArgumentParser], None]]
 # In the order `dbbench --help` lists them.
 COMMANDS: list[Command] = [
     (m.NAME, m.run, m.add_arguments)
-    for m in (doctor, setup, seed, seed_benchmark, bench, parity, report, run, load, audit, app, migrate_data, servers)
+    for m in (
+        *(doctor, setup, seed, seed_benchmark, bench, parity, report, run, load, audit, app, capture, replay),
+        *(migrate_data, servers),
+    )
 ]
 
 

@@ -19,6 +19,7 @@ from dbbench.units import format_count
 # Kind -> (anchor, heading), in the order the report shows them.
 SECTIONS: dict[str, tuple[str, str]] = {
     "app": ("project", "Your project"),
+    "replay": ("replay", "Your queries, replayed"),
     "parity": ("portability", "Portability: does the app behave the same?"),
     "load": ("load", "Under concurrent load"),
     "seed-benchmark": ("seeding", "Loading the data"),
@@ -39,6 +40,7 @@ def extra_sections(results: ResultSet, figures: Path) -> list[str]:
         "run": lambda data, figures, index: _run_section(data),
         "audit": lambda data, figures, index: _audit_section(data),
         "app": lambda data, figures, index: _app_section(data),
+        "replay": lambda data, figures, index: _replay_section(data),
     }
     sections: list[str] = []
     for kind, (anchor, heading) in SECTIONS.items():
@@ -52,6 +54,12 @@ def extra_sections(results: ResultSet, figures: Path) -> list[str]:
             lines.append(render(document["data"], figures, index) if render else generic_table(document["data"]))
         sections.append("\n".join(lines))
     return sections
+
+
+def _replay_section(data: dict[str, Any]) -> str:
+    from dbbench.replay.render import markdown
+
+    return markdown(data)
 
 
 # --- parity ---------------------------------------------------------------------------------------------------
