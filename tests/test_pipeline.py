@@ -120,7 +120,9 @@ def test_quick_run_produces_the_report(tmp_path: Path) -> None:
     for heading in ("## Verdict", "## What was measured", "## Latency per operation and size", "## Portability"):
         assert heading in md, heading
     # The quiz app's own code was audited: the parity differences split into the ones it uses and the others.
-    assert "### Differences your code uses" in md and "### Others to know" in md
+    assert "### Differences your code uses" in md and "_Others to know (" in md
+    html = (out / "report.html").read_text()
+    assert "<details><summary>Others to know (" in html and "<details><summary>Same on every server (" in html
     assert "_Control" in md  # every run has its control
     assert "MariaDB 10.11" in md and "PostgreSQL 15" in md
     assert "data:image/png;base64," in (out / "report.html").read_text()

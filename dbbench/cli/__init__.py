@@ -14,15 +14,18 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from dbbench import __version__
 from dbbench.backends.targets import Target, targets_from_env
 from dbbench.cli.commands import (
     app,
     audit,
     bench,
+    capture,
     doctor,
     load,
     migrate_data,
     parity,
+    replay,
     report,
     run,
     seed,
@@ -39,7 +42,10 @@ Command = tuple[str, Handler, Callable[[argparse.ArgumentParser], None]]
 # In the order `dbbench --help` lists them.
 COMMANDS: list[Command] = [
     (m.NAME, m.run, m.add_arguments)
-    for m in (doctor, setup, seed, seed_benchmark, bench, parity, report, run, load, audit, app, migrate_data, servers)
+    for m in (
+        *(doctor, setup, seed, seed_benchmark, bench, parity, report, run, load, audit, app, capture, replay),
+        *(migrate_data, servers),
+    )
 ]
 
 
@@ -55,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dbbench",
         description="Should a Django app move from PostgreSQL to MySQL/MariaDB? Measure it.",
     )
+    parser.add_argument("--version", action="version", version=f"dbbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     for name, handler, add_args in COMMANDS:
         doc = (handler.__doc__ or "").strip()
