@@ -283,19 +283,23 @@ class _Document:
                 server = _cell(f"{b.vendor} {b.version}")
                 out.append(f"| {_code(alias)} | {server} | {durable} | {buffer} | {data} | {collation} |")
             out.append("")
+            details = []  # every server setting and the harness's own cost: folded (report.html), as a reference
             for alias, b in self.r.backends.items():
                 if b.settings:
                     listed = ", ".join(_code(f"{k}={v}") for k, v in sorted(b.settings.items()))
-                    out.append(f"- **{_code(alias)} settings**: {listed}")
+                    details.append(f"- **{_code(alias)} settings**: {listed}")
+            for c in calibration(self.r):
+                details.append(
+                    f"- **Harness calibration** ({_code(str(c.get('alias')))}, {_cell(c.get('size'))} attempts): raw "
+                    f"`pk_lookup` {_cell(c.get('harness_ms'))} ms in dbbench's rounds against "
+                    f"{_cell(c.get('bare_driver_ms'))} ms in a bare driver loop "
+                    f"({_cell(c.get('harness_over_bare'))}x); "
+                    f"timing an empty call costs {_cell(c.get('empty_call_us'))} us"
+                )
+            if details:
+                out.append(markdown.fold("Every server setting, and the harness's own cost", "\n".join(details)))
         for _, doc in self.r.documents.get("benchmark", []):
             out += benchmark_run_lines(doc.get("dbbench_run") or {})
-        for c in calibration(self.r):
-            out.append(
-                f"- **Harness calibration** ({_code(str(c.get('alias')))}, {_cell(c.get('size'))} attempts): raw "
-                f"`pk_lookup` {_cell(c.get('harness_ms'))} ms in dbbench's rounds against "
-                f"{_cell(c.get('bare_driver_ms'))} ms in a bare driver loop ({_cell(c.get('harness_over_bare'))}x); "
-                f"timing an empty call costs {_cell(c.get('empty_call_us'))} us"
-            )
         sizes = ", ".join(f"{format_count(s)} ({s:,})" for s in self.r.sizes) or "-"
         seeds = sorted({_cell(m.seed) for m in self.r.measurements if m.seed is not None})
         out += [

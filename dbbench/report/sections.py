@@ -27,6 +27,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "run": ("run", "How this run went"),
 }
 _MAX_ROWS = 30
+_SHOWN_CATEGORIES = 5  # rows of the portability table by category in view; the rest folded
 
 
 def extra_sections(results: ResultSet, figures: Path) -> list[str]:
@@ -146,14 +147,22 @@ def _category_table(probes: list[dict[str, Any]], used: set[str] | None) -> str:
             row["yours"] += 1
     order = sorted(rows, key=lambda c: (-rows[c]["yours"], -(rows[c]["different"] + rows[c]["unsupported"]), c))
     head = "| category | same | different | unsupported |" + (" your code uses |" if used is not None else "")
-    out = [head, "|---|---:|---:|---:|" + ("---:|" if used is not None else "")]
-    for c in order:
+    rule = "|---|---:|---:|---:|" + ("---:|" if used is not None else "")
+
+    def line(c: str) -> str:
         r = rows[c]
         cells = [f"{r['same']}", f"{r['different']}", f"{r['unsupported']}"]
         if used is not None:
             cells.append(f"**{r['yours']}**" if r["yours"] else "0")
-        out.append(f"| {_cell(c)} | " + " | ".join(cells) + " |")
-    return "\n".join(out) + "\n"
+        return f"| {_cell(c)} | " + " | ".join(cells) + " |"
+
+    # The categories your code uses and those with most differences stay in view; the rest are folded.
+    shown = max(_SHOWN_CATEGORIES, sum(1 for c in order if rows[c]["yours"]))
+    out = "\n".join([head, rule, *(line(c) for c in order[:shown])]) + "\n"
+    if len(order) > shown:
+        rest = "\n".join([head, rule, *(line(c) for c in order[shown:])])
+        out += "\n" + markdown.fold(f"The other {len(order) - shown} categories", rest)
+    return out
 
 
 def _probe_table(probes: list[dict[str, Any]]) -> str:
