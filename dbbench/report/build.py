@@ -495,15 +495,17 @@ class _Document:
         if not data:
             return ""
         path = plots.orm_overhead(data, self.figures / "orm_overhead.png")
-        lines = [
-            '<a id="orm"></a>\n## ORM overhead\n',
-            f"![ORM time over raw SQL time per operation]({FIGURES_DIR}/{path.name})\n",
+        table = [
             "| operation | " + " | ".join(f"{_cell(a)} ORM/raw" for a in data) + " |",
             "|---|" + "---|" * len(data),
         ]
         for op in dict.fromkeys(op for per in data.values() for op in per):
-            lines.append(f"| {_code(op)} | " + " | ".join(_num(data[a].get(op)) for a in data) + " |")
-        return "\n".join(lines) + "\n"
+            table.append(f"| {_code(op)} | " + " | ".join(_num(data[a].get(op)) for a in data) + " |")
+        return (
+            '<a id="orm"></a>\n## ORM overhead\n\n'
+            f"![ORM time over raw SQL time per operation]({FIGURES_DIR}/{path.name})\n\n"
+            + markdown.fold("The ratios in the plot, as a table", "\n".join(table))
+        )
 
     def _method_section(self) -> str:
         return method.section(self.r, self.weights, self.threshold, self.figures.parent, user_mix=self.user_mix)

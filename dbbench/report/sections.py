@@ -400,23 +400,19 @@ def _audit_section(data: dict[str, Any]) -> str:
 
 
 def _run_section(data: dict[str, Any]) -> str:
-    """How the run went, stage by stage, in one sentence each."""
+    """How the run went: one line for the stages that went well (their times), one for each that did not."""
     stages = [s for s in data.get("stages") or [] if isinstance(s, dict)]
     done = [s for s in stages if s.get("status") == "ok"]
+    times = ", ".join(f"{_cell(s.get('stage'))} {_num(s.get('seconds'))} s" for s in done)
     out = [
         f"Profile `{_cell(data.get('profile'))}`: {len(done)} of {len(stages)} stages completed in "
-        f"{_num((data.get('seconds_before_report') or 0) / 60)} min before the report.\n"
+        f"{_num((data.get('seconds_before_report') or 0) / 60)} min before the report ({times}).\n"
     ]
+    what = {"skipped": "skipped", "failed": "**failed**", "interrupted": "**interrupted**"}
     for s in stages:
-        what = {"ok": "done", "skipped": "skipped", "failed": "**failed**", "interrupted": "**interrupted**"}
-        line = f"- **{_cell(s.get('stage'))}**: {what.get(str(s.get('status')), _cell(s.get('status')))}"
-        if s.get("status") == "ok":
-            line += f" in {_num(s.get('seconds'))} s"
-        if s.get("outputs"):
-            line += f" (wrote {_cell(s.get('outputs'))})"
-        if s.get("note"):
-            line += f": {_cell(s.get('note'))}"
-        out.append(line + ".")
+        if s.get("status") != "ok":
+            line = f"- **{_cell(s.get('stage'))}**: {what.get(str(s.get('status')), _cell(s.get('status')))}"
+            out.append(line + (f": {_cell(s.get('note'))}" if s.get("note") else "") + ".")
     return "\n".join(out) + "\n"
 
 
