@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from dbbench.backends.database import drop_database
-from dbbench.backends.doctor import server_info
 from dbbench.backends.targets import Target
 from dbbench.bench.measure import rotation
 from dbbench.bench.runner import (
@@ -31,6 +30,7 @@ from dbbench.bench.runner import (
     sized_database,
 )
 from dbbench.bench.workloads import OPERATIONS
+from dbbench.doctor import server_info
 from dbbench.report.sections import seeding_text
 from dbbench.results import load_result
 from tests.helpers import ROOT, TARGETS, run_cli

@@ -54,6 +54,19 @@ def test_cli_names_the_failed_stage_and_backend_in_one_line(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
+def test_debug_shows_the_failed_stage_s_traceback_and_its_cause(tmp_path: Path) -> None:
+    """Under ``dbbench run`` too: the stage's error and the driver's error behind it, then the same one line."""
+    env = {"DBBENCH_MYSQL_URL": "mysql://root:hunter2@127.0.0.1:1/dbbench_report_down"}
+    result = run_cli("run", "--profile", "quick", "--output-dir", str(tmp_path / "run"), "--debug", env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert "MySQLdb.OperationalError" in result.stderr  # the driver's error, two links down the chain
+    assert "dbbench.errors.ConnectionFailed" in result.stderr and "dbbench.errors.StageFailed" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("dbbench: error: stage doctor failed on mysql: ")
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+@pytest.mark.slow
 def test_a_foreign_database_stops_the_run_at_setup(tmp_path: Path) -> None:
     """A database with someone else's tables is refused; the doctor stage before it completed."""
     pg = _target("postgresql")

@@ -252,7 +252,7 @@ class Suite:
 
     def server(self, alias: str) -> ServerInfo:
         if alias not in self.servers:
-            from dbbench.backends.doctor import server_info
+            from dbbench.doctor import server_info
 
             self.servers[alias] = server_info(self.target(alias))
         return self.servers[alias]

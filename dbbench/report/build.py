@@ -27,6 +27,7 @@ from dbbench.report.data import (
     environment_summary,
     fairness_flags,
     load_results,
+    replayed_operations,
 )
 from dbbench.report.html import to_html
 from dbbench.report.sections import (
@@ -119,9 +120,10 @@ class _Document:
         self._mix_anchored: set[str] = set()  # operations whose anchor is on a row of the mix table
         self.verdicts: dict[str, Verdict] = {}
         self.evidence: dict[str, Evidence] = {}
+        self.replay = next((doc["data"] for _, doc in results.documents.get("replay", [])), None)
         for cand in self.cands:
             evidence = self._evidence(cand)
-            if evidence.operations and any(weights.get(o.operation, 0) > 0 for o in evidence.operations):
+            if evidence.operations and any(evidence.mix.get(o.operation, 0) > 0 for o in evidence.operations):
                 self.evidence[cand] = evidence
                 self.verdicts[cand] = decide(evidence)
 
@@ -147,6 +149,10 @@ class _Document:
 
     # --- evidence for the verdict -----------------------------------------------------------------------------
 
+    def _replayed(self, cand: str) -> tuple[list[OpEvidence], dict[str, float]] | None:
+        found = replayed_operations(self.replay, self.base, cand, self.threshold) if self.replay else None
+        return ([OpEvidence(*o, "replay") for o in found[0]], found[1]) if found else None
+
     def _evidence(self, cand: str) -> Evidence:
         ops: list[OpEvidence] = []
         for op in _verdict_operations(self.rows):
@@ -159,16 +165,19 @@ class _Document:
             ops.append(OpEvidence(op, row.rows[cand], row.comparisons[cand], _anchor(op)))
         assert self.base is not None
         base, candidate = self.r.backends[self.base], self.r.backends[cand]
+        weights, missing = self.weights, [op for op in DEFAULT_MIX if op not in self.r.operations]
+        if replayed := self._replayed(cand):  # the team's own queries replace the quiz mix
+            (ops, weights), missing = replayed, []
         return Evidence(
             baseline=_cell(base.display),  # the verdict's sentences are Markdown
             baseline_vendor=base.vendor,
             candidate=_cell(candidate.display),
             candidate_vendor=candidate.vendor,
             operations=ops,
-            mix=self.weights,
+            mix=weights,
             fairness=self.flags,
             noise=self.noise,
-            missing=[] if self.user_mix else [op for op in DEFAULT_MIX if op not in self.r.operations],
+            missing=[] if self.user_mix else missing,
             portability=portability_evidence(self.r, self.base, cand),
             load=load_evidence(self.r, self.base, cand),
             capacity=capacity_evidence(self.r, base.vendor),
@@ -337,18 +346,20 @@ class _Document:
             return ""
         out = ['<a id="mix"></a>\n## The operation mix\n']
         source = "as given by `--mix`" if self.user_mix else "the default quiz-site mix, see README: *The verdict*"
+        if self.replay and any(self._replayed(c) for c in self.verdicts):
+            source = "your own queries as captured and replayed: each shape weighs its share of the captured time"
         out.append(
             f"Each operation weighs its share of the site's database work ({source}); the mix ratio is the weighted "
             "geometric mean of the operations' ratios, and its interval combines their bootstrap replicates.\n"
         )
-        total = sum(self.weights.values()) or 1.0
         for cand, verdict in self.verdicts.items():
             ev = self.evidence[cand]
+            total = sum(ev.mix.values()) or 1.0
             out.append(f"| operation | share | rows | {self.name(cand)} / {self.base_name} | 95% CI | label |")
             out.append("|---|---|---|---|---|---|")
-            for o in sorted(ev.operations, key=lambda o: -self.weights.get(o.operation, 0)):
+            for o in sorted(ev.operations, key=lambda o: -ev.mix.get(o.operation, 0)):
                 c = o.comparison
-                share = self.weights.get(o.operation, 0) / total
+                share = ev.mix.get(o.operation, 0) / total
                 # The operation's anchor (the reasons' "numbers" links): on its first row here, which report.md keeps.
                 anchor = "" if o.operation in self._mix_anchored else f'<a id="{o.anchor}"></a>'
                 self._mix_anchored.add(o.operation)

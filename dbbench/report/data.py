@@ -437,3 +437,18 @@ def environment_summary(results: ResultSet) -> dict[str, str]:
     if isinstance(commit, dict) and commit.get("id"):
         out["commit"] = f"`{str(commit['id'])[:12]}`" + (" (uncommitted changes)" if commit.get("dirty") else "")
     return out
+
+
+def replayed_operations(
+    replay: dict[str, Any], base: str | None, cand: str, threshold: float
+) -> tuple[list[tuple[str, int, Comparison]], dict[str, float]] | None:
+    """A replay's shapes as the verdict's operations ``(name, rows, comparison)`` and their weights (share of the
+    captured time), when the replay compared ``base`` with ``cand``; else None. The first replay file given wins."""
+    if replay.get("candidate") != cand or replay.get("baseline") != base:
+        return None
+    from dbbench.replay.mix import shape_ratios
+
+    ratios = shape_ratios(replay, threshold=threshold)
+    rows = max((n or 0 for n in (replay.get("row_counts_before") or {}).get(base, {}).values()), default=0)
+    ops = [(f"shape {r.id}", rows, r.comparison) for r in ratios]
+    return (ops, {f"shape {r.id}": r.share for r in ratios}) if ops else None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dbbench import markdown
-from dbbench.report import capacity
+from dbbench.report import capacity, tiers
 from dbbench.report.data import ResultSet
 from dbbench.report.verdict import AppEvidence, LoadEvidence, Portability
 from dbbench.units import format_count
@@ -19,6 +19,7 @@ from dbbench.units import format_count
 # Kind -> (anchor, heading), in the order the report shows them.
 SECTIONS: dict[str, tuple[str, str]] = {
     "app": ("project", "Your project"),
+    "replay": ("replay", "Your queries, replayed"),
     "parity": ("portability", "Portability: does the app behave the same?"),
     "load": ("load", "Under concurrent load"),
     "seed-benchmark": ("seeding", "Loading the data"),
@@ -40,6 +41,7 @@ def extra_sections(results: ResultSet, figures: Path) -> list[str]:
         "run": lambda data, figures, index: _run_section(data),
         "audit": lambda data, figures, index: _audit_section(data),
         "app": lambda data, figures, index: _app_section(data),
+        "replay": lambda data, figures, index: _replay_section(data),
     }
     sections: list[str] = []
     for kind, (anchor, heading) in SECTIONS.items():
@@ -53,6 +55,12 @@ def extra_sections(results: ResultSet, figures: Path) -> list[str]:
             lines.append(render(document["data"], figures, index) if render else generic_table(document["data"]))
         sections.append("\n".join(lines))
     return sections
+
+
+def _replay_section(data: dict[str, Any]) -> str:
+    from dbbench.replay.render import markdown
+
+    return markdown(data)
 
 
 # --- parity ---------------------------------------------------------------------------------------------------
@@ -267,8 +275,11 @@ def _load_section(data: dict[str, Any], figures: Path, index: int) -> str:
     if curves:
         path = plots.load_curves(curves, figures / f"load_{index}.png")
         out.append(f"![throughput and p95 against concurrent users](report_files/{path.name})\n")
+    if (data.get("layout") or {}).get("text"):
+        out.append(f"Layout measured: {_cell(data['layout']['text'])}.\n")
     out.append(loadstats.render_table(data) + "\n")
     out.append(_capacity_section(data))
+    out.append(tiers.section(data, figures, index))
     if config:
         think = config.get("think_s") or ["?", "?"]
         out.append(
