@@ -164,7 +164,8 @@ def for_run(run: Mapping[str, Any]) -> dict[str, Any] | None:
 HELPS = {
     APP: "more app capacity: gunicorn `--workers` (processes; each needs its own memory) or `--threads` with "
     "`--worker-class gthread` (each thread waiting on SQL frees the CPU for another), or more CPUs for the app "
-    "server; a faster database does not help here",
+    "server (`dbbench load --variants <baseline>-cma60-w<2 x workers>,<baseline>-cma60-t4` measures the first two); "
+    "a faster database does not help here",
     DATABASE: "the database: faster statements (indexes, fewer queries per request), persistent connections "
     "(`CONN_MAX_AGE`) or pooling, or more CPU for the server",
     LOCUST: "more load generators (`--locust-workers`) before reading the site's capacity",
