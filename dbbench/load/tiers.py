@@ -149,7 +149,7 @@ class TierSampler:
     shapes_dir: Path | None = None  # where the site's workers write their SQL shape histograms
     tiers: dict[str, Tier] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
-    _prev: dict[int, tuple[str, int, int]] = field(default_factory=dict)  # pid -> (tier, total ticks, ppid)
+    _prev: dict[int, tuple[str, int]] = field(default_factory=dict)  # pid -> (tier, total ticks) at last sample
     _ticks: dict[str, int] = field(default_factory=dict)
     _prev_wait: dict[int, int] = field(default_factory=dict)  # pid -> run-queue wait (ns) at last sample
     _waits: dict[str, int] = field(default_factory=dict)
@@ -199,13 +199,13 @@ class TierSampler:
             owner = classify(now, {pid: t.key for t in self.tiers.values() for pid in t.roots})
             ticks = self._ticks
             previous = set(self._prev)
-            current: dict[int, tuple[str, int, int]] = {}
+            current: dict[int, tuple[str, int]] = {}
             for pid, stat in now.items():
                 tier = owner.get(pid, OTHER)
                 seen = self._prev.get(pid)
                 ticks[tier] = ticks.get(tier, 0) + stat.total - (seen[1] if seen else 0)
-                current[pid] = (tier, stat.total, stat.ppid)
-            for pid, (tier, total, ppid) in self._prev.items():
+                current[pid] = (tier, stat.total)
+            for pid, (tier, total) in self._prev.items():
                 # Reaped: its reaper's (an orphan's: init's) children's time now holds all of it.
                 if pid not in now:
                     ticks[tier] = ticks.get(tier, 0) - total
