@@ -192,3 +192,26 @@ def test_bad_projects_are_one_line(tmp_path: Path, change: str | None, args: tup
     assert proc.returncode != 0 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("dbbench: error: app:") and expected in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+@needs_both
+@pytest.mark.parametrize("command", [None, "python -m pytest terms/tests.py"], ids=["django-runner", "pytest"])
+def test_a_test_database_mariadb_cannot_build_is_one_setup_finding(tmp_path: Path, command: str | None) -> None:
+    extra = ("--test-command", command) if command else ()
+    proc, data = _app(APPS / "glossary", tmp_path / "app.json", "--no-audit", *extra)
+    assert proc.returncode == 1, proc.stderr  # the move breaks the test database: exit 1, for CI
+    base, cand = data["runs"]
+    assert base["counts"] == {"passed": 3}  # the baseline's results are kept
+    (comp,) = data["comparisons"]
+    (finding,) = comp["setup_findings"]
+    assert (finding["migration"], finding["model"], finding["field"]) == ("terms.0001_initial", "terms.Term", "slug")
+    assert "(1170, " in finding["error"] and finding["explanation"]["id"] == "ddl_text_key"
+    assert comp["breaks"] == []  # the tests it kept from running are "not run", not breaks
+    # Django's runner stops before any test; pytest still runs the one test that needs no database.
+    not_run = 3 if command is None else 2
+    assert len(comp["not_run_on_candidate"]) == not_run and cand["counts"]["not_run"] == not_run
+    assert comp["tests_compared"] + not_run == comp["totals"]["baseline"] == 3
+    assert "SET-UP FAILS on MariaDB" in proc.stdout and "field slug" in proc.stdout
+    section = render.render_section(data)
+    assert "model terms.Term, field slug" in section and "CharField with a max_length" in section

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.test.runner import DiscoverRunner
 
-from dbbench.app import recorder
+from . import recorder  # relative: this folder is also copied for a project's own interpreter
 
 # unittest's stand-in for a test module that failed to import.
 _IMPORT_FAILURE = "unittest.loader._FailedTest"
@@ -23,7 +23,7 @@ class RecordingResult(unittest.TextTestResult):
 
     def startTest(self, test: unittest.TestCase) -> None:  # noqa: N802 - unittest's name
         super().startTest(test)
-        self._current, self._outcome_name, self._error = test, "passed", None
+        self._current, self._outcome_name, self._error, self._reason = test, "passed", None, ""
         self._t0 = time.perf_counter()
         self._capture = recorder.capture_sql()
         self._kept = self._capture.__enter__()
@@ -33,7 +33,9 @@ class RecordingResult(unittest.TextTestResult):
         self._capture.__exit__(None, None, None)
         sql = list(self._kept) if self._error else []
         if not test.id().startswith(_IMPORT_FAILURE):  # an import failure is a crash, not a test
-            recorder.finished(test.id(), self._outcome_name, time.perf_counter() - self._t0, self._error, sql)
+            recorder.finished(
+                test.id(), self._outcome_name, time.perf_counter() - self._t0, self._error, sql, self._reason
+            )
         self._current = None
         super().stopTest(test)
 
@@ -63,7 +65,11 @@ class RecordingResult(unittest.TextTestResult):
 
     def addSkip(self, test: Any, reason: str) -> None:  # noqa: N802
         super().addSkip(test, reason)
+        if getattr(self, "_current", None) is not test:  # a whole class skipped (setUpClass raised SkipTest)
+            recorder.finished(test.id(), "skipped", 0.0, None, [], str(reason))
+            return
         self._set("skipped")
+        self._reason = str(reason)
 
     def addExpectedFailure(self, test: Any, err: Any) -> None:  # noqa: N802
         super().addExpectedFailure(test, err)
@@ -84,7 +90,26 @@ class Runner(DiscoverRunner):
     def get_resultclass(self) -> type[unittest.TextTestResult]:
         return RecordingResult
 
+    def build_suite(self, *args: Any, **kwargs: Any) -> unittest.TestSuite:
+        self._suite = super().build_suite(*args, **kwargs)
+        return self._suite
+
     def setup_databases(self, **kwargs: Any) -> Any:
-        config = super().setup_databases(**kwargs)
+        try:
+            with recorder.setup_guard():
+                config = super().setup_databases(**kwargs)
+        except Exception:
+            # Django's runner stops here: every test of the suite is "not run", none is a break.
+            suite = getattr(self, "_suite", None)
+            recorder.not_run([t.id() for t in _tests(suite) if not t.id().startswith(_IMPORT_FAILURE)])
+            raise
         recorder.started("django")
         return config
+
+
+def _tests(suite: Any) -> list[unittest.TestCase]:
+    if suite is None:
+        return []
+    if isinstance(suite, unittest.TestSuite):
+        return [t for child in suite for t in _tests(child)]
+    return [suite]

@@ -201,6 +201,7 @@ def run_suite(project: Project, target: Target, *, timeout: float, workdir: Path
     run = read_events(events)
     run.update(
         target=target.name,
+        aliases=aliases,
         seconds=round(seconds, 3),
         exit_code=code,
         timed_out=code is None,
@@ -211,12 +212,31 @@ def run_suite(project: Project, target: Target, *, timeout: float, workdir: Path
     return run
 
 
+def crashed_run(target: Target, message: str) -> dict[str, Any]:
+    """A candidate on which the suite could not run at all: no tests, the one line that says why."""
+    return {
+        "start": None,
+        "tests": {},
+        "stopped_during": None,
+        "collect_errors": [],
+        "setup_errors": [],
+        "target": target.name,
+        "seconds": 0.0,
+        "exit_code": None,
+        "timed_out": False,
+        "leftover_databases_dropped": [],
+        "output_tail": "",
+        "crashed": mask_secrets(message.removeprefix("app: "), [target]),
+    }
+
+
 def read_events(path: Path) -> dict[str, Any]:
     """Fold the child's event lines into one run: tests by id, the test running when it stopped, crashes."""
     tests: dict[str, dict[str, Any]] = {}
     start: dict[str, Any] | None = None
     running: str | None = None
     collect_errors: list[dict[str, str]] = []
+    setup_errors: list[dict[str, Any]] = []
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     for line in lines:
         try:
@@ -233,13 +253,23 @@ def read_events(path: Path) -> dict[str, Any]:
             running = None
         elif kind == "collect_error":
             collect_errors.append(event)
-    return {"start": start, "tests": tests, "stopped_during": running, "collect_errors": collect_errors}
+        elif kind == "setup_error":
+            setup_errors.append(event)
+        elif kind == "not_run":
+            tests.update({test: {"outcome": "not_run", "seconds": 0.0} for test in event["tests"]})
+    return {
+        "start": start,
+        "tests": tests,
+        "stopped_during": running,
+        "collect_errors": collect_errors,
+        "setup_errors": setup_errors,
+    }
 
 
 def check_started(run: dict[str, Any], target: Target, project: Project) -> None:
     """Raise one line when the suite never reached its tests, or ran them on databases dbbench did not give it."""
-    if run["timed_out"]:
-        return
+    if run["timed_out"] or (run["setup_errors"] and run["start"] is None):
+        return  # a test database that could not be built is a finding, not a crash
     crash = run["collect_errors"][0] if run["collect_errors"] else None
     if not run["tests"] and crash:
         raise SuiteCrashed(

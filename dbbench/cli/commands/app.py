@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from dbbench.app import detect, render
     from dbbench.app import run as app
-    from dbbench.app.runner import SuiteTimedOut
+    from dbbench.app.runner import SuiteCrashed, SuiteTimedOut
     from dbbench.results import write_result
 
     output = app.output_path(Path(args.output) if args.output else None)
@@ -52,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     write_result(output, "app", data)
     print(json.dumps(data, indent=2, default=str) if args.json else render.render_text(data))
     print(f"wrote {output}")
+    failed = app.crashed(data)
+    if failed:
+        raise SuiteCrashed(f"app: {'; '.join(failed)} (the baseline's results are kept in {output})")
     stopped = app.timed_out(data)
     if stopped:
         raise SuiteTimedOut(
