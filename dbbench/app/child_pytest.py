@@ -6,14 +6,25 @@ A test's time is its call phase; its outcome joins its three phases: an exceptio
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from typing import Any
 
 import pytest
 
-from . import recorder  # relative: this folder is also copied for a project's own interpreter
+from . import child_settings, recorder  # relative: this folder is also copied for a project's own interpreter
 
 _state: dict[str, dict[str, Any]] = {}
+
+# A conftest that builds the settings in code (settings.configure(...)) gets the target's databases too.
+child_settings.patch_configure()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-benchmark creates its storage folder (.benchmarks) in the project at start: keep it in dbbench's.
+    if hasattr(config.option, "benchmark_storage") and os.environ.get("DBBENCH_APP_WORKDIR"):
+        config.option.benchmark_storage = "file://" + os.path.join(os.environ["DBBENCH_APP_WORKDIR"], "benchmarks")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

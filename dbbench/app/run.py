@@ -58,6 +58,7 @@ def run_app(
         "settings": project.settings,
         "settings_source": project.settings_source,
         "runner": project.runner,
+        "python": project.python,
         "command": runner.test_command(project),
         "timeout_s": timeout,
         "baseline": targets[0].name,
