@@ -34,7 +34,7 @@ COMMAND_FILES = ("Makefile", "tox.ini", "noxfile.py", "setup.cfg")
 VENVS = (".venv", "venv", "env", ".env")
 _DS_IN_CONFIG = re.compile(r"(?:DJANGO_SETTINGS_MODULE\s*[=:]\s*|--ds[= ])[\"']?([A-Za-z_][\w.]*)")
 _DS_IN_CODE = re.compile(r"[\"']DJANGO_SETTINGS_MODULE[\"']\s*(?:,|\]\s*=)\s*[\"']([A-Za-z_][\w.]*)[\"']")
-_SETTINGS_FLAG = re.compile(r"(?:--settings[= ]|DJANGO_SETTINGS_MODULE\s*[=:]\s*)[\"']?([A-Za-z_][\w.]*)")
+_SETTINGS_FLAG = re.compile(r"(?:--settings[= ]|--ds[= ]|DJANGO_SETTINGS_MODULE\s*[=:]\s*)[\"']?([A-Za-z_][\w.]*)")
 _PYTHONPATH = re.compile(r"PYTHONPATH\s*[=:]\s*[\"']?([^\s\"';]+)")
 _CONFIGURE = re.compile(r"settings\.configure\(")
 _SKIP = {".git", ".tox", ".nox", ".venv", "venv", "node_modules", "build", "dist", "__pycache__", "docs"}

@@ -131,7 +131,8 @@ def _names(label: str, items: list[Any]) -> list[str]:
 def render_text(data: Mapping[str, Any]) -> str:
     """What ``dbbench app`` prints."""
     labels = _labels(data)
-    out = [f"{data['name']}: settings {data['settings']} ({data['settings_source']}), runner {data['runner']}"]
+    settings = f"settings {data['settings']}" if data["settings"] else "settings built in code"
+    out = [f"{data['name']}: {settings} ({data['settings_source']}), runner {data['runner']}"]
     if data.get("python"):
         out.append(f"python: {data['python']}")
     out += [_run_line(run) for run in data["runs"]]
