@@ -306,6 +306,13 @@ def test_a_test_database_mariadb_cannot_build_is_one_setup_finding(tmp_path: Pat
     assert "SET-UP FAILS on MariaDB" in proc.stdout and "field slug" in proc.stdout
     section = render.render_section(data)
     assert "model terms.Term, field slug" in section and "CharField with a max_length" in section
+    # The app result read on its own: a verdict that says what breaks and what to fix, no empty benchmark sections.
+    report = run_cli("report", str(tmp_path / "app.json"))
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report.md").read_text()
+    assert "No verdict" not in text and "breaks it: 1 set-up failure" in text
+    assert "What to fix first" in text and "model terms.Term, field slug" in text and "0 ran on both" in text
+    assert "## What was measured" not in text and "## Your project" in text
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ from dbbench.errors import ConfigError
 
 PYTEST_CONFIGS = ("pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini")
 TEST_DIRS = ("tests", "test")
+RUNTESTS = ("runtests.py", "run_tests.py")
 COMMAND_FILES = ("Makefile", "tox.ini", "noxfile.py", "setup.cfg")
 VENVS = (".venv", "venv", "env", ".env")
 _DS_IN_CONFIG = re.compile(r"(?:DJANGO_SETTINGS_MODULE\s*[=:]\s*|--ds[= ])[\"']?([A-Za-z_][\w.]*)")
@@ -134,7 +135,7 @@ def find(root: Path) -> _Found:
         found = _from_commands(root, file)
         if found:
             return found
-    for name in ("runtests.py", *(f"{d}/runtests.py" for d in TEST_DIRS)):
+    for name in [f"{d}{n}" for d in ("", *(f"{t}/" for t in TEST_DIRS)) for n in RUNTESTS]:
         script = root / name
         text = _read(script)
         ds = _search(script, _DS_IN_CODE) or _search(script, _SETTINGS_FLAG)

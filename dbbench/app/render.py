@@ -232,3 +232,42 @@ def _comparison_md(comp: Mapping[str, Any], labels: Mapping[str, str]) -> list[s
         slow = ", ".join(f"`{_md(r['test'])}` ({r['ratio'] or 'inf'}x)" for r in comp["slower"][:5])
         out += ["", f"Much slower on {cand}: {slow}."]
     return out
+
+
+def verdict_lines(data: Mapping[str, Any]) -> list[str]:
+    """The app result read on its own (no benchmarks beside it): a headline per candidate, what breaks and why,
+    what to fix first and what was not compared, as Markdown lines for the report's verdict."""
+    labels = _labels(data)
+    out: list[str] = []
+    for comp in data["comparisons"]:
+        base, cand = labels[comp["baseline"]], labels[comp["candidate"]]
+        setups, breaks = comp.get("setup_findings") or [], comp["breaks"]
+        if comp.get("candidate_crashed"):
+            head = f"Your project's suite could not run on {cand}: not a verdict yet"
+        elif setups or breaks:
+            parts = [f"{len(setups)} set-up failure(s)" if setups else "", f"{len(breaks)} break(s)" if breaks else ""]
+            head = f"Moving `{_md(data['name'])}` to {cand} breaks it: {' and '.join(p for p in parts if p)}"
+        else:
+            head = f"Nothing in `{_md(data['name'])}`'s own tests breaks on {cand}"
+        out += [f"> **{head}.**", ""]
+        out.append(f"- Tests: {_md(coverage_text(comp, base, cand))}.")
+        for f in setups:
+            known = f.get("explanation")
+            why = f"{_md(known['title'])}" if known else "not matched to a known difference"
+            out.append(
+                f"- The test database cannot be built on {cand}: {_md(_where(f))}: {_md(f['error'][:160])} ({why})."
+            )
+        causes: dict[str, int] = {}
+        for item in breaks:
+            title = (item.get("explanation") or {}).get("title") or "not matched to a known difference"
+            causes[title] = causes.get(title, 0) + 1
+        out += [f"- {n} break(s): {_md(title)}." for title, n in sorted(causes.items(), key=lambda kv: -kv[1])]
+        out.append("")
+    steps = next_steps(data)
+    if steps:
+        out += ["What to fix first:", ""] + [f"{n}. {_md(step)}" for n, step in enumerate(steps, 1)] + [""]
+    out.append(
+        "_Only your project's own tests were compared: no speed, load or portability results were given, so this "
+        "says what breaks, not whether the move is worth it (`dbbench run --app` measures the rest)._"
+    )
+    return out
