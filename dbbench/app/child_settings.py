@@ -9,6 +9,7 @@ interpreter.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,8 +21,11 @@ RUNNER = f"{__package__}.child_django.Runner"
 
 
 def test_database_name(prefix: str, alias: str) -> str:
-    """``<prefix>_<alias>``: the test database dbbench owns for one alias (the parent drops leftovers by it)."""
-    return prefix + "_" + re.sub(r"[^a-z0-9_]", "_", alias.lower())[:16]
+    """The test database of one alias in one run (the parent drops leftovers by it): its readable start, and a
+    digest of the whole alias so that two aliases that share their first 16 characters (or differ only in
+    punctuation) never share a database."""
+    readable = re.sub(r"[^a-z0-9_]", "_", alias.lower())[:16]
+    return f"{prefix}_{readable}_{hashlib.sha256(alias.encode()).hexdigest()[:6]}"
 
 
 def point(alias: str, entry: dict[str, Any]) -> dict[str, Any]:

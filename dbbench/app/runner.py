@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from dbbench import processes
-from dbbench.app.child_settings import test_database_name
+from dbbench.app.child_settings import test_database_name as scratch_database_name
 from dbbench.app.detect import Project
 from dbbench.app.recorder import EVENTS_ENV
 from dbbench.backends.targets import Target
@@ -123,8 +124,10 @@ def child_env(project: Project, target: Target, prefix: str, shim_dir: Path, eve
         DBBENCH_APP_TARGET=json.dumps(target.django_database()),
         DBBENCH_APP_PREFIX=prefix,
         DBBENCH_APP_WORKDIR=str(shim_dir),
-        # Settings written for dj-database-url read this; the shim replaces DATABASES anyway.
-        DATABASE_URL=target.url,
+        # Settings written for dj-database-url read this; the shim replaces DATABASES anyway. It names the test
+        # database of the run (as the shim's "default"), never the target's own: a project that connects with it
+        # by hand writes into the scratch database dbbench drops afterwards.
+        DATABASE_URL=target.with_database(scratch_database_name(prefix, "default")).url,
         # Nothing written into the project's tree: no __pycache__ (and any bytecode cache kept in dbbench's folder).
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONPYCACHEPREFIX=str(shim_dir / "pycache"),
@@ -203,24 +206,34 @@ def _preflight_error(project: Project, result: dict[str, Any]) -> DbbenchError:
     return ConfigError(f"app: settings {settings} cannot be loaded: {result['error']}: {one_line(result['message'])}")
 
 
-def run_suite(project: Project, target: Target, *, timeout: float, workdir: Path) -> dict[str, Any]:
-    """Run the suite on one target; returns its run (partial and marked when stopped by the timeout)."""
+def run_suite(
+    project: Project, target: Target, *, timeout: float, workdir: Path, extra_env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Run the suite on one target; returns its run (partial and marked when stopped by the timeout).
+
+    ``extra_env`` is added to the child's environment (``--capture``'s recorder: its ``PYTHONPATH`` goes first).
+    """
     prefix = f"dbbench_app_{secrets.token_hex(4)}"
     events = workdir / f"{target.name}.jsonl"
     log = workdir / f"{target.name}.log"
     env = child_env(project, target, prefix, workdir, events)
+    if extra_env:
+        path = os.pathsep.join(p for p in (extra_env.get("PYTHONPATH"), env.get("PYTHONPATH")) if p)
+        env.update(extra_env, PYTHONPATH=path)
     aliases = preflight(project, env, target.spec.engine)
     started = time.perf_counter()
     child = processes.spawn(f"tests on {target.name}", test_command(project), env=env, cwd=project.workdir, log=log)
     try:
         code = processes.wait(child, timeout)
     finally:
-        if child.running():
-            processes.stop(child)
+        # Also after a normal finish: a server or worker the suite started and never stopped is in its group.
+        processes.stop(child)
         seconds = time.perf_counter() - started
-        run = read_events(events)
-        started_on = list((run["start"] or {}).get("databases") or {})
+        events_read = read_events(events)
+        started_on = list((events_read["start"] or {}).get("databases") or {})
         leftovers = drop_test_databases(target, prefix, list(dict.fromkeys([*aliases, *started_on, "default"])))
+    # The suite's own words (messages, recorded SQL and its parameters) may hold the target's password.
+    run = masked(events_read, [target])
     run.update(
         target=target.name,
         aliases=aliases or started_on,
@@ -250,6 +263,21 @@ def crashed_run(target: Target, message: str) -> dict[str, Any]:
         "output_tail": "",
         "crashed": mask_secrets(message.removeprefix("app: "), [target]),
     }
+
+
+def masked(value: Any, targets: list[Target]) -> Any:
+    """``value`` (the child's events) with every string in it masked: passwords, URLs, terminal escapes."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", mask_secrets(value, targets))
+    if isinstance(value, dict):
+        return {masked(k, targets): masked(v, targets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v, targets) for v in value]
+    return value
+
+
+# C0 and C1 control characters but tab and newline: ANSI/OSC sequences that would act on the user's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def read_events(path: Path) -> dict[str, Any]:
@@ -316,7 +344,7 @@ def drop_test_databases(target: Target, prefix: str, aliases: list[str]) -> list
     can match; Django drops them itself after a normal run and this finds none.
     """
     spec = target.spec
-    names = [test_database_name(prefix, alias) for alias in aliases]
+    names = [scratch_database_name(prefix, a) for a in aliases]
     dropped: list[str] = []
     with spec.connection(target, None) as conn:
         cursor = conn.cursor()
