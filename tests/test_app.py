@@ -311,7 +311,7 @@ def test_a_test_database_mariadb_cannot_build_is_one_setup_finding(tmp_path: Pat
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "report.md").read_text()
     assert "No verdict" not in text and "breaks it: 1 set-up failure" in text
-    assert "What to fix first" in text and "model terms.Term, field slug" in text and "0 ran on both" in text
+    assert "What to fix first" in text and "model terms.Term, field slug" in text and "ran on both" in text
     assert "## What was measured" not in text and "## Your project" in text
 
 
@@ -319,22 +319,30 @@ def test_a_test_database_mariadb_cannot_build_is_one_setup_finding(tmp_path: Pat
 @needs_both
 def test_settings_built_in_code_and_coverage_that_adds_up(tmp_path: Path) -> None:
     """runtests.py calls settings.configure(SQLite): dbbench runs the script with the databases pointed at each
-    server; a test class defined only on PostgreSQL and a test the suite skips on MariaDB are counted apart."""
+    server. A test class defined only on PostgreSQL and a test the suite skips on MariaDB are counted apart; a
+    fixture MariaDB cannot load (two tags that differ in case) is one set-up finding, its class "not run"."""
     before = _tree(APPS / "bookmarks")
     proc, data = _app(APPS / "bookmarks", tmp_path / "app.json")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert _tree(APPS / "bookmarks") == before
     base, cand = data["runs"]
-    assert base["counts"] == {"passed": 4} and cand["counts"] == {"passed": 2, "skipped": 1}
+    assert base["counts"] == {"passed": 5} and cand["counts"] == {"not_run": 1, "passed": 2, "skipped": 1}
     (comp,) = data["comparisons"]
     assert [t.rsplit(".", 1)[-1] for t in comp["only_on_baseline"]] == ["test_ilike"]
     (skip,) = comp["skipped_only_on_candidate"]
     assert skip["test"].endswith("test_partial_index") and "supports_partial_indexes" in skip["reason"]
+    (finding,) = comp["setup_findings"]
+    assert finding["fixture"] == "tags.json" and finding["test_class"].endswith("TagFixtureTests")
+    assert "(1062, " in finding["error"] and finding["explanation"]["id"] == "str_unique_case"
+    assert comp["breaks"] == [] and [t.rsplit(".", 1)[-1] for t in comp["not_run_on_candidate"]] == [
+        "test_both_spellings_are_tags"
+    ]
     cov = comp["coverage"]
-    assert sum(cov.values()) == 4 == comp["totals"]["baseline"]  # every test in exactly one group
-    assert comp["tests_compared"] + cov["only_on_baseline"] == comp["totals"]["baseline"]
-    assert comp["tests_compared"] + cov["only_on_candidate"] == comp["totals"]["candidate"]
+    assert sum(cov.values()) == 5 == comp["totals"]["baseline"]  # every test in exactly one group
+    assert comp["tests_compared"] + cov["only_on_baseline"] + cov["not_run_on_candidate"] == 5
+    assert comp["tests_compared"] + cov["only_on_candidate"] + cov["not_run_on_candidate"] == 4
     assert "1 exist only on PostgreSQL" in proc.stdout and "skipped only on MariaDB" in proc.stdout
+    assert "fixture tags.json" in proc.stdout
 
 
 def _isolated_venv(project: Path) -> Path:

@@ -6,7 +6,11 @@ would have to guess) and whose result class records each test's outcome, time, e
 
 from __future__ import annotations
 
+import importlib
+import os
+import re
 import time
+import traceback
 import unittest
 from typing import Any
 
@@ -49,8 +53,7 @@ class RecordingResult(unittest.TextTestResult):
         if test.id().startswith(_IMPORT_FAILURE):
             recorder.collect_error(test.id().removeprefix(_IMPORT_FAILURE + "."), str(err[1]).splitlines()[0])
         if getattr(self, "_current", None) is not test:
-            # setUpClass / tearDownClass errors arrive for a stand-in that never started: record it whole.
-            recorder.finished(test.id(), "error", 0.0, recorder.describe_error(err), [])
+            _class_error(test, err)
             return
         self._set("error", err)
 
@@ -92,6 +95,7 @@ class Runner(DiscoverRunner):
 
     def build_suite(self, *args: Any, **kwargs: Any) -> unittest.TestSuite:
         self._suite = super().build_suite(*args, **kwargs)
+        recorder.suite_ids[:] = [t.id() for t in _tests(self._suite)]
         return self._suite
 
     def setup_databases(self, **kwargs: Any) -> Any:
@@ -105,6 +109,33 @@ class Runner(DiscoverRunner):
             raise
         recorder.started("django")
         return config
+
+
+def _class_error(holder: Any, err: Any) -> None:
+    """A setUpClass (or tearDownClass) error arrives for a stand-in, ``setUpClass (module.Class)``, and unittest
+    then skips the class's tests silently. A fixture that cannot be loaded is a set-up finding whose tests are
+    "not run"; any other error is recorded on each of the class's tests, so they are compared, not lost."""
+    description = str(getattr(holder, "description", holder.id()))
+    match = re.fullmatch(r"(setUpClass|tearDownClass) \((.+)\)", description)
+    members = [t for t in recorder.suite_ids if match and t.startswith(match.group(2) + ".")]
+    error = recorder.describe_error(err)
+    if not members or match.group(1) != "setUpClass":  # type: ignore[union-attr]
+        recorder.finished(holder.id(), "error", 0.0, error, [])
+    elif any(f.filename.endswith(os.path.join("commands", "loaddata.py")) for f in traceback.extract_tb(err[2])):
+        fixtures = getattr(_class(match.group(2)), "fixtures", None) or []  # type: ignore[union-attr]
+        recorder.setup_failed(error, {"fixture": ", ".join(map(str, fixtures)), "class": match.group(2)})  # type: ignore[union-attr]
+        recorder.not_run(members)
+    else:
+        for test in members:
+            recorder.finished(test, "error", 0.0, error, [])
+
+
+def _class(dotted: str) -> Any:
+    module, _, name = dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
 
 
 def _tests(suite: Any) -> list[unittest.TestCase]:

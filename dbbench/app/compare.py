@@ -326,6 +326,8 @@ def setup_finding(event: Mapping[str, Any]) -> dict[str, Any]:
         "model": during.get("model"),
         "field": during.get("field"),
         "index": during.get("index") or during.get("constraint"),
+        "fixture": during.get("fixture"),
+        "test_class": during.get("class"),
         "error": _first_line(error),
         "explanation": explain(error, event.get("sql") or ()),
         "sql": [s.get("sql", "") for s in event.get("sql") or ()][-1:],

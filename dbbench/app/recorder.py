@@ -134,6 +134,15 @@ _building: dict[str, Any] = {}
 setup_failure: BaseException | None = None
 
 
+# Every test id of the suite Django's runner built: a class whose setUpClass fails takes its tests with it.
+suite_ids: list[str] = []
+
+
+def setup_failed(error: dict[str, Any], during: dict[str, Any], sql: list[dict[str, str]] | None = None) -> None:
+    """A set-up step failed (building the test database, loading a fixture): one line for the whole suite."""
+    _write({"event": "setup_error", "error": error, "during": during, "sql": sql or []})
+
+
 def not_run(tests: list[str]) -> None:
     """Tests that never ran because the set-up failed (Django's runner stops before any test)."""
     _write({"event": "not_run", "tests": tests})
@@ -203,5 +212,5 @@ def setup_guard(alias_count: int = 1) -> Iterator[None]:
             during = {k: v for k, v in _building.items() if k != "columns"}
             if not during.get("field"):
                 during["field"] = _field_from_error(_building, f"{error['message']} {error['cause']}")
-            _write({"event": "setup_error", "error": error, "during": during, "sql": list(kept)})
+            setup_failed(error, during, list(kept))
             raise

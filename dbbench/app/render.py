@@ -67,6 +67,7 @@ def _where(finding: Mapping[str, Any]) -> str:
         f"model {finding['model']}" if finding.get("model") else "",
         f"field {finding['field']}" if finding.get("field") else "",
         f"index {finding['index']}" if finding.get("index") else "",
+        f"fixture {finding['fixture']} of {finding.get('test_class')}" if finding.get("fixture") else "",
     ]
     return ", ".join(p for p in parts if p) or "creating the test database"
 
@@ -83,8 +84,9 @@ def next_steps(data: Mapping[str, Any]) -> list[str]:
         for f in comp.get("setup_findings") or ():
             known = f.get("explanation")
             fix = f"{known['hint']} ({known['title']})" if known else f"the server refused it: {f['error']}"
+            what = "a test fixture cannot be loaded" if f.get("fixture") else "the test database cannot be built"
             steps.append(
-                f"Fix {_where(f)} first: the test database cannot be built on {cand}, so "
+                f"Fix {_where(f)} first: {what} on {cand}, so "
                 f"{len(comp.get('not_run_on_candidate') or ())} tests did not run there. Fix: {fix}."
             )
         causes: dict[str, list[Mapping[str, Any]]] = {}
