@@ -133,6 +133,12 @@ class _Document:
             base = self.r.backends[self.base]
             cands = " / ".join(_cell(self.r.backends[c].display) for c in self.cands)
             return f"Should this Django app move from {_cell(base.display)} to {cands}?"
+        if self.r.documents.get("app"):
+            data = self.r.documents["app"][-1][1]["data"]
+            labels = {r.get("target"): r.get("label", r.get("target")) for r in data.get("runs") or []}
+            cands = " / ".join(_cell(labels.get(c.get("candidate"))) for c in data.get("comparisons") or [])
+            base = _cell(labels.get(data.get("baseline")))
+            return f"What breaks if `{_cell(data.get('name'))}` moves from {base} to {cands}?"
         return "dbbench report"
 
     def name(self, alias: str) -> str:
@@ -187,6 +193,10 @@ class _Document:
     # --- rendering --------------------------------------------------------------------------------------------
 
     def render(self) -> str:
+        if self._app_only:
+            # An app result alone: its verdict and its section, not empty benchmark sections.
+            parts = [f"# {self.title}\n", self._verdict_section(), *extra_sections(self.r, self.figures)]
+            return "\n".join(p for p in parts if p).rstrip() + "\n"
         parts = [
             f"# {self.title}\n",
             self._verdict_section(),
@@ -200,8 +210,18 @@ class _Document:
         ]
         return "\n".join(p for p in parts if p).rstrip() + "\n"
 
+    @property
+    def _app_only(self) -> bool:
+        """Only app results (``dbbench app``) and nothing measured: the report reads the app result on its own."""
+        return bool(self.r.documents.get("app")) and not self.r.backends and not self.r.documents.get("benchmark")
+
     def _verdict_section(self) -> str:
         out = ['<a id="verdict"></a>\n## Verdict\n']
+        if not self.verdicts and self.r.documents.get("app") and not self.r.backends:
+            from dbbench.app.render import verdict_lines
+
+            _, document = self.r.documents["app"][-1]
+            return "\n".join([*out, *verdict_lines(document["data"]), ""])
         if not self.verdicts:
             if not self.r.backends:
                 why = "no benchmark results were given"
