@@ -20,7 +20,7 @@ def output_path(path: Path | None) -> Path:
 
 def server_label(target: Target) -> dict[str, str]:
     """``MariaDB 10.11``: the server's own name and major.minor version, asked of the server."""
-    from dbbench.backends.doctor import server_info
+    from dbbench.doctor import server_info
 
     info = server_info(target)
     short = ".".join(info.version.split("-")[0].split(".")[:2])
