@@ -24,7 +24,7 @@ pytestmark = pytest.mark.nodb  # runs on a machine without database servers
 
 PROJECTS = FIXTURES / "audit_projects"
 PROJECT_NAMES = ["postgres_contrib", "queries", "json", "strings", "schema", "raw_sql", "broken", "clean", "guards",
-                 "fields", "custom_sql", "behaviour", "newer_python"]  # fmt: skip
+                 "fields", "custom_sql", "behaviour", "newer_python", "whole_program"]  # fmt: skip
 # A fixed "differing" table for the JSON sample project, so that its expected findings do not move when the parity
 # suite re-observes the servers (test_json_rule_follows_the_parity_list covers the live table).
 SAMPLE_JSON_NOTES = dict.fromkeys(["contains", "in", "gt", "gte", "lt", "exact", "order_by"], "differs")
