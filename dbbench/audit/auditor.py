@@ -15,10 +15,17 @@ from dbbench.audit import catalog, guards
 from dbbench.audit.astutil import callee, dotted
 from dbbench.audit.fields import FieldIndex
 from dbbench.audit.modelrules import ModelRules
+from dbbench.audit.program import Program
 from dbbench.audit.queryrules import QueryRules
 from dbbench.audit.rules import HANDLED, MARIADB, RULES, Finding
 from dbbench.audit.sqlrules import LazyScope, SqlRules
 
+_NO_GUARD = (
+    "no vendor or feature guard seen: not under an if/else on connection.vendor, an ENGINE string or "
+    "connection.features, not after an early return on one, not in as_postgresql()/as_mysql(), not in a test "
+    "class skipped off PostgreSQL (decorator, setUp/setUpClass, base class), not in a class registered per vendor, "
+    "and no guarded name (of this module or imported) is used"
+)
 _IGNORE = re.compile(r"#\s*dbbench:\s*ignore(?:\[([\w\-, ]+)\])?")
 
 
@@ -49,6 +56,34 @@ def area_of(rel: str) -> str:
     return "app"
 
 
+def _needs_driver(module: str, names: list[str]) -> bool:
+    """Whether importing ``module`` (or ``names`` from it) loads psycopg, so fails without PostgreSQL's driver."""
+    parts = module.split(".")
+    if len(parts) > 3:
+        return parts[3] in catalog.PG_NEEDS_DRIVER
+    return not names or any(n in catalog.PG_NEEDS_DRIVER for n in names) or not set(names) <= _SUBMODULES
+
+
+_SUBMODULES = frozenset(
+    [
+        "aggregates",
+        "constraints",
+        "expressions",
+        "fields",
+        "forms",
+        "functions",
+        "indexes",
+        "lookups",
+        "operations",
+        "search",
+        "signals",
+        "serializers",
+        "validators",
+        "apps",
+    ]
+)
+
+
 class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
     """Runs every rule over one parsed file."""
 
@@ -60,6 +95,7 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         json_notes: Mapping[str, str],
         target: str = MARIADB,
         guard_functions: Mapping[str, guards.Guard] | None = None,
+        program: Program | None = None,
     ) -> None:
         self.file = file
         self.area = area_of(file)
@@ -76,6 +112,9 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         self._guards: list[guards.Guard] = []
         self._guard_functions = dict(guard_functions or {})
         self._guard_names: dict[str, guards.Guard] = {}
+        self.program = program or Program()
+        self._pending_else: list[ast.stmt] | None = None  # the statements after an "if ...: return" block
+        self._decided: dict[int, tuple[guards.Guard | None, guards.Guard | None]] = {}  # if node -> its guards
 
     # --- reporting ----------------------------------------------------------------------------------------
 
@@ -101,9 +140,15 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
             self.ignored += 1
             return
         guard = self.guard or self._guard_in(node)
-        severity = HANDLED if guard else rule.severity
-        if guard:
+        severity = HANDLED if guard and not guard.refused else rule.severity
+        if guard and guard.refused:
+            message += f" [not handled: {guard.refused}]"
+            why = f"under `{guard.text}`, but not handled: {guard.refused}"
+        elif guard:
             message += f" [handled: under `{guard.text}`; verify on the target]"
+            why = f"handled: under `{guard.text}`" + (f", decided in {guard.origin}" if guard.origin else "")
+        else:
+            why = _NO_GUARD
         self.findings.append(
             Finding(
                 self.file,
@@ -117,6 +162,7 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
                 rule.probes,
                 guard.text if guard else "",
                 self.area,
+                why=why,
             )  # fmt: skip
         )
 
@@ -141,7 +187,8 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 for alias in node.names:
                     self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-        self._guard_names = {**self._guard_functions, **guards.guarded_names(tree)}
+        imported = self.program.imported_guards(self.file, tree)
+        self._guard_names = {**self._guard_functions, **imported, **guards.guarded_names(tree)}
         self._scopes.append(LazyScope(tree.body, ()))
         self._block(tree.body)
         return sorted(self.findings, key=lambda f: (f.line, f.col, f.rule))
@@ -158,10 +205,14 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
     def _block(self, nodes: list) -> None:
         """Visit a statement list; ``if vendor != 'postgresql': return`` guards the statements after it."""
         pushed = 0
-        for node in nodes:
+        for i, node in enumerate(nodes):
+            early = isinstance(node, ast.If) and not node.orelse and guards.exits(node.body)
+            if early:
+                self._pending_else = nodes[i + 1 :]
             self.visit(node)
-            if isinstance(node, ast.If) and not node.orelse and guards.exits(node.body):
-                _, rest = guards.branches(node.test, self._guard_names)
+            self._pending_else = None
+            if early:
+                _, rest = self._decided.pop(id(node), (None, None))
                 if rest:
                     self._guards.append(rest)
                     pushed += 1
@@ -169,9 +220,42 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
 
     def visit_If(self, node: ast.If) -> None:
         body, orelse = guards.branches(node.test, self._guard_names)
+        other = node.orelse or self._pending_else or []
+        self._pending_else = None
+        body, orelse = self._refusals(node, body, orelse, other)
+        self._decided[id(node)] = (body, orelse)
         self.visit(node.test)
         self._under(body, node.body)
         self._under(orelse, node.orelse)
+
+    def _refusals(
+        self, node: ast.If, body: guards.Guard | None, orelse: guards.Guard | None, other: list[ast.stmt]
+    ) -> tuple[guards.Guard | None, guards.Guard | None]:
+        """A branch is handled only if its other side works on the target: a side that runs there and raises,
+        exits or builds a queryset it never uses is a ``vendor-refusal`` blocker, and the code it "handles"
+        is reported with its own severity and the reason."""
+        kind, negated = guards.classify(node.test, self._guard_names)
+        if kind is None:
+            return body, orelse
+        if kind == guards.FEATURE:
+            missing = guards.missing_feature(node.test, self.target)
+            if not missing:
+                return body, orelse
+            runs_body = negated  # "if not features.x:" runs its body when x is missing
+        else:
+            runs_body = body is None or body.kind == guards.MYSQL
+        sides = [(node.body, body, orelse)] if runs_body else [(other, orelse, body)]
+        for side, _, handled in sides:
+            reason = guards.failure(side)
+            if not reason:
+                continue
+            where = side[-1]
+            self.report("vendor-refusal", where, f"on MySQL/MariaDB this branch {reason}")
+            refused = f"the other side {reason} (line {where.lineno})"
+            if handled is not None:
+                handled = guards.Guard(handled.kind, handled.text, handled.origin, refused)
+            return (body, handled) if runs_body else (handled, orelse)
+        return body, orelse
 
     def visit_IfExp(self, node: ast.IfExp) -> None:
         body, orelse = guards.branches(node.test, self._guard_names)
@@ -194,6 +278,8 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.name.startswith("django.contrib.postgres"):
+                if not _needs_driver(alias.name, []):
+                    continue
                 self.report("pg-import", node, f"imports {alias.name}: PostgreSQL-only")
             elif alias.name.split(".")[0] in catalog.PG_MODULES or alias.name.startswith(catalog.PG_MODULES[0]):
                 self.report("pg-driver-import", node, f"imports {alias.name}: loads only with PostgreSQL")
@@ -207,6 +293,8 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         if node.level:
             return
         if module.startswith("django.contrib.postgres"):
+            if not _needs_driver(module, names):
+                return  # it loads without psycopg: the names it provides are reported where they are used
             self.report("pg-import", node, f"imports {module}{listed}: PostgreSQL-only")
         elif module.split(".")[0] in catalog.PG_MODULES or module.startswith(catalog.PG_MODULES[0]):
             self.report("pg-driver-import", node, f"imports {module}{listed}: loads only with PostgreSQL")
@@ -276,6 +364,7 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
             self.visit(part)
         guard = guards.function_guard(node, self._guard_names)
         guard = guard or self.fields.inherited_guard([callee(b) for b in node.bases])
+        guard = guard or self.program.registered.get(node.name)
         if guard:
             self._guards.append(guard)
         self._model_fields(node)

@@ -57,9 +57,8 @@ class ModelRules:
                 if len(reasons) == 1 and node.args and self.target != MYSQL8
                 else "MySQL and MariaDB skip"
             )
-            message = (
-                f"UniqueConstraint with {', '.join(reasons)}: {who} it without an error: uniqueness is not enforced"
-            )
+            message = f"UniqueConstraint with {', '.join(reasons)}: {who} it without an error"
+            message += " (the database does not check it)"
             self.report("constraint-skipped", node, message)
 
     def _field_options(self, node: ast.Call, name: str, kw: dict[str, ast.keyword]) -> None:

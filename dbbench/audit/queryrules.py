@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbbench.audit import catalog
 from dbbench.audit.astutil import callee, chain_model, chain_names, false
+from dbbench.audit.rules import MYSQL8
 
 if TYPE_CHECKING:
     from dbbench.audit.fields import FieldIndex
@@ -20,6 +21,7 @@ class QueryRules:
 
     # Provided by ModuleAuditor and the other mixins (report, generic_visit, _raw_sql, _skipped_index, ...).
     fields: FieldIndex
+    program: Any
     json_notes: Any
     target: str
     report: Any
@@ -51,6 +53,14 @@ class QueryRules:
         if method and name in ("update", "aupdate") and _ordered(node.func.value):
             message = ".order_by(...).update(): MySQL/MariaDB update in that order, PostgreSQL in any order"
             self.report("ordered-update", node, message)
+        if node.args and catalog.PG_SYMBOLS.get(name) == "pg-index" and self.target != MYSQL8:
+            # Django creates no expression index on MariaDB (supports_expression_indexes is False), whatever its
+            # type: a missing index (a performance risk), not a failure. MySQL 8 would build it, USING brin fails.
+            message = f"{name} over expressions: MariaDB skips expression indexes without an error"
+            self.report("index-skipped", node, message)
+            for part in (*node.args, *node.keywords):
+                self.visit(part)
+            return
         if name == "Index" and (node.args or "condition" in kw or "include" in kw):
             self._skipped_index(node, kw)
         if name == "UniqueConstraint":
@@ -95,7 +105,7 @@ class QueryRules:
         for name, where, value in self._lookup_names(node):
             parts = name.split("__")
             for part in parts[1:]:
-                if part in catalog.PG_LOOKUPS:
+                if part in catalog.PG_LOOKUPS and part not in self.program.lookups:  # not the project's own
                     message = f"{name}: the '{part}' lookup exists only with django.contrib.postgres"
                     self.report("pg-lookup", where, message)
             pattern = value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else ""

@@ -36,7 +36,7 @@ from typing import Any
 import sqlglot
 
 from dbbench.audit import baseline as baselines
-from dbbench.audit import fields, guards
+from dbbench.audit import fields, guards, program
 from dbbench.audit.auditor import ModuleAuditor, area_of
 from dbbench.audit.render import render_markdown, render_text, summary_line
 from dbbench.audit.rules import BLOCKER, MARIADB, RULES, SEVERITIES, TARGETS, Finding
@@ -157,6 +157,7 @@ def audit_path(
     result = AuditResult(str(path), len(files), json_notes=notes, target=target)
 
     index = fields.FieldIndex()
+    whole = program.Program()  # the project-wide pass: guards, lookups and registrations across modules
     readable: list[tuple[Path, str]] = []
     for file in files:  # pass 1: the project-wide field index (each tree is dropped once read: see Memory above)
         rel = file.relative_to(root).as_posix()
@@ -166,7 +167,10 @@ def audit_path(
             result.findings.append(_unreadable(rel, exc))
             continue
         try:
-            index.add_file(ast.parse(source, filename=rel))
+            tree = ast.parse(source, filename=rel)
+            index.add_file(tree)
+            whole.add_file(rel, tree)
+            del tree
             readable.append((file, rel))
         except SyntaxError as exc:
             _unparsed(result, rel, exc, index, notes, target, source)
@@ -180,7 +184,7 @@ def audit_path(
     for file, rel in readable:  # pass 2: the rules
         try:
             source = _read(file)
-            auditor = ModuleAuditor(rel, source, index, notes, target, guard_functions)
+            auditor = ModuleAuditor(rel, source, index, notes, target, guard_functions, whole)
             result.findings.extend(auditor.run(ast.parse(source, filename=rel)))
             result.ignored += auditor.ignored
         except Exception as exc:
