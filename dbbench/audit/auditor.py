@@ -26,6 +26,10 @@ _NO_GUARD = (
     "class skipped off PostgreSQL (decorator, setUp/setUpClass, base class), not in a class registered per vendor, "
     "and no guarded name (of this module or imported) is used"
 )
+_SETTINGS_REFUSAL = (
+    "accept the MySQL/MariaDB engine (ENGINE django.db.backends.mysql, OPTIONS charset utf8mb4) and add "
+    "'django_mysql' to INSTALLED_APPS on the target: its system checks warn when strict mode or utf8mb4 is missing"
+)
 _IGNORE = re.compile(r"#\s*dbbench:\s*ignore(?:\[([\w\-, ]+)\])?")
 
 
@@ -146,7 +150,7 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
             why = f"under `{guard.text}`, but not handled: {guard.refused}"
         elif guard:
             message += f" [handled: under `{guard.text}`; verify on the target]"
-            why = f"handled: under `{guard.text}`" + (f", decided in {guard.origin}" if guard.origin else "")
+            why = f"under `{guard.text}`" + (f", decided in {guard.origin}" if guard.origin else "")
         else:
             why = _NO_GUARD
         self.findings.append(
@@ -250,7 +254,8 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
             if not reason:
                 continue
             where = side[-1]
-            self.report("vendor-refusal", where, f"on MySQL/MariaDB this branch {reason}")
+            instead = _SETTINGS_REFUSAL if "settings" in self.file.lower() else None
+            self.report("vendor-refusal", where, f"on MySQL/MariaDB this branch {reason}", instead)
             refused = f"the other side {reason} (line {where.lineno})"
             if handled is not None:
                 handled = guards.Guard(handled.kind, handled.text, handled.origin, refused)

@@ -154,9 +154,8 @@ _RULE_LIST = [
     _r("pg-sql-expression", BLOCKER, "custom lookup, expression or field with PostgreSQL SQL",
        "give the class an as_mysql() method (or a vendor branch) with MySQL/MariaDB SQL"),
     _r("vendor-refusal", BLOCKER, "code that refuses MySQL/MariaDB: it raises, exits or drops work there",
-       "give the MySQL/MariaDB side real code (a per-vendor branch that does the work) or remove the refusal; "
-       "for settings, add 'django_mysql' to INSTALLED_APPS on the target so its system checks cover strict mode "
-       "and utf8mb4"),
+       "give the MySQL/MariaDB side real code (a per-vendor branch that does the work), or remove the refusal "
+       "once the code it protects is portable"),
     _r("python-syntax", BLOCKER, "file that is not valid Python",
        "fix it, or leave it out with --exclude: the audit cannot vouch for code it could not read"),
 ]

@@ -36,13 +36,22 @@ from typing import Any
 import sqlglot
 
 from dbbench.audit import baseline as baselines
-from dbbench.audit import fields, guards, program
+from dbbench.audit import fields, guards, plan, program
 from dbbench.audit.auditor import ModuleAuditor, area_of
-from dbbench.audit.render import render_markdown, render_text, summary_line
+from dbbench.audit.render import render_explain, render_markdown, render_text, summary_line
 from dbbench.audit.rules import BLOCKER, MARIADB, RULES, SEVERITIES, TARGETS, Finding
 from dbbench.errors import ConfigError
 
-__all__ = ["AuditResult", "audit_path", "python_files", "render_markdown", "render_text", "summary_line"]
+__all__ = [
+    "AuditResult",
+    "audit_path",
+    "explain_spec",
+    "python_files",
+    "render_explain",
+    "render_markdown",
+    "render_text",
+    "summary_line",
+]
 
 # Folders that hold other people's code or build output, never the project's own source.
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", ".git", ".hg", ".tox", ".nox", ".venv"})
@@ -93,6 +102,7 @@ class AuditResult:
             "differing_json_lookups": sorted(self.json_notes),
             "sqlglot": sqlglot.__version__,
         }
+        data["root_causes"] = plan.root_causes(data["findings"])
         if self.baseline_used:
             data["new_findings"] = len(self.new_findings)
         return data
@@ -234,6 +244,22 @@ def _unparsed(
     auditor = ModuleAuditor(rel, source, index, notes, target)
     auditor.scan_strings(source)
     result.findings.extend(auditor.findings)
+
+
+def explain_spec(spec: str, root: str | Path) -> str:
+    """``--explain`` takes FILE:LINE, FILE relative to the audited folder (or under it as typed): the same spelling
+    as the findings' ``file:line``."""
+    file, _, line = spec.rpartition(":")
+    if not file or not line.isdigit():
+        raise ConfigError(f"audit: --explain {spec}: expected FILE:LINE, e.g. shop/views.py:42")
+    base = Path(root)
+    candidate = Path(file)
+    if candidate.is_absolute() or candidate.parts[: len(base.parts)] == base.parts:
+        try:
+            file = candidate.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            raise ConfigError(f"audit: --explain {spec}: {file} is not under {root}") from None
+    return f"{file}:{int(line)}"
 
 
 def check_output(path: Path) -> Path:

@@ -350,4 +350,7 @@ def _labels(constructs: list[Any]) -> str:
 
 
 def _advice(constructs: list[Any]) -> str:
-    return "; ".join(f"{c.label}: {c.advice}" for c in constructs)
+    by_advice: dict[str, list[str]] = {}  # constructs that share advice (two advisory lock calls) share one line
+    for c in constructs:
+        by_advice.setdefault(c.advice, []).append(c.label)
+    return "; ".join(f"{', '.join(labels)}: {advice}" for advice, labels in by_advice.items())
