@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dbbench.audit import catalog
-from dbbench.audit.astutil import callee, chain_model, chain_names, false
+from dbbench.audit.astutil import callee, chain_model, chain_names, false, root_name
 from dbbench.audit.rules import MYSQL8
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ class QueryRules:
     # Provided by ModuleAuditor and the other mixins (report, generic_visit, _raw_sql, _skipped_index, ...).
     fields: FieldIndex
     program: Any
+    imports: dict[str, str]
     json_notes: Any
     target: str
     report: Any
@@ -61,9 +62,11 @@ class QueryRules:
             for part in (*node.args, *node.keywords):
                 self.visit(part)
             return
-        if name == "Index" and (node.args or "condition" in kw or "include" in kw):
+        if name in ("Index", "UniqueConstraint") and not self._django_name(node.func):
+            pass  # tantivy.Index(...), another library's class of the same name
+        elif name == "Index" and (node.args or "condition" in kw or "include" in kw):
             self._skipped_index(node, kw)
-        if name == "UniqueConstraint":
+        if name == "UniqueConstraint" and self._django_name(node.func):
             self._skipped_constraint(node, kw)
         if name == "Round" and node.args:
             self._round(node)
@@ -90,6 +93,14 @@ class QueryRules:
             self.report("round-float", node, message)
 
     # --- lookups ----------------------------------------------------------------------------------------------
+
+    def _django_name(self, func: ast.expr) -> bool:
+        """``models.Index`` or an ``Index`` imported from Django (not ``tantivy.Index``)."""
+        if isinstance(func, ast.Name):
+            origin = self.imports.get(func.id, "")
+            return not origin or origin.startswith("django")  # unknown origin (a star import): assume Django's
+        head = root_name(func)
+        return head in ("models", "django") or self.imports.get(head, "").startswith("django")
 
     def _lookup_names(self, node: ast.Call) -> Iterator[tuple[str, ast.AST, ast.expr]]:
         for keyword in node.keywords:

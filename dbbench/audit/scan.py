@@ -179,7 +179,7 @@ def audit_path(
         try:
             tree = ast.parse(source, filename=rel)
             index.add_file(tree)
-            whole.add_file(rel, tree)
+            whole.add_file(rel, tree, source)
             del tree
             readable.append((file, rel))
         except SyntaxError as exc:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dbbench.audit import catalog, guards
-from dbbench.audit.astutil import chain_names
+from dbbench.audit.astutil import chain_names, root_name
 from dbbench.audit.rules import MYSQL8
 from dbbench.audit.sql import PG_OPERATORS, REWRITE, SEMANTICS, UNTRANSLATABLE, check_mysql, check_sql
 
@@ -56,6 +56,11 @@ class SqlRules:
             manager = bool({"objects", "_default_manager", "using"} & set(chain_names(receiver)))
             self._check_sql(arg(0, "raw_query"), ".raw()", strict=manager)
         elif method and name in ("execute", "executemany") and receiver is not None:
+            if self._foreign_database(receiver):
+                return  # sqlite3.connect(...).cursor(): a side database, not the project's Django one
+            names = {root_name(receiver), *chain_names(receiver)}
+            if "sqlite3" in self.imports and not {"connection", "connections", "schema_editor"} & names:
+                return  # a module working on its own sqlite3 file (conn: sqlite3.Connection passed in)
             cursorish = isinstance(receiver, ast.Call) and callee(receiver.func) == "cursor"
             cursorish = cursorish or bool(catalog.CURSOR_NAME.search(callee(receiver)))
             self._check_sql(arg(0, "sql", "operation", "query"), f"{name}()", strict=cursorish)
@@ -160,6 +165,24 @@ class SqlRules:
         elif fname and re.fullmatch(r"\w+", fname):
             check = check_sql(f"{fname}({catalog.EXPR})", fragment="expression")
             self._report_custom(function, via.replace("template", "function"), check)
+
+    def _foreign_database(self, node: ast.expr, depth: int = 0) -> bool:
+        """A cursor or connection made by a DB-API module directly (``sqlite3.connect(...)``), never Django's."""
+        if depth > 5:
+            return False
+        if isinstance(node, ast.Call):
+            if _FOREIGN_DRIVERS & set(chain_names(node.func)):
+                return True
+            func = node.func
+            return isinstance(func, ast.Attribute) and self._foreign_database(func.value, depth + 1)
+        if isinstance(node, ast.Attribute):
+            return self._foreign_database(node.value, depth + 1)
+        if isinstance(node, ast.Name):
+            for scope in reversed(self._scopes):
+                if node.id in scope:
+                    value = scope[node.id]
+                    return value is not None and self._foreign_database(value, depth + 1)
+        return False
 
     def _pg_operators(self, node: ast.AST, via: str, text: str) -> None:
         """SQL sqlglot cannot read (``%s >>= %s``): PostgreSQL-only operators found by pattern."""
@@ -269,6 +292,9 @@ class SqlRules:
             value = self._classes[-1].get(node.attr) if self._classes else None
             return None if value is None else self._sql_text(value, depth + 1)
         return None
+
+
+_FOREIGN_DRIVERS = frozenset({"sqlite3", "duckdb", "apsw", "clickhouse_driver", "pymssql", "cx_Oracle", "oracledb"})
 
 
 def _from_ops(node: ast.AST) -> bool:
