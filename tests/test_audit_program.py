@@ -106,6 +106,7 @@ def test_django_own_per_vendor_sql_is_not_a_finding(result) -> None:  # type: ig
 
 def test_expression_indexes_and_constraints_mariadb_skips_are_risks_with_true_advice(result) -> None:  # type: ignore[no-untyped-def]
     assert _at(result, "shop/models.py", "import BrinIndex") == []  # indexes loads without psycopg
+    assert _at(result, "shop/models.py", 'name="tagged_label")') == []  # built as the same B-tree index
     (index,) = _at(result, "shop/models.py", "BrinIndex(Lower")
     assert index.rule == "index-skipped"
     (unique,) = _at(result, "shop/models.py", 'UniqueConstraint(Lower("code")')

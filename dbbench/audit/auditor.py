@@ -113,6 +113,8 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         self._seen: set[tuple[str, int, int, str]] = set()
         self._scopes: list[LazyScope] = []
         self._classes: list[LazyScope] = []
+        self._class_names: list[str] = []  # enclosing classes, innermost last (a Meta's model is the one before)
+        self._index_model: str | None = None  # AddIndex(model_name=...) being visited
         self._guards: list[guards.Guard] = []
         self._guard_functions = dict(guard_functions or {})
         self._guard_names: dict[str, guards.Guard] = {}
@@ -353,6 +355,10 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         params = [a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)]
         params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a]
         self._scopes.append(LazyScope(node.body, params))
+        outer = self._guard_names
+        local = guards.guarded_names(node)  # unique_fields = [...] if connection.features.x else None
+        if local:
+            self._guard_names = {**outer, **local}
         guard = guards.function_guard(node, self._guard_names)
         if guard:
             self._guards.append(guard)
@@ -360,6 +366,7 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         self._block(node.body)
         if guard:
             self._guards.pop()
+        self._guard_names = outer
         self._scopes.pop()
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
@@ -375,10 +382,12 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         self._model_fields(node)
         scope = LazyScope(node.body, ())
         self._classes.append(scope)
+        self._class_names.append(node.name)
         self._scopes.append(scope)  # class-body names, e.g. a Migration's SQL constant used in operations
         self._custom_sql_class(node)
         self._block(node.body)
         self._scopes.pop()
         self._classes.pop()
+        self._class_names.pop()
         if guard:
             self._guards.pop()

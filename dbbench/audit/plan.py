@@ -22,6 +22,7 @@ _MODELS = frozenset(
     {
         "pg-field",
         "pg-index",
+        "pg-index-plain",
         "pg-constraint",
         "pg-operation",
         "db-collation",
@@ -37,6 +38,7 @@ EFFORT = {
     "pg-app": LINE,
     "pg-field": MODEL,
     "pg-index": LINE,
+    "pg-index-plain": LINE,
     "pg-aggregate": FUNCTION,
     "pg-search": REDESIGN,
     "pg-constraint": REDESIGN,
@@ -79,6 +81,7 @@ DOCS = {
     "pg-app": _CONTRIB,
     "pg-field": _CONTRIB + "fields/",
     "pg-index": _CONTRIB + "indexes/",
+    "pg-index-plain": _CONTRIB + "indexes/",
     "pg-aggregate": _CONTRIB + "aggregates/",
     "pg-search": _CONTRIB + "search/",
     "pg-constraint": _CONTRIB + "constraints/",

@@ -54,6 +54,16 @@ class QueryRules:
         if method and name in ("update", "aupdate") and _ordered(node.func.value):
             message = ".order_by(...).update(): MySQL/MariaDB update in that order, PostgreSQL in any order"
             self.report("ordered-update", node, message)
+        if name == "AddIndex":
+            model = kw.get("model_name")
+            self._index_model = model.value.value if model and isinstance(model.value, ast.Constant) else None
+            self.generic_visit(node)
+            self._index_model = None
+            return
+        if not node.args and catalog.PG_SYMBOLS.get(name) == "pg-index" and self._pg_index(node, name, kw):
+            for part in node.keywords:
+                self.visit(part)
+            return
         if node.args and catalog.PG_SYMBOLS.get(name) == "pg-index" and self.target != MYSQL8:
             # Django creates no expression index on MariaDB (supports_expression_indexes is False), whatever its
             # type: a missing index (a performance risk), not a failure. MySQL 8 would build it, USING brin fails.

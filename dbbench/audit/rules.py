@@ -79,6 +79,9 @@ _RULE_LIST = [
        "a JSONField, separate columns or a child table (no MySQL/MariaDB column type matches)"),
     _r("pg-index", BLOCKER, "PostgreSQL-only index type",
        "a plain models.Index (B-tree), or a FULLTEXT index through RunSQL for text search"),
+    _r("pg-index-plain", PERFORMANCE, "PostgreSQL index type built as a plain B-tree on MySQL/MariaDB",
+       "check the queries it served: a GIN/GiST/BRIN/hash index becomes an ordinary B-tree index on the same "
+       "columns there (Django leaves out USING), so containment and range searches lose their index"),
     _r("pg-aggregate", BLOCKER, "PostgreSQL-only aggregate",
        "django_mysql.models.GroupConcat for StringAgg, or aggregate in Python"),
     _r("pg-search", BLOCKER, "PostgreSQL full-text or trigram search",

@@ -594,13 +594,16 @@ def _check(sql: str, fragment: str | None) -> SqlCheck:
     return result
 
 
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
 def _statement_precheck(sql: str) -> SqlCheck | None:
     """Statements decided from their first words, before sqlglot (which misreads some, e.g. LISTEN x)."""
     result = SqlCheck()
     if _TRANSACTION_CONTROL.fullmatch(sql):
         result.translation = sql.strip()
         return result
-    words = sql.upper().split()
+    words = _COMMENTS.sub(" ", sql).upper().split()  # a leading "-- source" line must not hide a DO block
     lead = next((w for w in (" ".join(words[:2]), words[0] if words else "") if w in _PG_STATEMENTS), None)
     if lead:
         label = " ".join(words[:4]) if lead == "CREATE OR" else lead  # CREATE OR REPLACE FUNCTION

@@ -98,6 +98,13 @@ class SqlRules:
         if node is None or (isinstance(node, ast.Attribute) and node.attr == "noop"):
             return
         text = text if text is not None else self._sql_text(node)
+        if text is None and isinstance(node, ast.Name) and self._scopes:
+            choices = self._scopes[-1].bindings(node.id)  # sql = "..." in each branch of an if: check each
+            texts = [self._sql_text(value) for value in choices]
+            if len(texts) > 1 and all(t is not None for t in texts):
+                for choice in dict.fromkeys(texts):
+                    self._check_sql(node, via, strict=strict, fragment=fragment, text=choice)
+                return
         if text is None:
             if strict and not self._djangos_own(node):
                 self.report("raw-sql-dynamic", node, f"{via}: SQL built at run time; dbbench cannot check it")
@@ -323,6 +330,20 @@ class LazyScope:
 
     def get(self, name: str) -> ast.expr | None:
         return self.names.get(name)
+
+    def bindings(self, name: str) -> list[ast.expr]:
+        """Every value a name is bound to by a plain assignment in this scope (empty if any other binding)."""
+        found: list[ast.expr] = []
+        for node in _walk_scope(self.body):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+                if len(node.targets) != 1:
+                    return []
+                found.append(node.value)
+            elif isinstance(node, ast.For | ast.AugAssign | ast.NamedExpr) and name in {
+                n.id for n in ast.walk(getattr(node, "target", node)) if isinstance(n, ast.Name)
+            }:
+                return []
+        return found
 
 
 def constants(body: list[ast.stmt], params: Iterable[str]) -> dict[str, ast.expr | None]:
