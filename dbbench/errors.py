@@ -62,9 +62,10 @@ def mask_url(text: str) -> str:
         user, sep, _ = m.group(2).partition(":")
         return f"{m.group(1)}{user}:***@" if sep else m.group(0)
 
+    # Query secrets first: their value may hold an "@", which the userinfo pattern would take for the host's start.
+    text = _SECRET_PARAMS.sub(r"\1***", text)
     text = _AUTHORITY.sub(authority, text)
-    text = _BARE_USERINFO.sub(r"\1***", text)
-    return _SECRET_PARAMS.sub(r"\1***", text)
+    return _BARE_USERINFO.sub(r"\1***", text)
 
 
 def mask_secrets(text: str, targets: Iterable[_HasPassword] = ()) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 from dbbench import __version__
 from dbbench.errors import ResultsError
+from dbbench.files import RESULTS_LIMIT, FileRefused, read_regular_text
 
 SCHEMA = 1
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -184,7 +185,9 @@ def read_json(path: Path) -> Any:
     if path.is_dir():
         raise ResultsError(f"{path}: is a directory, not a results file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_text(path, RESULTS_LIMIT)
+    except FileRefused as exc:
+        raise ResultsError(f"{path}: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path}: cannot read: {exc}") from None
     if not text.strip():

@@ -1,7 +1,8 @@
-"""Human-friendly counts: ``100k``, ``1m``, ``2.5m``, ``10_000``."""
+"""Human-friendly numbers: counts (``100k``, ``1m``, ``2.5m``, ``10_000``), sizes in MiB, ratio intervals."""
 
 from __future__ import annotations
 
+import math
 import re
 
 from dbbench.errors import ConfigError
@@ -43,3 +44,17 @@ def format_count(n: int) -> str:
             value = n / factor
             return f"{value:g}{suffix}"
     return str(n)
+
+
+def format_mib(n: int) -> str:
+    """Bytes as whole MiB with thousands separators: ``1,024 MiB``."""
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def format_interval(low: float, high: float, confidence: float | None = None, *, missing: str = "-") -> str:
+    """A ratio's interval, ``1.02-1.10``; with ``confidence``, ``95% CI 1.02-1.10``. ``missing`` when an end is not
+    finite (too few samples to bootstrap)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return missing
+    text = f"{low:.2f}-{high:.2f}"
+    return text if confidence is None else f"{confidence:.0%} CI {text}"

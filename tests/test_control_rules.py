@@ -7,7 +7,7 @@ import pytest
 
 from dbbench.bench.measure import MAX_BLOCK, BackendRun, block_size, precise
 from dbbench.report.data import CONTROL_FLOOR_LIMIT, Row, control_check, noise_floor
-from dbbench.report.stats import compare
+from dbbench.stats import compare
 
 pytestmark = pytest.mark.nodb
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from dbbench.backends.database import ensure_database
+from dbbench.backends.mysql import MySQLSpec
+from dbbench.backends.postgres import PostgresSpec
 from dbbench.errors import ConfigError
 from dbbench.servers.managed import Servers
 from dbbench.servers.profile import Profile, parse_memory
@@ -109,7 +111,7 @@ def test_settings_are_applied(state: Path) -> None:
         cur.execute("SHOW max_connections")
         assert int(cur.fetchone()[0]) == profile.max_connections
         cur.execute("SELECT datcollate FROM pg_database WHERE datname = 'postgres'")
-        assert cur.fetchone()[0] == profile.postgres_locale
+        assert cur.fetchone()[0] == PostgresSpec.managed_locale
     with targets["mysql"].spec.connection(targets["mysql"], None) as conn:
         cur = conn.cursor()
         cur.execute(
@@ -121,8 +123,8 @@ def test_settings_are_applied(state: Path) -> None:
             1,
             0,
             profile.max_connections,
-            profile.mariadb_charset,
-            profile.mariadb_collation,
+            MySQLSpec.managed_charset,
+            MySQLSpec.managed_collation,
         )
         # Named time zones need the time zone tables: without them CONVERT_TZ returns NULL.
         cur.execute("SELECT CONVERT_TZ('2024-07-01 12:00:00', 'UTC', 'Europe/Paris')")
@@ -187,6 +189,40 @@ def test_kill_9_leftovers_are_stopped_by_the_next_command(state: Path) -> None:
     assert all(alive(pid) for pid in pids)  # nobody was left to stop them
     _cli(state, "doctor")  # the next command adopts them and, being their last user, stops them
     assert not any(alive(pid) for pid in pids)
+
+
+def test_sigterm_to_exec_ends_what_its_command_started(state: Path, tmp_path: Path) -> None:
+    """M7: a SIGTERM to dbbench alone (not its group) ends the command's children too, not just the command."""
+    _cli(state, "servers", "stop")
+    pidfile = tmp_path / "grandchild.pid"
+    proc = _exec(state, "sh", "-c", f"sleep 300 & echo $! > {pidfile}; wait")
+    _wait_for_users(state, 1)
+    end = time.monotonic() + 30
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        assert time.monotonic() < end
+        time.sleep(0.1)
+    grandchild = int(pidfile.read_text())
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.communicate(timeout=90)
+    end = time.monotonic() + 10
+    while alive(grandchild, None, "", ("sleep",)) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not alive(grandchild, None, "", ("sleep",)), "servers exec left its command's child running"
+
+
+def test_destroy_racing_a_start_never_deletes_running_data(state: Path) -> None:
+    """M1: destroy and a command that starts the servers, at once: the data of servers that run is never gone."""
+    _cli(state, "servers", "start")
+    _cli(state, "servers", "stop")
+    for _ in range(3):
+        starter = _exec(state, sys.executable, "-c", "import time; time.sleep(2)")
+        destroy = run_cli("servers", "destroy", env=_env(state))
+        starter.communicate(timeout=180)
+        assert destroy.returncode in (0, 1), destroy.stderr
+        rows, _doc = Servers(state).status()
+        for row in rows:
+            assert not row.running or row.data.exists(), f"{row.engine.label} runs without its data directory"
+    assert _pids(state) == []
 
 
 def test_two_runs_at_once_share_one_pair(state: Path) -> None:

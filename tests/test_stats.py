@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from dbbench.report.stats import Label, classify, combine, compare, crossovers, summarize
+from dbbench.stats import Label, classify, combine, compare, crossovers, summarize
 
 pytestmark = pytest.mark.nodb  # runs on a machine without database servers
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from dbbench.errors import ConfigError
-from dbbench.report.stats import Comparison, compare
 from dbbench.report.verdict import (
     DEFAULT_MIX,
     Decision,
@@ -21,6 +20,7 @@ from dbbench.report.verdict import (
     parse_mix,
     resolve_mix,
 )
+from dbbench.stats import Comparison, compare
 
 pytestmark = pytest.mark.nodb  # runs on a machine without database servers
 

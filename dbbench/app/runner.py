@@ -11,8 +11,10 @@ drops those databases as usual; after a timeout or a crash dbbench drops the one
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -38,7 +40,8 @@ SHIM = f'''"""Written by dbbench app: the project's settings, with every databas
 import importlib as _importlib
 import json as _json
 import os as _os
-import re as _re
+
+from dbbench.app.runner import scratch_database_name as _scratch_database_name
 
 _project = _importlib.import_module(_os.environ["DBBENCH_APP_SETTINGS"])
 globals().update({{_k: _v for _k, _v in vars(_project).items() if _k.isupper()}})
@@ -47,7 +50,7 @@ _prefix = _os.environ["DBBENCH_APP_PREFIX"]
 
 
 def _point(alias, entry):
-    name = _prefix + "_" + _re.sub(r"[^a-z0-9_]", "_", alias.lower())[:16]
+    name = _scratch_database_name(_prefix, alias)
     test = dict(_target.get("TEST") or {{}}, NAME=name)
     for key in ("MIRROR", "DEPENDENCIES"):
         if key in (entry.get("TEST") or {{}}):
@@ -60,6 +63,14 @@ DATABASES = {{a: _point(a, e) for a, e in (globals().get("DATABASES") or {{"defa
 if _os.environ.get("DBBENCH_APP_DJANGO_RUNNER"):
     TEST_RUNNER = "dbbench.app.child_django.Runner"
 '''
+
+
+def scratch_database_name(prefix: str, alias: str) -> str:
+    """The test database of one alias in one run: its readable start, and a digest of the whole alias so that
+    two aliases that share their first 16 characters (or differ only in punctuation) never share a database."""
+    readable = re.sub(r"[^a-z0-9_]", "_", alias.lower())[:16]
+    return f"{prefix}_{readable}_{hashlib.sha256(alias.encode()).hexdigest()[:6]}"
+
 
 PREFLIGHT = """
 import json, sys
@@ -104,8 +115,10 @@ def child_env(project: Project, target: Target, prefix: str, shim_dir: Path, eve
         DBBENCH_APP_SETTINGS=project.settings,
         DBBENCH_APP_TARGET=json.dumps(target.django_database()),
         DBBENCH_APP_PREFIX=prefix,
-        # Settings written for dj-database-url read this; the shim replaces DATABASES anyway.
-        DATABASE_URL=target.url,
+        # Settings written for dj-database-url read this; the shim replaces DATABASES anyway. It names the test
+        # database of the run (as the shim's "default"), never the target's own: a project that connects with it
+        # by hand writes into the scratch database dbbench drops afterwards.
+        DATABASE_URL=target.with_database(scratch_database_name(prefix, "default")).url,
         PYTHONDONTWRITEBYTECODE="1",  # leave no __pycache__ in the project
         **{EVENTS_ENV: str(events)},
     )
@@ -182,23 +195,32 @@ def _pip(package: str) -> str:
     return f"{Path(sys.executable).name} -m pip install {package}"
 
 
-def run_suite(project: Project, target: Target, *, timeout: float, workdir: Path) -> dict[str, Any]:
-    """Run the suite on one target; returns its run (partial and marked when stopped by the timeout)."""
+def run_suite(
+    project: Project, target: Target, *, timeout: float, workdir: Path, extra_env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Run the suite on one target; returns its run (partial and marked when stopped by the timeout).
+
+    ``extra_env`` is added to the child's environment (``--capture``'s recorder: its ``PYTHONPATH`` goes first).
+    """
     prefix = f"dbbench_app_{secrets.token_hex(4)}"
     events = workdir / f"{target.name}.jsonl"
     log = workdir / f"{target.name}.log"
     env = child_env(project, target, prefix, workdir, events)
+    if extra_env:
+        path = os.pathsep.join(p for p in (extra_env.get("PYTHONPATH"), env.get("PYTHONPATH")) if p)
+        env.update(extra_env, PYTHONPATH=path)
     aliases = preflight(project, env)
     started = time.perf_counter()
     child = processes.spawn(f"tests on {target.name}", test_command(project), env=env, cwd=project.root, log=log)
     try:
         code = processes.wait(child, timeout)
     finally:
-        if child.running():
-            processes.stop(child)
+        # Also after a normal finish: a server or worker the suite started and never stopped is in its group.
+        processes.stop(child)
         seconds = time.perf_counter() - started
         leftovers = drop_test_databases(target, prefix, aliases)
-    run = read_events(events)
+    # The suite's own words (messages, recorded SQL and its parameters) may hold the target's password.
+    run = masked(read_events(events), [target])
     run.update(
         target=target.name,
         seconds=round(seconds, 3),
@@ -209,6 +231,21 @@ def run_suite(project: Project, target: Target, *, timeout: float, workdir: Path
     )
     check_started(run, target, project)
     return run
+
+
+def masked(value: Any, targets: list[Target]) -> Any:
+    """``value`` (the child's events) with every string in it masked: passwords, URLs, terminal escapes."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", mask_secrets(value, targets))
+    if isinstance(value, dict):
+        return {masked(k, targets): masked(v, targets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v, targets) for v in value]
+    return value
+
+
+# C0 and C1 control characters but tab and newline: ANSI/OSC sequences that would act on the user's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def read_events(path: Path) -> dict[str, Any]:
@@ -263,10 +300,8 @@ def drop_test_databases(target: Target, prefix: str, aliases: list[str]) -> list
     Only the exact names this run generated (a random prefix per run) are dropped, so nothing of anybody else's
     can match; Django drops them itself after a normal run and this finds none.
     """
-    import re
-
     spec = target.spec
-    names = [f"{prefix}_{re.sub(r'[^a-z0-9_]', '_', a.lower())[:16]}" for a in aliases]
+    names = [scratch_database_name(prefix, a) for a in aliases]
     dropped: list[str] = []
     with spec.connection(target, None) as conn:
         cursor = conn.cursor()

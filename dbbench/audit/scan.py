@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import io
 import os
 import re
 import sys
@@ -39,8 +40,18 @@ from dbbench.audit import baseline as baselines
 from dbbench.audit import fields, guards, plan, program
 from dbbench.audit.auditor import ModuleAuditor, area_of
 from dbbench.audit.render import render_explain, render_markdown, render_text, summary_line
-from dbbench.audit.rules import BLOCKER, MARIADB, RULES, SEVERITIES, TARGETS, Finding
+from dbbench.audit.rules import (
+    BLOCKER,
+    DIFFERING_JSON_LOOKUPS,
+    JSON_LOOKUP_NOTES,
+    MARIADB,
+    RULES,
+    SEVERITIES,
+    TARGETS,
+    Finding,
+)
 from dbbench.errors import ConfigError
+from dbbench.files import SOURCE_LIMIT, read_regular
 
 __all__ = [
     "AuditResult",
@@ -109,11 +120,8 @@ class AuditResult:
 
 
 def parity_json_notes() -> dict[str, str]:
-    """The JSON lookups the parity suite found to differ, each with how (owned by :mod:`dbbench.parity.suite`)."""
-    from dbbench.parity import suite as parity
-
-    notes = getattr(parity, "JSON_LOOKUP_NOTES", {})
-    return {lookup: notes.get(lookup, "") for lookup in parity.DIFFERING_JSON_LOOKUPS}
+    """The JSON lookups the parity suite found to differ, each with how (:data:`rules.JSON_LOOKUP_NOTES`)."""
+    return {lookup: JSON_LOOKUP_NOTES.get(lookup, "") for lookup in DIFFERING_JSON_LOOKUPS}
 
 
 def python_files(root: Path, exclude: Sequence[str] = ()) -> Iterator[Path]:
@@ -133,6 +141,7 @@ def python_files(root: Path, exclude: Sequence[str] = ()) -> Iterator[Path]:
                 return True
         return False
 
+    inside = root.resolve()
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
         dirs[:] = sorted(
@@ -145,8 +154,13 @@ def python_files(root: Path, exclude: Sequence[str] = ()) -> Iterator[Path]:
         )
         for name in sorted(files):
             rel = (here / name).relative_to(root).as_posix()
-            if name.endswith(".py") and not excluded(rel):
+            if name.endswith(".py") and not excluded(rel) and _within(here / name, inside):
                 yield here / name
+
+
+def _within(file: Path, root: Path) -> bool:
+    """False for a link that leads out of the audited tree (the audit reads the project, not what it points at)."""
+    return not file.is_symlink() or file.resolve().is_relative_to(root)
 
 
 def audit_path(
@@ -220,8 +234,9 @@ def _files(target: Path, exclude: Sequence[str]) -> tuple[Path, list[Path]]:
 
 
 def _read(file: Path) -> str:
-    with tokenize.open(file) as handle:  # honours a PEP 263 coding line
-        return handle.read()
+    data = read_regular(file, SOURCE_LIMIT)  # a FIFO, a device or a huge file is a finding, not a hang
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)  # honours a PEP 263 coding line
+    return data.decode(encoding)
 
 
 def _unparsed(

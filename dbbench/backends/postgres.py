@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from dbbench.backends.spec import (
@@ -24,8 +24,18 @@ class PostgresSpec(BackendSpec):
     schemes = ("postgres", "postgresql", "pgsql")
     default_port = 5432
     default_user = "postgres"
+    vendors = ("PostgreSQL",)
+    lock_timeout_sql = "SET lock_timeout = '2s'"
+    isolation_level_sql = "SHOW transaction_isolation"
+    baseline = True  # the database a team on Django would be leaving
+    default_target = ("postgres", "postgres://postgres@127.0.0.1:5432/dbbench")
     django_pool = True
     pooler = "pgbouncer"
+    supports_bulk_load = True
+    bulk_load_name = "COPY"
+    defers_constraints = True
+    copies_out = True
+    copies_projects = True
 
     def __init__(self) -> None:
         import psycopg
@@ -80,6 +90,33 @@ class PostgresSpec(BackendSpec):
             "AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)' ORDER BY 1"
         )
 
+    def resolved_database_name(self, cursor: Any, name: str) -> str:
+        return name  # dbbench quotes database names: PostgreSQL keeps their case, "DBBENCH" and "dbbench" are two
+
+    def bounded_lock_wait_sql(self, seconds: int) -> str:
+        return f"SET lock_timeout = '{int(seconds)}s'"
+
+    def other_objects_sql(self) -> str:
+        # What an extension made belongs to it (deptype 'e'); what a table owns (its serial's sequence, its row
+        # type) goes with the table, which list_tables_sql already counts.
+        user_ns = (
+            "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'"
+        )
+        free = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype IN ('a', 'i', 'e'))"
+        return (
+            "SELECT 'sequence', c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            f"WHERE c.relkind = 'S' AND {user_ns} AND {free.format(oid='c.oid')} "
+            "UNION ALL SELECT 'function', p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            f"WHERE {user_ns} AND {free.format(oid='p.oid')} "
+            "UNION ALL SELECT 'type', t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+            f"WHERE {user_ns} AND t.typtype IN ('c', 'd', 'e', 'r', 'm') AND {free.format(oid='t.oid')} "
+            "AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c') "
+            "UNION ALL SELECT 'large object', m.oid::text FROM pg_largeobject_metadata m "
+            "UNION ALL SELECT 'schema', n.nspname FROM pg_namespace n "
+            f"WHERE {user_ns} AND n.nspname <> 'public' AND {free.format(oid='n.oid')} "
+            "UNION ALL SELECT 'extension', e.extname FROM pg_extension e WHERE e.extname <> 'plpgsql'"
+        )
+
     def server_identity(self, cursor: Any) -> str:
         import psycopg
 
@@ -125,6 +162,24 @@ class PostgresSpec(BackendSpec):
         "server_encoding",
         "jit",
     )
+    durability_settings = ("fsync", "synchronous_commit")
+    buffer_setting = "shared_buffers"
+
+    # A managed server (dbbench.servers): C.UTF-8 is the one UTF-8 locale every Debian has: byte-order collation,
+    # no dependence on installed locales.
+    managed_locale = "C.UTF-8"
+    managed_description = (
+        f"PostgreSQL: durable commits (fsync, synchronous_commit=on, full_page_writes), UTF8 {managed_locale}"
+    )
+
+    def managed_settings(self, memory_bytes: int, max_connections: int) -> dict[str, str]:
+        return {
+            "shared_buffers": f"{memory_bytes // 1024}kB",
+            "fsync": "on",
+            "synchronous_commit": "on",  # a commit returns once its WAL is on disk
+            "full_page_writes": "on",  # torn-page protection, as InnoDB's doublewrite buffer
+            "max_connections": str(max_connections),
+        }
 
     def server_info(self, cursor: Any, database: str | None) -> ServerInfo:
         cursor.execute("SHOW server_version")
@@ -141,17 +196,22 @@ class PostgresSpec(BackendSpec):
         cursor.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()")
         settings["collation"] = cursor.fetchone()[0]
         durable = settings["fsync"] == "on" and settings["synchronous_commit"] != "off"
-        return ServerInfo("PostgreSQL", version, settings, durable, buffer_bytes)
+        return ServerInfo(self.vendors[0], version, settings, durable, buffer_bytes)
 
-    bulk_load_name = "COPY"
-
-    def bulk_load_available(self, cursor: Any) -> bool:
-        return True
-
-    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
+    def bulk_load(
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[str],
+        path: str,
+        convert: Mapping[str, str] | None = None,
+        time_zone: str = "UTC",
+    ) -> int:
+        if convert:  # load_text_sql asks for none: COPY reads every portable text as it is
+            raise ValueError(f"COPY cannot convert {', '.join(convert)}")
         # timestamptz reads the file's naive timestamps in the session time zone (Django's is UTC; a raw one's
         # is the server default).
-        cursor.execute("SET TIME ZONE 'UTC'")
+        cursor.execute("SELECT set_config('TimeZone', %s, false)", [time_zone])
         names = ", ".join(self.quote_name(c) for c in columns)
         with open(path, "rb") as handle, cursor.copy(f"COPY {self.quote_name(table)} ({names}) FROM STDIN") as copy:
             # Big writes: each one waits for the GIL, which the seeder's generating thread holds most of the time.
@@ -247,9 +307,6 @@ class PostgresSpec(BackendSpec):
             "WHERE c.table_schema = current_schema()"
         )
 
-    lock_timeout_sql = "SET lock_timeout = '2s'"
-    isolation_level_sql = "SHOW transaction_isolation"
-
     def isolation_options(self, level: str | None, options: dict[str, Any]) -> dict[str, Any]:
         from django.db.backends.postgresql.psycopg_any import IsolationLevel
 
@@ -260,8 +317,6 @@ class PostgresSpec(BackendSpec):
     def statistics_sql(self, table: str) -> list[str]:
         # VACUUM also sets the visibility map, without which index-only scans visit the heap after a COPY.
         return [f"VACUUM (ANALYZE) {self.quote_name(table)}"]
-
-    copies_out = True
 
     def copy_out(self, cursor: Any, select: str) -> Iterator[bytes]:
         # COPY's text format is the bulk loaders' (tabs, backslash escapes, \N): the server writes the rows, no
@@ -280,3 +335,56 @@ class PostgresSpec(BackendSpec):
 
     def chunk_sql(self, column: str, size: int) -> str:
         return f"{self.quote_name(column)} / {size:d}"
+
+    # information_schema's data_type: arrays, hstore, citext and enums ("USER-DEFINED"), ranges, search vectors.
+    unportable_types = {
+        "ARRAY": "pg-field",
+        "USER-DEFINED": "pg-field",
+        **dict.fromkeys(("int4range", "int8range", "numrange", "tsrange", "tstzrange", "daterange"), "pg-field"),
+        **dict.fromkeys(("int4multirange", "int8multirange", "nummultirange", "datemultirange"), "pg-field"),
+        "tsvector": "pg-search",
+        "tsquery": "pg-search",
+    }
+
+    def zoned_text_sql(self, column: str, zone: str) -> str:
+        zone = zone.replace("'", "''")
+        return f"to_char({self.quote_name(column)} AT TIME ZONE '{zone}', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+    def time_text_sql(self, column: str) -> str:
+        return f"to_char({self.quote_name(column)}, 'HH24:MI:SS.US')"
+
+    def duration_text_sql(self, column: str) -> str:
+        # extract() returns an exact numeric (PostgreSQL 14+); Django writes no months.
+        return f"extract(epoch FROM {self.quote_name(column)})::numeric(30, 6)"
+
+    def uuid_text_sql(self, column: str) -> str:
+        return f"replace({self.quote_name(column)}::text, '-', '')"
+
+    def binary_text_sql(self, column: str) -> str:
+        return f"'\\x' || encode({self.quote_name(column)}, 'hex')"
+
+    def inet_text_sql(self, column: str) -> str:
+        # inet::text adds the netmask ("/32"); host() is the address as Django wrote it.
+        return f"host({self.quote_name(column)})"
+
+    def skip_foreign_key_checks(self, cursor: Any) -> str | None:
+        # Foreign keys are triggers; a replica session fires none. Needs a superuser (or, on PostgreSQL 15+, the
+        # SET privilege on the parameter).
+        cursor.execute("SET session_replication_role = replica")
+        return "SET session_replication_role = DEFAULT"
+
+    def text_bucket_sql(self, text: str, buckets: int) -> str:
+        return f"(('x' || substr(md5(({text})::text), 1, 8))::bit(32)::bigint % {buckets:d})"
+
+    def nonfinite_sql(self, column: str) -> str:
+        return f"{self.quote_name(column)} IN ('Infinity', '-Infinity', 'NaN')"
+
+    def fold_text_sql(self, column: str) -> str:
+        # NFD splits an accented letter into the letter and its combining mark, which the regexp drops.
+        return (
+            f"regexp_replace(normalize(lower(rtrim({self.quote_name(column)}::text)), NFD), "
+            "'[\\u0300-\\u036f]', '', 'g')"
+        )
+
+    def collation_equal_sql(self) -> str:
+        return 'SELECT %s::text = %s::text COLLATE "{}"'

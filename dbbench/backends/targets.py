@@ -13,16 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from dbbench.backends.registry import BACKENDS, spec_for_scheme
+from dbbench.backends.registry import BACKENDS, default_urls, spec_for_scheme
 from dbbench.backends.spec import BackendSpec
-from dbbench.errors import ConfigError, mask_url
+from dbbench.errors import ConfigError, mask_secrets, mask_url
 
 # Defaults that work with this machine's local servers and with docker-compose.yml (same ports, users,
-# empty password / trust auth). On the local machine the MySQL-family server on 3306 is MariaDB.
-DEFAULT_URLS: dict[str, str] = {
-    "postgres": "postgres://postgres@127.0.0.1:5432/dbbench",
-    "mysql": "mysql://root@127.0.0.1:3306/dbbench",
-}
+# empty password / trust auth): each family's ``default_target``, ``postgres`` and ``mysql``.
+DEFAULT_URLS: dict[str, str] = default_urls()
 ENV_URL = "DBBENCH_{name}_URL"
 ENV_TARGETS = "DBBENCH_TARGETS"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
@@ -55,8 +52,12 @@ class Target:
 
     @property
     def safe_url(self) -> str:
-        """The URL with its password masked: the only form ever printed or written."""
-        return mask_url(self.url)
+        """The URL with its password masked: the only form ever printed or written.
+
+        The password as parsed is removed first (both spellings), so a ``?password=`` holding "@" or "/" cannot
+        fool the pattern that masks what is left.
+        """
+        return mask_secrets(self.url, [self])
 
     def with_database(self, database: str) -> Target:
         """The same server under another database name (tests and rehearsals use their own)."""
@@ -150,9 +151,9 @@ def targets_from_env(environ: Mapping[str, str] | None = None) -> list[Target]:
 
 
 def baseline(targets: list[Target]) -> Target:
-    """The team's current database, which every other target is compared with: the first PostgreSQL one, else the
-    first (as the report picks it from the result files)."""
-    return next((t for t in targets if t.family == BACKENDS["postgresql"].family), targets[0])
+    """The team's current database, which every other target is compared with: the first of a baseline family
+    (PostgreSQL), else the first (as the report picks it from the result files)."""
+    return next((t for t in targets if t.spec.baseline), targets[0])
 
 
 def select_targets(targets: list[Target], wanted: str | None) -> list[Target]:

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from dbbench.errors import ConfigError
 from dbbench.report.capacity import Alternatives
-from dbbench.report.stats import Comparison, Label, combine
+from dbbench.stats import Comparison, Label, combine
+from dbbench.units import format_interval
 
 # How often each operation (dbbench.bench.workloads.OPERATIONS) happens on a quiz site, relative to the others; the
 # verdict weighs each operation's ratio by it. Documented in README ("The verdict"). Students mostly read: the
@@ -205,10 +206,14 @@ def parse_mix(value: str | Path | None) -> dict[str, float] | None:
 def _read_mix_file(path: Path) -> Mapping[str, object]:
     import yaml  # YAML is a superset of JSON: one parser for both
 
+    from dbbench.files import MIB, FileRefused, read_regular_text
+
     if not path.is_file():
         raise ConfigError(f"--mix file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_regular_text(path, MIB))
+    except FileRefused as exc:
+        raise ConfigError(f"--mix file {path} {exc}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"--mix file {path}: cannot parse ({type(exc).__name__})") from None
     if not isinstance(data, dict) or not data:
@@ -467,9 +472,7 @@ def _times(c: Comparison) -> str:
 
 
 def _ci(c: Comparison) -> str:
-    if not (math.isfinite(c.low) and math.isfinite(c.high)):
-        return "too few samples for an interval"
-    return f"{c.confidence:.0%} CI {c.low:.2f}-{c.high:.2f}"
+    return format_interval(c.low, c.high, c.confidence, missing="too few samples for an interval")
 
 
 def _label_text(label: Label, threshold: float | None = None) -> str:

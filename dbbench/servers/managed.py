@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -27,7 +26,18 @@ from dbbench.servers.limits import NONE, Plan, prepare, read_back, remove
 from dbbench.servers.mariadb import MariaDBEngine
 from dbbench.servers.postgres import PostgresEngine
 from dbbench.servers.profile import Profile
-from dbbench.servers.state import Account, StateDir, alive, server_account, state_dir, terminate
+from dbbench.servers.state import (
+    MADE,
+    Account,
+    StateDir,
+    alive,
+    open_nofollow,
+    server_account,
+    start_time,
+    state_dir,
+    terminate,
+    user_alive,
+)
 
 ENGINES: tuple[Engine, ...] = (PostgresEngine(), MariaDBEngine())
 START_TIMEOUT_S = 120.0  # a first start initialises data directories and loads MariaDB's time zones
@@ -67,10 +77,10 @@ class Servers:
     def read_state(self) -> dict[str, Any]:
         state = self.sd.read()
         state.setdefault("servers", {})
-        state["users"] = [pid for pid in state.get("users", []) if alive(pid)]
+        state["users"] = [user for user in state.get("users", []) if user_alive(user)]
         for engine in ENGINES:
             entry = state["servers"].get(engine.name, {})
-            if entry.get("pid") and not alive(entry["pid"], self._marker(engine)):
+            if entry.get("pid") and not alive(entry["pid"], entry.get("started_at"), self._marker(engine)):
                 entry.pop("pid")  # stale: the server died (or was killed) without dbbench stopping it
         return state
 
@@ -84,6 +94,8 @@ class Servers:
         """
         for engine in ENGINES:
             engine.binaries()  # a missing program is reported before either server is started
+        # Checked before anything is made: a refused directory is left without a file of dbbench's in it.
+        self.sd.prepare(server_account())
         with self.sd.locked():
             state = self.read_state()
             if reconfigure:
@@ -91,7 +103,7 @@ class Servers:
             if persistent:
                 state["persistent"] = True
             else:
-                state["users"] = sorted({*state["users"], os.getpid()})
+                state["users"] = [*_others(state["users"]), [os.getpid(), start_time(os.getpid())]]
             self.sd.write(state)  # from here on, an interrupted start is cleaned up by the next dbbench process
             for engine in ENGINES:
                 if not state["servers"].get(engine.name, {}).get("pid"):
@@ -102,7 +114,7 @@ class Servers:
         """This process is done with the servers: the last user stops them unless they are persistent."""
         with self.sd.locked():
             state = self.read_state()
-            state["users"] = [pid for pid in state["users"] if pid != os.getpid()]
+            state["users"] = _others(state["users"])
             if not state["users"] and not state.get("persistent"):
                 self._stop_all(state)
             self.sd.write(state)
@@ -115,24 +127,34 @@ class Servers:
             if not state["users"]:
                 self._stop_all(state)
             self.sd.write(state)
-            return list(state["users"])
+            return _pids(state["users"])
 
     def destroy(self) -> list[int]:
-        """Stop both servers and delete their data directories, logs and password."""
-        users = self.stop()
-        if users:
-            return users
+        """Stop both servers and delete their data directories, logs and password: what dbbench made, only.
+
+        One lock hold from the users' check to the last deletion: a command that starts the servers meanwhile
+        waits, then finds them gone, instead of losing its data under a running server.
+        """
         with self.sd.locked():
+            state = self.read_state()
+            if state["users"]:
+                return _pids(state["users"])
+            state["persistent"] = False
+            self._stop_all(state)
+            if any(e.get("pid") for e in state["servers"].values()):
+                self.sd.write(state)
+                raise ConfigError("a managed server did not stop; its data directory is kept")
             for engine in ENGINES:
-                shutil.rmtree(engine.data(self.sd), ignore_errors=True)
+                self.sd.remove_dir(engine.data_name)
                 (self.sd.path / f"{engine.data_name}.ready").unlink(missing_ok=True)
-            for path in (self.sd.run, self.sd.log):
-                shutil.rmtree(path, ignore_errors=True)
-            for name in ("secret", "state.json"):
+            for name in ("run", "log"):
+                self.sd.remove_dir(name)
+            for name in ("secret", "state.json", MADE):
                 (self.sd.path / name).unlink(missing_ok=True)
         return []
 
     def status(self) -> tuple[list[ServerStatus], dict[str, Any]]:
+        self.sd.check()
         state = self.read_state() if self.sd.file.exists() else {"servers": {}, "users": []}
         rows = []
         for engine in ENGINES:
@@ -177,7 +199,8 @@ class Servers:
         entry["limits"] = plan.as_state()  # recorded before the start: an interrupted one is cleaned up too
         self.sd.write(state)
         pid = _spawn(engine.argv(self.sd, port, self.profile), account, log, self.sd.path, plan)
-        entry.update(pid=pid, port=port, memory_bytes=self.profile.memory_bytes, started=time.time())
+        # The pid and its start time name the server from now on: a pid reused by another process is not it.
+        entry.update(pid=pid, started_at=start_time(pid), port=port, memory_bytes=self.profile.memory_bytes)
         entry["profile"] = self.profile.as_state()
         self.sd.write(state)
         try:
@@ -188,7 +211,7 @@ class Servers:
         except BaseException:
             # A start cut short (Ctrl-C, an error): MariaDB acts on SIGTERM only once InnoDB is up, which left a
             # Ctrl-C here waiting the whole stop timeout. Nothing has used this server yet: a short wait, then KILL.
-            terminate(pid, self._marker(engine), engine.stop_signal, ABORTED_START_TIMEOUT_S)
+            terminate(pid, entry.get("started_at"), self._marker(engine), engine.stop_signal, ABORTED_START_TIMEOUT_S)
             entry.pop("pid", None)
             entry["limits"]["groups"] = remove(entry["limits"])
             self.sd.write(state)
@@ -229,7 +252,7 @@ class Servers:
         differ = [n for n, e in entries.items() if e.get("pid") and _profile_of(e) != self.profile]
         if not differ:
             return
-        others = [pid for pid in state["users"] if pid != os.getpid()]
+        others = _pids(_others(state["users"]))
         if others:
             running = _profile_of(entries[differ[0]])
             raise ConfigError(
@@ -244,10 +267,20 @@ class Servers:
         for engine in ENGINES:
             entry = state["servers"].get(engine.name, {})
             if entry.get("pid"):
-                terminate(entry["pid"], self._marker(engine), engine.stop_signal, STOP_TIMEOUT_S)
+                started = entry.get("started_at")
+                terminate(entry["pid"], started, self._marker(engine), engine.stop_signal, STOP_TIMEOUT_S)
                 entry.pop("pid")
             if entry.get("limits"):
                 entry["limits"]["groups"] = remove(entry["limits"])  # any still in use: tried again next time
+
+
+def _pids(users: list[Any]) -> list[int]:
+    return [u if isinstance(u, int) else u[0] for u in users]
+
+
+def _others(users: list[Any]) -> list[Any]:
+    """The ``users`` entries of other processes than this one."""
+    return [u for u in users if (u if isinstance(u, int) else u[0]) != os.getpid()]
 
 
 def _profile_of(entry: dict[str, Any]) -> Profile:
@@ -286,9 +319,12 @@ def _port_free(port: int | None) -> bool:
 
 def _tail(log: Path) -> str:
     try:
-        return log.read_text(errors="replace")[-4000:]
-    except OSError:
+        fd = open_nofollow(log, os.O_RDONLY)
+    except (OSError, ConfigError):
         return ""
+    with os.fdopen(fd, "rb") as handle:
+        handle.seek(max(0, os.fstat(fd).st_size - 16000))
+        return handle.read().decode(errors="replace")
 
 
 def _spawn(argv: list[str], account: Account, log: Path, cwd: Path, plan: Plan) -> int:
@@ -301,7 +337,7 @@ def _spawn(argv: list[str], account: Account, log: Path, cwd: Path, plan: Plan) 
     a Popen object that is dropped while its process still runs is a resource leak in Python's eyes.
     """
     env = {"PATH": os.defpath, "LANG": "C.UTF-8", "HOME": str(cwd)}
-    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    out = open_nofollow(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # never written through a link
     null = os.open(os.devnull, os.O_RDONLY)
     pid = os.fork()
     if pid == 0:  # the child: only system calls until exec

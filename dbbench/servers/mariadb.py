@@ -69,7 +69,7 @@ class MariaDBEngine(Engine):
             "port": str(port),
             "bind-address": "127.0.0.1",
             "skip-name-resolve": "",  # 127.0.0.1 is matched as such, as PostgreSQL's pg_hba does
-            **profile.mariadb_settings(),
+            **profile.settings(self.family),
         }
         options = [f"--{k.replace('_', '-')}" + (f"={v}" if v else "") for k, v in settings.items()]
         return [str(self.binaries()["mariadbd"]), "--no-defaults", *options]

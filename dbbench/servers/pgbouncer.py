@@ -73,7 +73,7 @@ def pgbouncer(
     wait for a free one. ``max_clients``: client connections PgBouncer accepts at once. ``name``: the yielded
     target's name (default: ``target``'s). ``cpus``: CPUs PgBouncer is pinned to (default: not pinned).
     """
-    if target.family != "postgresql":
+    if target.spec.pooler != "pgbouncer":
         raise ConfigError(f"{target.name}: PgBouncer pools PostgreSQL connections; {target.safe_url} is not one")
     if not 1 <= pool_size <= MAX_POOL_SIZE or max_clients < 1:
         raise ConfigError(f"PgBouncer: pool size from 1 to {MAX_POOL_SIZE} and at least 1 client (got {pool_size})")

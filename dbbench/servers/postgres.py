@@ -7,10 +7,11 @@ import os
 import signal
 import subprocess
 
+from dbbench.backends.postgres import PostgresSpec
 from dbbench.errors import ConfigError
 from dbbench.servers.engine import Engine, last_line
 from dbbench.servers.profile import Profile
-from dbbench.servers.state import Account, StateDir
+from dbbench.servers.state import Account, StateDir, open_nofollow
 
 
 class PostgresEngine(Engine):
@@ -33,16 +34,18 @@ class PostgresEngine(Engine):
     def initialize(self, sd: StateDir, account: Account, password: str, profile: Profile) -> None:
         data = self.make_data_dir(sd, account)
         pwfile = sd.run / "initdb.pw"
-        pwfile.write_text(password)
-        os.chown(pwfile, account.uid, account.gid)
-        pwfile.chmod(0o600)
+        pwfile.unlink(missing_ok=True)
+        fd = open_nofollow(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            os.fchown(handle.fileno(), account.uid, account.gid)
+            handle.write(password)
         argv = [
             str(self.binaries()["initdb"]),
             f"--pgdata={data}",
             f"--username={self.user}",
             f"--pwfile={pwfile}",
             "--encoding=UTF8",
-            f"--locale={profile.postgres_locale}",
+            f"--locale={PostgresSpec.managed_locale}",
             # The socket lives in a 0700 directory: only the server account gets in, without a password.
             "--auth-local=trust",
             "--auth-host=scram-sha-256",
@@ -59,7 +62,7 @@ class PostgresEngine(Engine):
             "listen_addresses": "127.0.0.1",
             "port": str(port),
             "unix_socket_directories": str(sd.run),
-            **profile.postgres_settings(),
+            **profile.settings(self.family),
         }
         argv = [str(self.binaries()["postgres"]), "-D", str(self.data(sd))]
         for key, value in settings.items():

@@ -6,6 +6,7 @@ import atexit
 import os
 import shutil
 import signal
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from types import FrameType
 from typing import Any
 
 from dbbench.backends.targets import ENV_TARGETS, ENV_URL, Target
-from dbbench.errors import ConfigError
+from dbbench.errors import ConfigError, DbbenchError, one_line
 from dbbench.processes import Terminated
 from dbbench.servers.managed import ENGINES, Servers
 from dbbench.servers.profile import Profile
@@ -62,9 +63,19 @@ def session_targets(profile: Profile | None = None) -> list[Target]:
     if _SESSION is None:
         servers = Servers(None, profile or Profile.from_text(None))
         _unwind_on_termination()
-        atexit.register(servers.release)
+        atexit.register(_release, servers)
         _SESSION = servers.acquire(persistent=False, reconfigure=profile is not None)
+        servers.acquired = True
     return list(_SESSION)
+
+
+def _release(servers: Servers) -> None:
+    """``servers.release`` at exit; a failure there (an unusable state directory) is one line, not a traceback."""
+    try:
+        servers.release()
+    except (DbbenchError, OSError) as exc:
+        if getattr(servers, "acquired", False):  # else the start's own error has said it already
+            print(f"dbbench: error: {one_line(exc)}", file=sys.stderr)
 
 
 def _unwind_on_termination() -> None:
@@ -92,6 +103,12 @@ def _managed(target: Target) -> tuple[Servers, Path, dict[str, Any]] | None:
         if engine.family == target.family and entry.get("pid") and entry.get("port") == target.port:
             return servers, engine.data(servers.sd), entry
     return None
+
+
+def managed_entry(target: Target) -> dict[str, Any] | None:
+    """The state entry (pid, port, profile) of the managed server ``target`` points at, or None."""
+    found = _managed(target)
+    return None if found is None else found[2]
 
 
 def settings_source(target: Target) -> str:

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--server-memory",
         help="each server's memory, as on a box of that size, e.g. 512M or 2G: a memory limit (cgroup, where the "
-        "machine allows) and a quarter of it for shared_buffers and innodb_buffer_pool_size alike (default: "
+        f"machine allows) and a quarter of it for {_buffer_settings()} alike (default: "
         "DBBENCH_SERVER_MEMORY, else no limit and 1G of buffers)",
     )
     p.add_argument(
@@ -33,6 +33,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="each server's CPUs, e.g. 1: pinned to the last N CPUs (the app and the load generator keep the "
         "others) with a quota of N CPUs (default: DBBENCH_SERVER_CPUS, else all CPUs)",
     )
+
+
+def _buffer_settings() -> str:
+    """Each managed server's buffer setting by name (shared_buffers and innodb_buffer_pool_size)."""
+    from dbbench.backends.registry import BACKENDS
+
+    return " and ".join(s.buffer_setting for s in BACKENDS.values() if s.managed_description and s.buffer_setting)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         users = servers.stop() if args.action == "stop" else servers.destroy()
         if users:
             pids = ", ".join(map(str, users))
-            print(f"in use by dbbench process {pids}: left running until it ends; nothing {args.action}ed")
+            done = {"stop": "stopped", "destroy": "destroyed"}[args.action]
+            print(f"in use by dbbench process {pids}: left running until it ends; nothing {done}")
             return 1
         print(f"{args.action}: done ({servers.sd.path})")
         return 0
@@ -92,7 +100,8 @@ def _status(servers: Servers) -> int:
     if state.get("persistent"):
         print("kept running by `dbbench servers start` until `dbbench servers stop`")
     elif state.get("users"):
-        print(f"used by dbbench process {', '.join(map(str, state['users']))}; stopped when the last one ends")
+        pids = [u if isinstance(u, int) else u[0] for u in state["users"]]
+        print(f"used by dbbench process {', '.join(map(str, pids))}; stopped when the last one ends")
     elif any(r.running for r in rows):
         print("left behind by a dbbench process that was killed; the next dbbench command stops them")
     return 0 if all(r.running for r in rows) else 3

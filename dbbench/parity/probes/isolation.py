@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import DatabaseError, connections, transaction
 
-from dbbench.backends.registry import BACKENDS
+from dbbench.backends.registry import spec_for_engine
 from dbbench.backends.spec import BackendSpec
 from dbbench.parity.lab.models import Slot
 from dbbench.parity.probes import probe
@@ -24,8 +24,10 @@ _WAIT_S = 10.0  # an upper bound for a step of the other thread; each step takes
 
 
 def _spec(alias: str) -> BackendSpec:
-    """The backend's isolation knowledge (dbbench.backends.spec): Django's vendor name is the spec's family."""
-    return BACKENDS[connections[alias].vendor]
+    """The backend's isolation knowledge (dbbench.backends.spec), found by the connection's Django ENGINE."""
+    spec = spec_for_engine(connections[alias].settings_dict["ENGINE"])
+    assert spec is not None, f"{alias}: no backend spec serves {connections[alias].settings_dict['ENGINE']}"
+    return spec
 
 
 def _slot(alias: str) -> Any:

@@ -1,5 +1,8 @@
 """Pure statistics over raw timings: percentiles, a bootstrap interval for the ratio of medians, and a label.
 
+Shared by the benchmark (``dbbench.bench.measure``: its stopping rule asks how wide the interval still is) and the
+report (``dbbench.report``): one definition of "a difference", wherever it is judged.
+
 The label is what a reader acts on, so it is conservative on purpose:
 
 * ``no significant difference``: the confidence interval of the ratio contains 1 (could be noise);
