@@ -83,7 +83,9 @@ class ModelRules:
         types = [kinds.get(n) for n in names]
         if not names or any(t is None or t.endswith(_UNINDEXABLE) for t in types):
             return False  # a TEXT/JSON/array column, or one it cannot resolve: the pg-index blocker stands
-        if name != "BTreeIndex":
+        if "condition" in kw or "include" in kw:  # Django skips a partial or covering index there altogether
+            self._skipped_index(node, kw)
+        elif name != "BTreeIndex":
             message = f"{name} on {', '.join(names)}: MySQL/MariaDB build a plain B-tree index instead"
             self.report("pg-index-plain", node, message)
         return True

@@ -54,7 +54,7 @@ class QueryRules:
         if method and name in ("update", "aupdate") and _ordered(node.func.value):
             message = ".order_by(...).update(): MySQL/MariaDB update in that order, PostgreSQL in any order"
             self.report("ordered-update", node, message)
-        if name == "AddIndex":
+        if name in ("AddIndex", "AddIndexConcurrently"):
             model = kw.get("model_name")
             self._index_model = model.value.value if model and isinstance(model.value, ast.Constant) else None
             self.generic_visit(node)
