@@ -80,7 +80,8 @@ class ModelRules:
             return False
         kinds = self.fields.models.get(model.lower(), {})
         names = [e.value.lstrip("-") for e in columns.value.elts if isinstance(e, ast.Constant)]
-        types = [kinds.get(n) for n in names]
+        # "channel_id" is the column of the relation "channel" (an integer key: indexable)
+        types = [kinds.get(n) or (kinds.get(n[:-3]) if n.endswith("_id") else None) for n in names]
         if not names or any(t is None or t.endswith(_UNINDEXABLE) for t in types):
             return False  # a TEXT/JSON/array column, or one it cannot resolve: the pg-index blocker stands
         if "condition" in kw or "include" in kw:  # Django skips a partial or covering index there altogether
