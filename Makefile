@@ -1,7 +1,7 @@
 # The two commands of the README. Both set up a fresh machine themselves (scripts/bootstrap.sh).
 PROFILE ?= default
 
-.PHONY: run test bootstrap lint
+.PHONY: run test bootstrap lint docs
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -16,7 +16,15 @@ run: bootstrap
 test: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mkdocs build --strict --quiet
 	.venv/bin/dbbench servers exec -- .venv/bin/pytest tests -q --durations=15
 
 lint: bootstrap
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/python scripts/docs_facts.py --check
+	.venv/bin/mkdocs build --strict --quiet
+
+# The documentation site (docs/, mkdocs.yml) into site/; its tables of profiles and defaults regenerated first.
+docs: bootstrap
+	.venv/bin/python scripts/docs_facts.py
+	.venv/bin/mkdocs build --strict

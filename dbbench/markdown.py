@@ -47,3 +47,31 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str | 
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return lines
+
+
+# A folded block: in report.html a <details> element (closed), in report.md one line that points to it. The markers
+# start with "<!--", which text() escapes, so no value from a result file can open or close one.
+_FOLD = re.compile(r"^<!--dbbench:fold (?P<summary>.*?)-->\n(?P<body>.*?)^<!--dbbench:/fold-->\n", re.M | re.S)
+
+
+def fold(summary: str, body: str) -> str:
+    """``body`` (Markdown) folded away under ``summary`` (one line of Markdown)."""
+    return f"<!--dbbench:fold {' '.join(summary.split())}-->\n{body.rstrip()}\n<!--dbbench:/fold-->\n"
+
+
+def folds(markdown: str) -> list[tuple[str, str, str]]:
+    """``markdown`` cut at its folds: (text before, summary, body) for each, and (the rest, "", "") last."""
+    pieces: list[tuple[str, str, str]] = []
+    at = 0
+    for m in _FOLD.finditer(markdown):
+        pieces.append((markdown[at : m.start()], m["summary"], m["body"]))
+        at = m.end()
+    pieces.append((markdown[at:], "", ""))
+    return pieces
+
+
+def without_folds(markdown: str, where: str = "report.html") -> str:
+    """The Markdown with each folded block replaced by one line saying what it holds and where to find it."""
+    return "".join(
+        before + (f"_{summary}: in {where}, folded._\n" if summary else "") for before, summary, _ in folds(markdown)
+    )

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -56,8 +56,23 @@ class Child:
         return " | ".join(lines[-n:])
 
 
-def spawn(name: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path) -> Child:
-    """Start ``argv`` in a new session with stdout and stderr appended to ``log``."""
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    log: Path,
+    enter: Callable[[], None] | None = None,
+) -> Child:
+    """Start ``argv`` in a new session with stdout and stderr appended to ``log``. ``enter`` runs in the child
+    before exec (joining a control group: what the child forks is then inside from the start)."""
+
+    def before_exec() -> None:
+        _die_with_parent()
+        if enter is not None:
+            enter()
+
     with open(log, "ab") as out:
         # argv is built by dbbench, never a shell string; preexec_fn is safe: dbbench spawns from one thread.
         popen = subprocess.Popen(
@@ -68,7 +83,7 @@ def spawn(name: str, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, 
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=before_exec,
         )
     return Child(name, popen, log)
 
@@ -143,7 +158,7 @@ def interrupts_unwind() -> Iterator[None]:
 _STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-def foreground(argv: Sequence[str], *, env: Mapping[str, str]) -> int:
+def foreground(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None) -> int:
     """Run ``argv`` in dbbench's own process group to its end and return its exit code; a signal that stops dbbench
     at any moment (Ctrl-C, SIGTERM) kills it too.
 
@@ -154,7 +169,7 @@ def foreground(argv: Sequence[str], *, env: Mapping[str, str]) -> int:
     held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
     try:
         child = subprocess.Popen(
-            list(argv), env=dict(env), preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            list(argv), env=dict(env), cwd=cwd, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, held)
         )
     except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)

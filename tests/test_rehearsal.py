@@ -22,8 +22,8 @@ import pytest
 
 from dbbench.backends import bulkload
 from dbbench.backends.database import drop_database
-from dbbench.backends.doctor import server_info
 from dbbench.backends.targets import Target
+from dbbench.doctor import server_info
 from dbbench.errors import ConfigError
 from dbbench.quiz import QUIZ_TABLES
 from dbbench.rehearsal import rehearse as rehearsal

@@ -20,7 +20,7 @@ def output_path(path: Path | None) -> Path:
 
 def server_label(target: Target) -> dict[str, str]:
     """``MariaDB 10.11``: the server's own name and major.minor version, asked of the server."""
-    from dbbench.backends.doctor import server_info
+    from dbbench.doctor import server_info
 
     info = server_info(target)
     short = ".".join(info.version.split("-")[0].split(".")[:2])
@@ -33,8 +33,12 @@ def run_app(
     *,
     timeout: float = runner.DEFAULT_TIMEOUT_S,
     with_audit: bool = True,
+    capture: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the project's suite on every target (the first is the baseline) and compare; returns the app data."""
+    """Run the project's suite on every target (the first is the baseline) and compare; returns the app data.
+
+    ``capture``: record the suite's queries on the baseline into that capture file (:mod:`dbbench.capture`).
+    """
     if not targets:
         raise ConfigError("app: no targets chosen")
     servers = {t.name: server_label(t) for t in targets}
@@ -43,7 +47,13 @@ def run_app(
     with runner.temp_workdir() as tmp:
         workdir = runner.prepare(Path(tmp))
         for target in targets:
-            run = runner.run_suite(project, target, timeout=timeout, workdir=workdir)
+            if capture is not None and target is targets[0]:
+                from dbbench.capture.command import record_suite
+
+                with record_suite(project, capture) as extra:
+                    run = runner.run_suite(project, target, timeout=timeout, workdir=workdir, extra_env=extra)
+            else:
+                run = runner.run_suite(project, target, timeout=timeout, workdir=workdir)
             run.update(servers[target.name], counts=compare.counts(run))
             runs.append(run)
     return {

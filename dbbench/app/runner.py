@@ -195,12 +195,20 @@ def _pip(package: str) -> str:
     return f"{Path(sys.executable).name} -m pip install {package}"
 
 
-def run_suite(project: Project, target: Target, *, timeout: float, workdir: Path) -> dict[str, Any]:
-    """Run the suite on one target; returns its run (partial and marked when stopped by the timeout)."""
+def run_suite(
+    project: Project, target: Target, *, timeout: float, workdir: Path, extra_env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Run the suite on one target; returns its run (partial and marked when stopped by the timeout).
+
+    ``extra_env`` is added to the child's environment (``--capture``'s recorder: its ``PYTHONPATH`` goes first).
+    """
     prefix = f"dbbench_app_{secrets.token_hex(4)}"
     events = workdir / f"{target.name}.jsonl"
     log = workdir / f"{target.name}.log"
     env = child_env(project, target, prefix, workdir, events)
+    if extra_env:
+        path = os.pathsep.join(p for p in (extra_env.get("PYTHONPATH"), env.get("PYTHONPATH")) if p)
+        env.update(extra_env, PYTHONPATH=path)
     aliases = preflight(project, env)
     started = time.perf_counter()
     child = processes.spawn(f"tests on {target.name}", test_command(project), env=env, cwd=project.root, log=log)

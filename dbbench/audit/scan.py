@@ -40,7 +40,16 @@ from dbbench.audit import baseline as baselines
 from dbbench.audit import fields, guards
 from dbbench.audit.auditor import ModuleAuditor, area_of
 from dbbench.audit.render import render_markdown, render_text, summary_line
-from dbbench.audit.rules import BLOCKER, MARIADB, RULES, SEVERITIES, TARGETS, Finding
+from dbbench.audit.rules import (
+    BLOCKER,
+    DIFFERING_JSON_LOOKUPS,
+    JSON_LOOKUP_NOTES,
+    MARIADB,
+    RULES,
+    SEVERITIES,
+    TARGETS,
+    Finding,
+)
 from dbbench.errors import ConfigError
 from dbbench.files import SOURCE_LIMIT, read_regular
 
@@ -101,11 +110,8 @@ class AuditResult:
 
 
 def parity_json_notes() -> dict[str, str]:
-    """The JSON lookups the parity suite found to differ, each with how (owned by :mod:`dbbench.parity.suite`)."""
-    from dbbench.parity import suite as parity
-
-    notes = getattr(parity, "JSON_LOOKUP_NOTES", {})
-    return {lookup: notes.get(lookup, "") for lookup in parity.DIFFERING_JSON_LOOKUPS}
+    """The JSON lookups the parity suite found to differ, each with how (:data:`rules.JSON_LOOKUP_NOTES`)."""
+    return {lookup: JSON_LOOKUP_NOTES.get(lookup, "") for lookup in DIFFERING_JSON_LOOKUPS}
 
 
 def python_files(root: Path, exclude: Sequence[str] = ()) -> Iterator[Path]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,14 +88,25 @@ def method_name(target: Target, method: str) -> str:
     return target.spec.bulk_load_name if method == FAST else BULK_CREATE
 
 
-def load(target: Target, model: type[Model], columns: Sequence[str], batch: BatchFile, method: str) -> int:
-    """Load a batch file into ``model``'s table inside the caller's transaction; every row must arrive."""
+def load(
+    target: Target,
+    model: type[Model],
+    columns: Sequence[str],
+    batch: BatchFile,
+    method: str,
+    convert: Mapping[str, str] | None = None,
+    time_zone: str = "UTC",
+) -> int:
+    """Load a batch file into ``model``'s table inside the caller's transaction; every row must arrive.
+
+    ``convert``: columns whose text the fast path turns into the value with SQL (``BackendSpec.bulk_load``).
+    """
     if batch.rows == 0:
         return 0
     table = model._meta.db_table
     if method == FAST:
         with connections[target.name].cursor() as cursor:
-            loaded = target.spec.bulk_load(cursor, table, columns, batch.path)
+            loaded = target.spec.bulk_load(cursor, table, columns, batch.path, convert, time_zone)
     else:
         objects = [model(**row) for row in read_rows(model, columns, batch.path)]
         loaded = len(model._default_manager.using(target.name).bulk_create(objects, batch_size=BULK_CREATE_BATCH))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from dbbench.backends.spec import (
@@ -35,6 +35,7 @@ class PostgresSpec(BackendSpec):
     bulk_load_name = "COPY"
     defers_constraints = True
     copies_out = True
+    copies_projects = True
 
     def __init__(self) -> None:
         import psycopg
@@ -197,10 +198,20 @@ class PostgresSpec(BackendSpec):
         durable = settings["fsync"] == "on" and settings["synchronous_commit"] != "off"
         return ServerInfo(self.vendors[0], version, settings, durable, buffer_bytes)
 
-    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
+    def bulk_load(
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[str],
+        path: str,
+        convert: Mapping[str, str] | None = None,
+        time_zone: str = "UTC",
+    ) -> int:
+        if convert:  # load_text_sql asks for none: COPY reads every portable text as it is
+            raise ValueError(f"COPY cannot convert {', '.join(convert)}")
         # timestamptz reads the file's naive timestamps in the session time zone (Django's is UTC; a raw one's
         # is the server default).
-        cursor.execute("SET TIME ZONE 'UTC'")
+        cursor.execute("SELECT set_config('TimeZone', %s, false)", [time_zone])
         names = ", ".join(self.quote_name(c) for c in columns)
         with open(path, "rb") as handle, cursor.copy(f"COPY {self.quote_name(table)} ({names}) FROM STDIN") as copy:
             # Big writes: each one waits for the GIL, which the seeder's generating thread holds most of the time.
@@ -324,3 +335,56 @@ class PostgresSpec(BackendSpec):
 
     def chunk_sql(self, column: str, size: int) -> str:
         return f"{self.quote_name(column)} / {size:d}"
+
+    # information_schema's data_type: arrays, hstore, citext and enums ("USER-DEFINED"), ranges, search vectors.
+    unportable_types = {
+        "ARRAY": "pg-field",
+        "USER-DEFINED": "pg-field",
+        **dict.fromkeys(("int4range", "int8range", "numrange", "tsrange", "tstzrange", "daterange"), "pg-field"),
+        **dict.fromkeys(("int4multirange", "int8multirange", "nummultirange", "datemultirange"), "pg-field"),
+        "tsvector": "pg-search",
+        "tsquery": "pg-search",
+    }
+
+    def zoned_text_sql(self, column: str, zone: str) -> str:
+        zone = zone.replace("'", "''")
+        return f"to_char({self.quote_name(column)} AT TIME ZONE '{zone}', 'YYYY-MM-DD HH24:MI:SS.US')"
+
+    def time_text_sql(self, column: str) -> str:
+        return f"to_char({self.quote_name(column)}, 'HH24:MI:SS.US')"
+
+    def duration_text_sql(self, column: str) -> str:
+        # extract() returns an exact numeric (PostgreSQL 14+); Django writes no months.
+        return f"extract(epoch FROM {self.quote_name(column)})::numeric(30, 6)"
+
+    def uuid_text_sql(self, column: str) -> str:
+        return f"replace({self.quote_name(column)}::text, '-', '')"
+
+    def binary_text_sql(self, column: str) -> str:
+        return f"'\\x' || encode({self.quote_name(column)}, 'hex')"
+
+    def inet_text_sql(self, column: str) -> str:
+        # inet::text adds the netmask ("/32"); host() is the address as Django wrote it.
+        return f"host({self.quote_name(column)})"
+
+    def skip_foreign_key_checks(self, cursor: Any) -> str | None:
+        # Foreign keys are triggers; a replica session fires none. Needs a superuser (or, on PostgreSQL 15+, the
+        # SET privilege on the parameter).
+        cursor.execute("SET session_replication_role = replica")
+        return "SET session_replication_role = DEFAULT"
+
+    def text_bucket_sql(self, text: str, buckets: int) -> str:
+        return f"(('x' || substr(md5(({text})::text), 1, 8))::bit(32)::bigint % {buckets:d})"
+
+    def nonfinite_sql(self, column: str) -> str:
+        return f"{self.quote_name(column)} IN ('Infinity', '-Infinity', 'NaN')"
+
+    def fold_text_sql(self, column: str) -> str:
+        # NFD splits an accented letter into the letter and its combining mark, which the regexp drops.
+        return (
+            f"regexp_replace(normalize(lower(rtrim({self.quote_name(column)}::text)), NFD), "
+            "'[\\u0300-\\u036f]', '', 'g')"
+        )
+
+    def collation_equal_sql(self) -> str:
+        return 'SELECT %s::text = %s::text COLLATE "{}"'

@@ -4,9 +4,9 @@ Which database the site uses is a setting, not code: ``DBBENCH_SITE_DB`` (Django
 variable, else ``default``). gunicorn serves one backend with ``settings.all`` and a single target, so
 ``default`` is that target; tests point the views at each alias in turn.
 
-There is no CSRF or session middleware (``settings.MIDDLEWARE`` holds only CommonMiddleware, for the Host check):
-the student is named in the request, as a load-test client would after logging in. Every view runs a fixed,
-small number of queries.
+There is no CSRF or session middleware (``settings.MIDDLEWARE`` holds only Server-Timing, quiz/timing.py, and
+CommonMiddleware, for the Host check): the student is named in the request, as a load-test client would after
+logging in. Every view runs a fixed, small number of queries.
 """
 
 from __future__ import annotations

@@ -14,18 +14,19 @@ that do differ.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Model
 
 from dbbench.backends.targets import Target
 from dbbench.errors import DbbenchError, mask_secrets
-from dbbench.rehearsal.source import integer_pk, json_positions, text_columns
+from dbbench.rehearsal.fields import kind_of, same
+from dbbench.rehearsal.source import integer_pk, text_columns
 from dbbench.rehearsal.verify import DIFF_EXAMPLES, RowDifference, TableCheck
 
 CHUNK_IDS = 10_000  # ids per range: a range that differs is read back whole (~10 MB of attempts per side)
@@ -115,9 +116,9 @@ def _compare_rows(
     model: type[Model], ours: list[tuple[Any, ...]], theirs: list[tuple[Any, ...]], check: TableCheck, limit: int
 ) -> None:
     """Merge both sides' rows of one range by id; count and note the rows that differ in value."""
-    fields = [f.attname for f in model._meta.concrete_fields]
-    pk_at = 1 + [f.column for f in model._meta.concrete_fields].index(model._meta.pk.column)
-    json_at = set(json_positions(model))
+    names = [f.attname for f in model._meta.local_concrete_fields]
+    kinds = [kind_of(f) for f in model._meta.local_concrete_fields]
+    pk_at = 1 + [f.column for f in model._meta.local_concrete_fields].index(model._meta.pk.column)
 
     def note(pk: Any, changed: dict[str, tuple[Any, Any]]) -> None:
         check.differing_rows += 1
@@ -137,9 +138,9 @@ def _compare_rows(
         else:
             if a[0] != b[0]:  # different digests: different text; compare the values
                 changed = {
-                    fields[k]: (x, y)
+                    names[k]: (x, y)
                     for k, (x, y) in enumerate(zip(a[1:], b[1:], strict=True))
-                    if not _same(x, y, k in json_at)
+                    if not same(kinds[k], x, y)
                 }
                 if changed:
                     note(a[pk_at], changed)
@@ -148,23 +149,9 @@ def _compare_rows(
             i, j = i + 1, j + 1
 
 
-def _same(x: Any, y: Any, is_json: bool) -> bool:
-    if x == y:
-        return True
-    if not is_json or x is None or y is None:
-        return False
-    try:
-        return _canonical(x) == _canonical(y)
-    except ValueError:  # not JSON at all on one side: a difference
-        return False
-
-
-def _canonical(text: str) -> str:
-    # Sorted keys, no spacing: equal JSON values give equal text (1 and 1.0 stay apart, as json.loads keeps them).
-    return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def _text(value: Any) -> Any:
+    if isinstance(value, Decimal):  # a numeric expression (durations on PostgreSQL): compared as its text
+        return str(value)
     return value.decode() if isinstance(value, bytes | bytearray) else value
 
 

@@ -191,7 +191,7 @@ def estimate(result: Rehearsal, attempts: int) -> dict[str, Any]:
 
 def _proportional(result: Rehearsal, attempts: int) -> tuple[float, float]:
     """Copy and verification time with the growing tables' share scaled in proportion to the attempts."""
-    growing = _growing()
+    growing = getattr(result, "growing", None) or _growing()  # a project's copy: every table grows
     factor = attempts / result.attempts if result.attempts else 0.0
     fixed = sum(c.seconds for c in result.copies if c.table not in growing)
     scaled = sum(c.seconds for c in result.copies if c.table in growing)

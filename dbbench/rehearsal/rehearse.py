@@ -84,6 +84,7 @@ class Rehearsal:
     earlier: list[Point] = field(default_factory=list)  # sizes measured before (other rehearsals), for the fit
 
     source_rows_before: dict[str, int] = field(default_factory=dict)  # per table, read before the copy began
+    size_unit = "attempts"  # what ``attempts`` counts (a project's copy: rows of its largest table)
 
     @property
     def emptied(self) -> list[str]:
@@ -444,7 +445,7 @@ def _mark(dst: Target, value: str, src: Target) -> None:
 
 
 def _endpoint(target: Target) -> Endpoint:
-    from dbbench.backends.doctor import server_info
+    from dbbench.doctor import server_info
 
     info = server_info(target)
     return Endpoint(target.name, info.vendor, info.version, target.database, target.safe_url)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dbbench import markdown
-from dbbench.report import capacity
+from dbbench.report import capacity, tiers
 from dbbench.report.data import ResultSet
 from dbbench.report.verdict import AppEvidence, LoadEvidence, Portability
 from dbbench.units import format_count
@@ -19,6 +19,7 @@ from dbbench.units import format_count
 # Kind -> (anchor, heading), in the order the report shows them.
 SECTIONS: dict[str, tuple[str, str]] = {
     "app": ("project", "Your project"),
+    "replay": ("replay", "Your queries, replayed"),
     "parity": ("portability", "Portability: does the app behave the same?"),
     "load": ("load", "Under concurrent load"),
     "seed-benchmark": ("seeding", "Loading the data"),
@@ -39,6 +40,7 @@ def extra_sections(results: ResultSet, figures: Path) -> list[str]:
         "run": lambda data, figures, index: _run_section(data),
         "audit": lambda data, figures, index: _audit_section(data),
         "app": lambda data, figures, index: _app_section(data),
+        "replay": lambda data, figures, index: _replay_section(data),
     }
     sections: list[str] = []
     for kind, (anchor, heading) in SECTIONS.items():
@@ -52,6 +54,12 @@ def extra_sections(results: ResultSet, figures: Path) -> list[str]:
             lines.append(render(document["data"], figures, index) if render else generic_table(document["data"]))
         sections.append("\n".join(lines))
     return sections
+
+
+def _replay_section(data: dict[str, Any]) -> str:
+    from dbbench.replay.render import markdown
+
+    return markdown(data)
 
 
 # --- parity ---------------------------------------------------------------------------------------------------
@@ -101,6 +109,7 @@ def probes_used(results: ResultSet) -> set[str] | None:
 
 
 def _parity_section(data: dict[str, Any], used: set[str] | None) -> str:
+    """The differences the code uses first, then one row per category; the full lists folded away."""
     summary = data.get("summary") or {}
     targets = ", ".join(f"`{t.get('name')}` = {t.get('vendor')} {t.get('version')}" for t in data.get("targets") or [])
     probes = [p for p in data.get("probes") or [] if isinstance(p, dict)]
@@ -110,26 +119,49 @@ def _parity_section(data: dict[str, Any], used: set[str] | None) -> str:
         f"{summary.get('unsupported', 0)} unsupported**.\n"
     ]
     differing = [p for p in probes if p.get("outcome") != "same"]
+    yours = [p for p in differing if used is not None and p.get("name") in used]
+    others = [p for p in differing if p not in yours]
     if used is not None:
-        yours = [p for p in differing if p.get("name") in used]
-        others = [p for p in differing if p.get("name") not in used]
         out.append(f"### Differences your code uses ({len(yours)})\n")
         out.append(
             _probe_table(yours) if yours else "None: the audit found no code that reaches a differing behaviour.\n"
         )
-        out.append(f"### Others to know ({len(others)})\n")
-        out.append("The audited code does not use these; new code could.\n")
-        if others:
-            out.append(_probe_table(others))
-    elif differing:
-        out.append(_probe_table(differing))
+    out.append(_category_table(probes, used))
+    if others:
+        title = "Others to know" if used is not None else "Every difference"
+        note = "The audited code does not use these; new code could.\n\n" if used is not None else ""
+        summary = f"{title} ({len(others)}): what differs and what to change"
+        out.append(markdown.fold(summary, note + _probe_table(others)))
     lookups = data.get("differing_json_lookups") or []
     if lookups:
         out.append("JSON lookups that behave differently: " + ", ".join(f"`{_cell(x)}`" for x in lookups) + ".\n")
     same = [str(p.get("name")) for p in probes if p.get("outcome") == "same"]
     if same:
-        out.append("Same everywhere: " + ", ".join(f"`{_cell(n)}`" for n in same) + ".\n")
+        out.append(markdown.fold(f"Same on every server ({len(same)})", ", ".join(f"`{_cell(n)}`" for n in same) + "."))
     return "\n".join(out)
+
+
+def _category_table(probes: list[dict[str, Any]], used: set[str] | None) -> str:
+    """One row per category: how many probes came out same, different or unsupported (and how many of the
+    differences the audited code uses), the categories the code uses first, then by differences."""
+    rows: dict[str, dict[str, int]] = {}
+    for p in probes:
+        empty = {"same": 0, "different": 0, "unsupported": 0, "yours": 0}
+        row = rows.setdefault(str(p.get("category") or "other"), empty)
+        outcome = str(p.get("outcome"))
+        row[outcome if outcome in row else "different"] += 1
+        if used is not None and outcome != "same" and p.get("name") in used:
+            row["yours"] += 1
+    order = sorted(rows, key=lambda c: (-rows[c]["yours"], -(rows[c]["different"] + rows[c]["unsupported"]), c))
+    head = "| category | same | different | unsupported |" + (" your code uses |" if used is not None else "")
+    out = [head, "|---|---:|---:|---:|" + ("---:|" if used is not None else "")]
+    for c in order:
+        r = rows[c]
+        cells = [f"{r['same']}", f"{r['different']}", f"{r['unsupported']}"]
+        if used is not None:
+            cells.append(f"**{r['yours']}**" if r["yours"] else "0")
+        out.append(f"| {_cell(c)} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
 
 
 def _probe_table(probes: list[dict[str, Any]]) -> str:
@@ -234,8 +266,11 @@ def _load_section(data: dict[str, Any], figures: Path, index: int) -> str:
     if curves:
         path = plots.load_curves(curves, figures / f"load_{index}.png")
         out.append(f"![throughput and p95 against concurrent users](report_files/{path.name})\n")
+    if (data.get("layout") or {}).get("text"):
+        out.append(f"Layout measured: {_cell(data['layout']['text'])}.\n")
     out.append(loadstats.render_table(data) + "\n")
     out.append(_capacity_section(data))
+    out.append(tiers.section(data, figures, index))
     if config:
         think = config.get("think_s") or ["?", "?"]
         out.append(

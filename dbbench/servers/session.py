@@ -105,6 +105,12 @@ def _managed(target: Target) -> tuple[Servers, Path, dict[str, Any]] | None:
     return None
 
 
+def managed_entry(target: Target) -> dict[str, Any] | None:
+    """The state entry (pid, port, profile) of the managed server ``target`` points at, or None."""
+    found = _managed(target)
+    return None if found is None else found[2]
+
+
 def settings_source(target: Target) -> str:
     """``set by dbbench`` for a managed server (its profile given on its command line), else ``as found``."""
     return "set by dbbench" if _managed(target) else "as found"

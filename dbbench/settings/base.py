@@ -27,7 +27,8 @@ INSTALLED_APPS = [
     "dbbench.parity.lab",
 ]
 DATABASE_ROUTERS = ["dbbench.parity.routers.ParityLabRouter"]
-MIDDLEWARE: list[str] = ["django.middleware.common.CommonMiddleware"]
+# Server-Timing first, so its "app" time covers the other middleware too (off with DBBENCH_SERVER_TIMING=0).
+MIDDLEWARE: list[str] = ["dbbench.quiz.timing.ServerTimingMiddleware", "django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "dbbench.quiz.urls"
 USE_TZ = True
 TIME_ZONE = "UTC"

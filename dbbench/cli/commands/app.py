@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", help="app result file to write (default: results/app.json)")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of text")
     p.add_argument("--no-audit", action="store_true", help="do not join the static audit of the same folder")
+    p.add_argument("--capture", metavar="FILE", help="also record the suite's queries on the baseline (dbbench replay)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +49,14 @@ def run(args: argparse.Namespace) -> int:
         from dbbench.errors import ConfigError
 
         raise ConfigError(f"--timeout must be positive, not {args.timeout:g}")
-    data = app.run_app(project, common.chosen(args), timeout=args.timeout, with_audit=not args.no_audit)
+    capture = Path(args.capture) if args.capture else None
+    if capture is not None and (capture.is_dir() or not capture.parent.is_dir()):
+        from dbbench.errors import ConfigError
+
+        raise ConfigError(f"app: cannot write the capture to {capture} (a folder, or its folder does not exist)")
+    data = app.run_app(
+        project, common.chosen(args), timeout=args.timeout, with_audit=not args.no_audit, capture=capture
+    )
     write_result(output, "app", data)
     print(json.dumps(data, indent=2, default=str) if args.json else render.render_text(data))
     print(f"wrote {output}")
