@@ -232,6 +232,8 @@ class _Document:
             out.append(f"No verdict: {why}. The sections below show what was measured.\n")
             out.append(self._control_line())
             return "\n".join(out)
+        if self.r.missing_size:
+            out.append(f"> **Incomplete run**: {_cell(self.r.missing_size)}.\n")
         for cand, verdict in self.verdicts.items():
             if len(self.verdicts) > 1:
                 out.append(f"### {self.base_name} against {self.name(cand)}\n")
