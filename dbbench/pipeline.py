@@ -16,17 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbbench.backends.targets import Target
+from dbbench.bench.runner import get_profile
 from dbbench.errors import ConfigError, DbbenchError, StageFailed, mask_secrets
 from dbbench.results import DEFAULT_RESULTS_DIR, load_result, stamp, write_result
 
 OPTIONAL_STAGES = ("parity", "load", "rehearsal")
-# The sizes and rounds of each profile are the benchmark suite's (dbbench.bench.runner.PROFILES); the load test
-# has its own per profile (dbbench.load.config.config_for_profile).
-PROFILES: dict[str, str] = {
-    "quick": "a first look in a couple of minutes: tiny data, a handful of rounds",
-    "default": "10k and 100k attempts: the comparison the README's figures come from",
-    "full": "up to 1M attempts (an hour or more)",
-}
+# The profiles are the benchmark suite's (dbbench.bench.runner.PROFILES: sizes, rounds, budgets, a one-line summary);
+# the load test has its own per profile (dbbench.load.config.config_for_profile).
 
 
 @dataclass
@@ -58,6 +54,7 @@ def run(
     app: AppRequest | None = None,
     expected_users: int | None = None,
     keep_sizes: bool = False,
+    box: str | None = None,
 ) -> RunOutcome:
     """Run every stage for ``targets`` under ``profile``; returns where the report is.
 
@@ -69,20 +66,21 @@ def run(
     ``keep_sizes``: the benchmarks keep each smaller size in a database of its own, so the next run skips seeding
     (``dbbench.bench.runner.sized_database``); the largest stays in each target's database for the later stages.
 
+    ``box``: the load stage's single small box (``CPUS,SIZE``, servers/box.py).
+
     ``skip`` names optional stages to leave out (:data:`OPTIONAL_STAGES`); the report then says they were not
     run. Raises :class:`StageFailed` (one line) when a stage fails; what completed stays in ``output_dir``.
     """
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r} (choose from: {', '.join(PROFILES)})")
+    get_profile(profile)  # an unknown profile is one line, before anything runs
     unknown = sorted(set(skip) - set(OPTIONAL_STAGES))
     if unknown:
         raise ConfigError(f"cannot skip {', '.join(unknown)}: only {', '.join(OPTIONAL_STAGES)} are optional")
     if len(targets) < 2:
         raise ConfigError("dbbench run compares backends: configure at least two targets")
-    if expected_users is not None:  # refused now rather than after the benchmarks
+    if expected_users is not None or box is not None:  # refused now rather than after the benchmarks
         from dbbench.load.config import config_for_profile
 
-        config_for_profile(profile, expected_users)
+        config_for_profile(profile, expected_users, box)
     if app is not None:  # a path that is no Django project is refused before anything runs
         from dbbench.app import detect
 
@@ -90,7 +88,7 @@ def run(
     out = Path(output_dir) if output_dir else DEFAULT_RESULTS_DIR / f"run-{stamp()}-{profile}"
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
-        return _run_stages(profile, targets, out, allow_foreign, skip, echo, app, expected_users, keep_sizes)
+        return _run_stages(profile, targets, out, allow_foreign, skip, echo, app, expected_users, keep_sizes, box)
 
 
 LOCK_FILE = ".dbbench-run.lock"
@@ -132,6 +130,7 @@ def _run_stages(
     app: AppRequest | None,
     expected_users: int | None,
     keep_sizes: bool,
+    box: str | None = None,
 ) -> RunOutcome:
     started = time.perf_counter()
     outcome = RunOutcome(profile, out, [], 0.0)
@@ -142,7 +141,7 @@ def _run_stages(
         ("parity", lambda: _parity(targets, out)),
         ("audit", lambda: _audit_app(out, app.path if app else None)),
         *([("app", lambda: _app(app, targets, out))] if app else []),
-        ("load", lambda: _load(targets, profile, out, allow_foreign, echo, expected_users)),
+        ("load", lambda: _load(targets, profile, out, allow_foreign, echo, expected_users, box)),
         ("rehearsal", lambda: _rehearsal(targets, out, allow_foreign)),
     ]
     for number, (name, call) in enumerate(stages, 1):
@@ -178,10 +177,10 @@ def _stage(
     try:
         result = call()
     except DbbenchError as exc:
-        raise StageFailed(_stage_message(name, str(exc), out)) from None
+        raise StageFailed(_stage_message(name, str(exc), out)) from exc  # the cause: what --debug shows
     except Exception as exc:  # an unforeseen error still gets one line, with passwords masked
         text = mask_secrets(" ".join(str(exc).split()), targets)
-        raise StageFailed(_stage_message(name, f"{type(exc).__name__}: {text}", out)) from None
+        raise StageFailed(_stage_message(name, f"{type(exc).__name__}: {text}", out)) from exc
     seconds = time.perf_counter() - started
     echo(f"    done in {seconds:.1f} s" + (f": {', '.join(p.name for p in result)}" if result else ""))
     return StageOutcome(name, "ok", seconds, outputs=result)
@@ -194,13 +193,13 @@ def _stage_message(name: str, text: str, out: Path) -> str:
 
 
 def _doctor(targets: list[Target], echo: Callable[[str], None]) -> list[Path]:
-    from dbbench.backends.doctor import fairness_warnings, probe
+    from dbbench.doctor import fairness_warnings, probe
 
     probes = []
     for target in targets:
         p = probe(target)
         if not p.ok:
-            raise StageFailed(f"stage doctor failed on {target.name}: {p.error}")
+            raise StageFailed(f"stage doctor failed on {target.name}: {p.error}") from p.cause
         assert p.info is not None
         echo(f"    {target.name}: {p.info.vendor} {p.info.version} at {target.safe_url}")
         probes.append(p)
@@ -217,7 +216,7 @@ def _setup(targets: list[Target], allow_foreign: bool) -> list[Path]:
         try:
             djangoenv.prepare(target, allow_foreign=allow_foreign)
         except DbbenchError as exc:
-            raise StageFailed(f"stage setup failed on {target.name}: {exc}") from None
+            raise StageFailed(f"stage setup failed on {target.name}: {exc}") from exc
     return []
 
 
@@ -271,6 +270,7 @@ def _load(
     allow_foreign: bool,
     echo: Callable[[str], None],
     expected_users: int | None,
+    box: str | None = None,
 ) -> list[Path]:
     from dbbench.load.config import config_for_profile
     from dbbench.load.sweep import run_load
@@ -278,7 +278,7 @@ def _load(
     path = Path(
         run_load(
             targets,
-            config_for_profile(profile, expected_users),
+            config_for_profile(profile, expected_users, box),
             output_dir=out,
             progress=lambda line: echo("    " + line),
             allow_foreign=allow_foreign,
@@ -300,7 +300,13 @@ def _rehearsal(targets: list[Target], out: Path, allow_foreign: bool) -> list[Pa
     # Earlier runs' rehearsals at other sizes (the same servers and algorithm) make the downtime estimate a fit.
     earlier = earlier_points(out.parent, skip=out / "rehearsal.json")
     result = rehearsal.rehearse(
-        targets[0], targets[1], replace=True, progress=False, allow_foreign=allow_foreign, earlier=earlier
+        # progress=None: a bar per table with its time left on a terminal, a line every few seconds in a log.
+        targets[0],
+        targets[1],
+        replace=True,
+        progress=None,
+        allow_foreign=allow_foreign,
+        earlier=earlier,
     )
     return [rehearsal.write(result, out / "rehearsal.json")]
 

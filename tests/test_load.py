@@ -238,6 +238,21 @@ def test_short_run_on_every_backend(tmp_path: Path) -> None:
             assert step["seconds"] >= 2
             assert 0 <= step["machine"]["cpu_busy_percent"] <= 100 and step["machine"]["loadavg_1m"] >= 0
             assert run["knee"]["users"] == 3 and not run["knee"]["reached"]
+            # Every tier measured over the step's window, and the machine's CPU time accounted for.
+            tiers = step["tiers"]
+            assert set(tiers) == {"app", "database", "locust", "dbbench"}
+            for figures in tiers.values():
+                assert figures["unknown"] is None and figures["cpu_core_percent"] >= 0 and figures["rss_bytes"] > 0
+            assert tiers["app"]["processes"] >= 3  # the master and 2 workers
+            assert step["cpu_accounting"]["ok"], step["cpu_accounting"]
+            # Every SQL shape the site ran, with its histogram, merged across the workers.
+            assert step["sql_shapes"] and all(s["count"] > 0 and s["p95_ms"] >= s["p50_ms"] for s in step["sql_shapes"])
+            assert any(s["shape"].startswith("INSERT") for s in step["sql_shapes"])
+            # Server-Timing came back on every answered request.
+            assert step["timing"]["timed_requests"] == step["requests"]
+            assert (
+                0 < step["timing"]["sql_p50_ms"] <= step["timing"]["app_p95_ms"] <= step["timing"]["request_p95_ms"] + 1
+            )
             # The attempts the students submitted were removed again: every run starts from the seeded data.
             assert run["attempts_removed_after"] >= 1
         assert "| users |" in result.stdout and f"wrote {out}" in result.stdout

@@ -102,6 +102,24 @@ class MySQLSpec(BackendSpec):
     def list_tables_sql(self) -> str:
         return "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1"
 
+    def resolved_database_name(self, cursor: Any, name: str) -> str:
+        # lower_case_table_names=1 (Windows, and many a my.cnf) or 2 (macOS) files database names in lower case,
+        # so "DBBENCH" is the database "dbbench" there.
+        cursor.execute("SELECT @@lower_case_table_names")
+        return name.lower() if int(cursor.fetchone()[0]) else name
+
+    def bounded_lock_wait_sql(self, seconds: int) -> str:
+        return f"SET SESSION lock_wait_timeout = {int(seconds)}"  # the default is a year
+
+    def other_objects_sql(self) -> str:
+        return (
+            "SELECT LOWER(routine_type), routine_name FROM information_schema.routines "
+            "WHERE routine_schema = DATABASE() "
+            "UNION ALL SELECT 'event', event_name FROM information_schema.events WHERE event_schema = DATABASE() "
+            "UNION ALL SELECT 'trigger', trigger_name FROM information_schema.triggers "
+            "WHERE trigger_schema = DATABASE()"
+        )
+
     def quote_name(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
 

@@ -67,21 +67,54 @@ def configured(args: argparse.Namespace) -> list[Target]:
     """Every configured target: ``--target`` options, else the environment, else dbbench's managed servers."""
     given = getattr(args, "target", None)
     if given:
-        if getattr(args, "server_cpus", None) or getattr(args, "server_memory", None):
-            raise ConfigError("--server-cpus and --server-memory limit dbbench's managed servers, not --target ones")
+        if getattr(args, "server_cpus", None) or getattr(args, "server_memory", None) or getattr(args, "box", None):
+            raise ConfigError(
+                "--server-cpus, --server-memory and --box limit dbbench's managed servers, not --target ones"
+            )
         return parse_target_list(",".join(given))
     from dbbench import servers
 
     # No target anywhere: dbbench's own servers, set up alike (started for this command if they are not running).
     if not servers.wanted():
-        if getattr(args, "server_cpus", None) or getattr(args, "server_memory", None):
-            raise ConfigError("--server-cpus and --server-memory limit dbbench's managed servers: no target given")
+        if getattr(args, "server_cpus", None) or getattr(args, "server_memory", None) or getattr(args, "box", None):
+            raise ConfigError(
+                "--server-cpus, --server-memory and --box limit dbbench's managed servers: the targets come from "
+                "the environment"
+            )
         return targets_from_env()
     return servers.session_targets(_server_profile(args))
 
 
+def add_box(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--box",
+        metavar="CPUS,SIZE",
+        help="managed servers only: the app server and the database server under test in one limit together, "
+        "e.g. 1,512M (a small droplet); Locust stays outside. Buffers a quarter of it unless --server-memory",
+    )
+
+
+def check_box(args: argparse.Namespace, workers: int) -> None:
+    """A --box too small for a managed server's buffers and ``workers`` app workers is refused before the servers
+    start (one line)."""
+    if not getattr(args, "box", None):
+        return
+    from dbbench.servers.box import buffers_for, check_fits, parse_box
+
+    box = parse_box(args.box)
+    memory = getattr(args, "server_memory", None)
+    check_fits(box, Profile.from_text(memory).memory_bytes if memory else buffers_for(box), workers)
+
+
 def _server_profile(args: argparse.Namespace) -> Profile | None:
     cpus, memory = getattr(args, "server_cpus", None), getattr(args, "server_memory", None)
+    box = getattr(args, "box", None)
+    if box and not memory:  # the servers' buffers must fit the box: a quarter of it, as --server-memory would
+        from dataclasses import replace
+
+        from dbbench.servers.box import buffers_for, parse_box
+
+        return replace(Profile.from_text(None, cpus), memory_bytes=buffers_for(parse_box(box)))
     return Profile.from_text(memory, cpus) if cpus or memory else None
 
 

@@ -58,6 +58,13 @@ class LoadConfig:
     p95_threshold_ms: float = loadstats.DEFAULT_P95_THRESHOLD_MS
     expected_users: int | None = None  # the team's own peak: the report gives each configuration's p95 there
     max_failure_rate: float = loadstats.DEFAULT_MAX_FAILURE_RATE
+    # Every tier's CPU and memory (load/tiers.py) and the site's Server-Timing (load/timing.py); off measures
+    # what measuring costs.
+    measure: bool = True
+    # The single small box (servers/box.py): the app server and the database server under test in one limit of
+    # this many CPUs and bytes; None: each where it is (the database servers under their own limits, if any).
+    box_cpus: int | None = None
+    box_memory_bytes: int | None = None
 
     def validate(self) -> None:
         if self.users and min(self.users) < 1:
@@ -109,6 +116,15 @@ class LoadConfig:
                     f"--budget {self.budget_s:g}s: from one step of {self.start_users} users (about {first:.0f} s "
                     "here) to 24h"
                 )
+
+    @property
+    def box(self) -> Any:
+        """The :class:`dbbench.servers.box.Box`, or None."""
+        if not self.box_cpus or not self.box_memory_bytes:
+            return None
+        from dbbench.servers.box import Box
+
+        return Box(self.box_cpus, self.box_memory_bytes)
 
     @property
     def distributed(self) -> bool:
@@ -192,6 +208,8 @@ def build_config(
     p95_threshold: str | None = None,
     max_failure_rate: str | None = None,
     expected_users: str | None = None,
+    measure: str | None = None,
+    box: str | None = None,
 ) -> LoadConfig:
     """A validated config from command-line strings; what is not given comes from the default (or quick) one."""
     config = QUICK if quick else LoadConfig()
@@ -242,6 +260,15 @@ def build_config(
         changes["max_failure_rate"] = parse_share(max_failure_rate, what="--max-failure-rate")
     if expected_users is not None:
         changes["expected_users"] = _count(expected_users, "--expected-users")
+    if measure is not None:
+        if measure.strip().lower() not in ("on", "off"):
+            raise ConfigError(f"--measure: {measure!r}; give on or off")
+        changes["measure"] = measure.strip().lower() == "on"
+    if box is not None:
+        from dbbench.servers.box import parse_box
+
+        parsed = parse_box(box)
+        changes["box_cpus"], changes["box_memory_bytes"] = parsed.cpus, parsed.memory_bytes
     config = replace(config, **changes)
     config.validate()
     return config
@@ -308,7 +335,7 @@ def _attempts(text: str) -> int:
     return parse_count(text, what="--attempts")
 
 
-def config_for_profile(profile: str, expected_users: int | None = None) -> LoadConfig:
+def config_for_profile(profile: str, expected_users: int | None = None, box: str | None = None) -> LoadConfig:
     """``dbbench run``'s profiles: the data the benchmarks left is used as it is (no reseeding)."""
     if profile == "quick":
         base = QUICK
@@ -319,5 +346,10 @@ def config_for_profile(profile: str, expected_users: int | None = None) -> LoadC
     else:
         base = LoadConfig()
     config = replace(base, attempts=None, expected_users=expected_users)
+    if box is not None:
+        from dbbench.servers.box import parse_box
+
+        parsed = parse_box(box)
+        config = replace(config, box_cpus=parsed.cpus, box_memory_bytes=parsed.memory_bytes)
     config.validate()
     return config

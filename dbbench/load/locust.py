@@ -86,6 +86,7 @@ def run_step(
     student_ids: str,
     workdir: Path,
     check: Callable[[], None] | None = None,
+    spawned: Callable[[list[int]], None] | None = None,
 ) -> loadstats.StepFigures:
     """One Locust run at ``users`` users (a master and workers when distributed); its figures.
 
@@ -93,6 +94,7 @@ def run_step(
     is then abandoned at once instead of measuring refused connections until its end. Meanwhile the CPU time of
     the processes generating the load (the lone process, or the local workers) is sampled: the step records the
     busiest one's share of a core in the measured window, and whether that is over ``config.locust_cpu_limit``.
+    ``spawned`` is told the pids of Locust's processes once they all started (the tiers' sampler).
     """
     output = workdir / f"locust-{users}.json"
     output.unlink(missing_ok=True)
@@ -111,6 +113,8 @@ def run_step(
                 children.append(
                     processes.spawn(f"locust worker {i + 1}", worker, env=locust_env(), cwd=workdir, log=log)
                 )
+        if spawned is not None:
+            spawned([child.pid for child in children])
         for child in children[1:] if master_port is not None else children:
             cpu.watch(child.pid)  # the master only hands out work: the load comes from the lone process or workers
         code = None
@@ -198,8 +202,9 @@ class LoadGenerator:
     """Locust for the steps of one configuration: one process, until that saturates its core; from then on a
     master and ``config.saturated_workers`` local workers (the saturated step is measured again with them)."""
 
-    def __init__(self, config: LoadConfig) -> None:
+    def __init__(self, config: LoadConfig, spawned: Callable[[list[int]], None] | None = None) -> None:
         self.config = config
+        self.spawned = spawned
 
     def step(
         self,
@@ -212,7 +217,7 @@ class LoadGenerator:
         check: Callable[[], None] | None = None,
     ) -> loadstats.StepFigures:
         config = self.config if duration_s is None else replace(self.config, duration_s=duration_s)
-        step = run_step(url, users, config, student_ids, workdir, check)
+        step = run_step(url, users, config, student_ids, workdir, check, self.spawned)
         if not step.locust_saturated:
             return step
         cpu = f"{step.locust_cpu_percent:.0f}% of a core" if step.locust_cpu_percent is not None else "Locust warned"
@@ -223,7 +228,7 @@ class LoadGenerator:
             return replace(step, locust_note=f"locust saturated ({cpu}) with {generators}: the site was under-driven")
         self.config = replace(self.config, locust_workers=workers)
         wait_for_site(url, check)
-        again = run_step(url, users, replace(config, locust_workers=workers), student_ids, workdir, check)
+        again = run_step(url, users, replace(config, locust_workers=workers), student_ids, workdir, check, self.spawned)
         return replace(again, locust_note=f"locust saturated ({cpu}) in one process: {workers} workers used")
 
 

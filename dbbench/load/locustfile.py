@@ -30,7 +30,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
-from dbbench.load.stats import parse_ids
+from dbbench.load.stats import TimingHistograms, parse_ids
 from dbbench.results import atomic_write_text
 
 DEFAULT_THINK = "1-5"
@@ -65,7 +65,37 @@ def _init(environment: Environment, **_: Any) -> None:
 
 
 def _reset_worker(environment: Environment, msg: Any, **_: Any) -> None:
+    assert environment.runner is not None  # a message reaches a worker through its runner
     environment.runner.stats.reset_all()
+    _timing.reset()
+
+
+# Server-Timing of every response (load/timing.py): SQL time and the request's time inside Django, beside the
+# whole request as Locust saw it. Workers send theirs with each report to the master, which merges them.
+_timing = TimingHistograms()
+TIMING_KEY = "dbbench_timing"
+
+
+@events.request.add_listener
+def _timed(response: Any = None, response_time: float | None = None, exception: Any = None, **_: Any) -> None:
+    if response is None or exception is not None or response_time is None:
+        return
+    headers = getattr(response, "headers", None)
+    header = headers.get("Server-Timing") or headers.get("server-timing") if headers is not None else None
+    if header:
+        _timing.add(header, float(response_time))
+
+
+@events.report_to_master.add_listener
+def _send_timing(client_id: str, data: dict[str, Any]) -> None:
+    data[TIMING_KEY] = _timing.as_dict()
+    _timing.reset()
+
+
+@events.worker_report.add_listener
+def _merge_timing(client_id: str, data: dict[str, Any]) -> None:
+    if TIMING_KEY in data:
+        _timing.merge(data[TIMING_KEY])
 
 
 @events.test_start.add_listener
@@ -89,7 +119,9 @@ def _spawned(user_count: int, **_: Any) -> None:
 def _reset(environment: Environment) -> None:
     if isinstance(environment.runner, MasterRunner):
         environment.runner.send_message(RESET_MESSAGE)  # workers drop what they have not reported yet
+    assert environment.runner is not None  # the test is running: _init saw its runner
     environment.runner.stats.reset_all()
+    _timing.reset()
     _window["reset_at"] = time.time()
 
 
@@ -113,6 +145,7 @@ def _write_figures(environment: Environment, **_: Any) -> None:
         # serialize() keeps the response-time histogram; serialize_stats() would clear it.
         "entries": [entry.serialize() for entry in stats.entries.values()],
         "errors": [error.serialize() for error in stats.errors.values()],
+        "server_timing": _timing.as_dict(),
     }
     # Atomic: dbbench reads the file once Locust exits, and a half-written one (disk full, killed) must not parse.
     atomic_write_text(Path(path), json.dumps(document))

@@ -8,6 +8,7 @@ import os
 import sys
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from dbbench import processes
 from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.errors import DbbenchError, mask_secrets
 from dbbench.load.config import LoadConfig
+from dbbench.load.shapes import ENV_SHAPES_DIR
+from dbbench.load.timing import ENV_SERVER_TIMING
 from dbbench.load.variants import Variant
 
 STARTUP_TIMEOUT_S = 30.0  # gunicorn importing Django and answering /health/
@@ -29,7 +32,14 @@ def connect_host(listen: str) -> str:
     return "127.0.0.1" if listen in ("0.0.0.0", "") else listen
 
 
-def site_env(target: Target, variant: Variant, listen: str = "127.0.0.1") -> dict[str, str]:
+def site_env(
+    target: Target,
+    variant: Variant,
+    listen: str = "127.0.0.1",
+    *,
+    measure: bool = True,
+    shapes_dir: Path | None = None,
+) -> dict[str, str]:
     """The environment that makes the quiz site serve ``target`` alone (as ``default``) with ``variant``'s settings.
 
     ``target`` is where the site connects: the variant's own target, or the pooler in front of it.
@@ -43,9 +53,12 @@ def site_env(target: Target, variant: Variant, listen: str = "127.0.0.1") -> dic
             "DJANGO_SETTINGS_MODULE": "dbbench.settings.all",
             ENV_TARGETS: f"{target.name}={target.url}",
             "DBBENCH_ALLOWED_HOSTS": connect_host(listen),
+            ENV_SERVER_TIMING: "1" if measure else "0",
             **variant.env(),
         }
     )
+    if measure and shapes_dir is not None:
+        env[ENV_SHAPES_DIR] = str(shapes_dir)
     return env
 
 
@@ -93,19 +106,30 @@ def _exception_lines(text: str) -> list[str]:
     return found
 
 
-def start_site(target: Target, variant: Variant, config: LoadConfig, workdir: Path) -> tuple[str, processes.Child]:
+def shapes_dir(workdir: Path) -> Path:
+    """Where the site's workers write their SQL shape histograms (load/shapes.py)."""
+    path = workdir / "sql-shapes"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def start_site(
+    target: Target, variant: Variant, config: LoadConfig, workdir: Path, enter: Callable[[], None] | None = None
+) -> tuple[str, processes.Child]:
     """gunicorn serving the quiz site on ``target`` with ``variant``'s settings, bound to a free port: ``(url,
-    process)`` once /health/ answers. ``target`` is where the site connects (see :func:`site_env`)."""
+    process)`` once /health/ answers. ``target`` is where the site connects (see :func:`site_env`); ``enter``
+    runs in gunicorn's process before exec (the single box's control groups)."""
     port = processes.free_port(config.listen)
+    workers, threads = variant.gunicorn(config)
     argv = [
         sys.executable,
         "-m",
         "gunicorn",
         "dbbench.quiz.wsgi:application",
         f"--bind={config.listen}:{port}",
-        f"--workers={config.workers}",
-        f"--threads={config.threads}",
-        f"--worker-class={'gthread' if config.threads > 1 else 'sync'}",
+        f"--workers={workers}",
+        f"--threads={threads}",
+        f"--worker-class={'gthread' if threads > 1 else 'sync'}",
         "--timeout=30",
         "--preload",  # import Django once, before forking: workers start in milliseconds
         "--graceful-timeout=5",
@@ -114,12 +138,17 @@ def start_site(target: Target, variant: Variant, config: LoadConfig, workdir: Pa
         "--error-logfile=-",
     ]
     server = processes.spawn(
-        "gunicorn", argv, env=site_env(target, variant, config.listen), cwd=workdir, log=workdir / "site.log"
+        "gunicorn",
+        argv,
+        env=site_env(target, variant, config.listen, measure=config.measure, shapes_dir=shapes_dir(workdir)),
+        cwd=workdir,
+        log=workdir / "site.log",
+        enter=enter,
     )
     url = f"http://{connect_host(config.listen)}:{port}"
     try:
         wait_ready(url, server, target)
-        warm_up(url, config.workers * config.threads)
+        warm_up(url, workers * threads)
     except BaseException:
         processes.stop(server)
         raise

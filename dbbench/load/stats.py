@@ -6,6 +6,7 @@ so percentiles here are exact over those rounded values: good to ~5%, plenty to 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,6 +49,10 @@ class StepFigures:
     locust_cpu_percent: float | None = None  # the busiest load-generating Locust process, % of one core (window)
     locust_saturated: bool = False  # that process was at its core's limit (or Locust warned): it under-drove
     locust_note: str | None = None  # what dbbench did about it, e.g. "locust saturated ...: 2 workers used"
+    started_at: float | None = None  # the measured window, wall-clock (time.time()): the tiers' figures use it
+    stopped_at: float | None = None
+    # Server-Timing (load/timing.py): sql_/app_/request_ p50, p95 and mean in ms, sql_share, timed_requests.
+    timing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def site_errors(self) -> int:
@@ -159,7 +164,87 @@ def miss(step: Mapping[str, Any], threshold_ms: float, max_failure_rate: float) 
     return None
 
 
-def percentile(histogram: Mapping[int, int], fraction: float) -> float:
+class TimingHistograms:
+    """Server-Timing of many responses: histograms (two significant digits, like Locust's) of the SQL time
+    (``db``), the time inside Django (``app``) and the whole request as the client saw it (``total``), in ms."""
+
+    KINDS = ("db", "app", "total")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.count = 0
+        self.sums = dict.fromkeys(self.KINDS, 0.0)
+        self.histograms: dict[str, dict[str, int]] = {k: {} for k in self.KINDS}
+
+    def add(self, header: str, total_ms: float) -> None:
+        values = parse_server_timing(header)
+        if "db" not in values or "app" not in values:
+            return
+        values["total"] = total_ms
+        self.count += 1
+        for kind in self.KINDS:
+            self.sums[kind] += values[kind]
+            key = bucket(values[kind])
+            self.histograms[kind][key] = self.histograms[kind].get(key, 0) + 1
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        self.count += int(data.get("count") or 0)
+        for kind in self.KINDS:
+            self.sums[kind] += float((data.get("sums") or {}).get(kind) or 0.0)
+            mine = self.histograms[kind]
+            for key, n in ((data.get("histograms") or {}).get(kind) or {}).items():
+                mine[key] = mine.get(key, 0) + int(n)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "sums": dict(self.sums),
+            "histograms": {k: dict(v) for k, v in self.histograms.items()},
+        }
+
+
+def parse_server_timing(header: str | None) -> dict[str, float]:
+    """``"db;dur=2.1, app;dur=6.9"`` -> ``{"db": 2.1, "app": 6.9}`` (metrics without a duration are left out)."""
+    found: dict[str, float] = {}
+    for metric in (header or "").split(","):
+        name, *params = (part.strip() for part in metric.split(";"))
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "dur" and name:
+                with contextlib.suppress(ValueError):
+                    found[name] = float(value.strip().strip('"'))
+    return found
+
+
+def bucket(ms: float) -> str:
+    """A duration rounded to two significant digits, as a JSON key: 0.347 -> ``"0.35"``, 1234 -> ``"1.2e+03"``."""
+    return f"{max(ms, 0.0):.2g}"
+
+
+def timing_figures(data: Mapping[str, Any] | None) -> dict[str, Any]:
+    """p50/p95 of SQL time, of the time inside Django and of the whole request, and SQL's share, from
+    :class:`TimingHistograms`. Empty when no response carried Server-Timing (measuring off)."""
+    if not data or not data.get("count"):
+        return {}
+    histograms = {
+        k: {float(b): int(n) for b, n in (data["histograms"].get(k) or {}).items()} for k in TimingHistograms.KINDS
+    }
+    sums = data.get("sums") or {}
+    out: dict[str, Any] = {"timed_requests": int(data["count"])}
+    for kind, name in (("db", "sql"), ("app", "app"), ("total", "request")):
+        out[f"{name}_p50_ms"] = round(percentile(histograms[kind], 0.50), 3)
+        out[f"{name}_p95_ms"] = round(percentile(histograms[kind], 0.95), 3)
+        out[f"{name}_mean_ms"] = round(float(sums.get(kind) or 0.0) / data["count"], 3)
+    total = float(sums.get("total") or 0.0)
+    app = float(sums.get("app") or 0.0)
+    out["sql_share"] = round(float(sums.get("db") or 0.0) / total, 4) if total > 0 else None  # of the whole request
+    out["sql_share_of_app"] = round(float(sums.get("db") or 0.0) / app, 4) if app > 0 else None
+    return out
+
+
+def percentile(histogram: Mapping[Any, int], fraction: float) -> float:
     """Nearest-rank percentile of a ``{response_ms: count}`` histogram (0 for an empty one)."""
     total = sum(histogram.values())
     if total <= 0:
@@ -198,7 +283,7 @@ def step_figures(locust: Mapping[str, Any], users: int) -> StepFigures:
         endpoints[name] = Endpoint(
             int(e.get("num_requests") or 0), int(e.get("num_failures") or 0), percentile(h, 0.5), percentile(h, 0.95)
         )
-    errors = [
+    errors: list[dict[str, Any]] = [
         {
             "endpoint": f"{e.get('method', '')} {e.get('name', '')}".strip(),
             "error": str(e.get("error")),
@@ -223,6 +308,9 @@ def step_figures(locust: Mapping[str, Any], users: int) -> StepFigures:
         errors=errors,
         locust_workers=int(locust.get("workers") or 0),
         failure_kinds=kinds,
+        started_at=float(reset_at) if reset_at else None,
+        stopped_at=float(stopped_at) if stopped_at else None,
+        timing=timing_figures(locust.get("server_timing")),
     )
 
 

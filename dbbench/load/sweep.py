@@ -21,24 +21,42 @@ The site and its database share this machine's cores with the load generator, as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbbench import processes
 from dbbench.backends.database import exclusive_all
+from dbbench.backends.spec import ServerRecord
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, mask_secrets
+from dbbench.load import bottleneck
 from dbbench.load import stats as loadstats
 from dbbench.load.config import LoadConfig, config_for_profile
 from dbbench.load.knee import Probe, find_capacity
 from dbbench.load.locust import LoadGenerator, wait_for_site
-from dbbench.load.site import BackendFailed, check_site, diagnose, exited, log_size, server_error, start_site
+from dbbench.load.site import (
+    BackendFailed,
+    check_site,
+    diagnose,
+    exited,
+    log_size,
+    server_error,
+    shapes_dir,
+    start_site,
+)
+from dbbench.load.tiers import APP, DATABASE, DBBENCH, LOCUST, POOLER, TierSampler, listener
+from dbbench.load.tiers import summary as tier_summary
 from dbbench.load.variants import ServiceFailed, Variant, variants_for
 from dbbench.results import DEFAULT_RESULTS_DIR, stamp, write_result
+from dbbench.servers.limits import other_cpus
+
+if TYPE_CHECKING:
+    from dbbench.servers.box import Boxed
 
 KIND = "load"
 REQUEST_MIX = {
@@ -70,7 +88,7 @@ class SiteData:
     quizzes: int
     student_ids: str
     last_attempt_id: int
-    server: dict[str, Any]
+    server: ServerRecord
 
 
 def default_output() -> Path:
@@ -118,9 +136,53 @@ def run_load(
 
     # Managed servers pinned to some CPUs (--server-cpus): gunicorn and Locust (children of this process, which
     # inherit its affinity) take the others, as an app server beside a small database box would.
-    cpus = servers.cpus_left(targets)
-    with exclusive_all(targets, "a load test"), processes.pinned(cpus):
-        return _run_locked(targets, variants, config, output, say, allow_foreign, cpus)
+    boxed = open_box(targets, config)
+    cpus = servers.cpus_left(targets) if boxed is None else other_cpus(config.box.cpus)
+    try:
+        with exclusive_all(targets, "a load test"), processes.pinned(cpus):
+            return _run_locked(targets, variants, config, output, say, allow_foreign, cpus, boxed)
+    finally:
+        if boxed is not None:
+            boxed.close()
+
+
+def open_box(targets: Sequence[Target], config: LoadConfig) -> Boxed | None:
+    """The single small box (``config.box``), checked to hold each target's server and the app server; one line
+    when a target is not a managed server or the box is too small."""
+    box = config.box
+    if box is None:
+        return None
+    from dbbench.servers.box import Boxed, check_fits
+    from dbbench.servers.session import managed_entry
+
+    workers = max([v.gunicorn(config)[0] for v in variants_for(targets, config)] or [config.workers])
+    for target in targets:
+        entry = managed_entry(target)
+        if entry is None:
+            raise ConfigError(
+                f"--box: {target.name} is not a server dbbench started; only those are moved into the box "
+                "(a server given by URL is not dbbench's to limit)"
+            )
+        profile = entry.get("profile")
+        check_fits(box, int((profile and profile.get("buffers")) or entry.get("memory_bytes") or 0), workers)
+    return Boxed(box)
+
+
+def layout(config: LoadConfig, boxed: Boxed | None, cpus: list[int] | None) -> dict[str, Any]:
+    """Which layout was measured, for the result and the report."""
+    if boxed is not None:
+        box = boxed.describe()
+        return {
+            "kind": "box",
+            **box,
+            "text": f"single box: the app server and the database server under test in one limit of "
+            f"{box['cpus']} CPU and {box['memory_bytes'] // 2**20} MiB ({box['mechanism']}); Locust outside it",
+        }
+    where = f"CPUs {','.join(map(str, cpus))}" if cpus else "every CPU"
+    return {
+        "kind": "separate",
+        "text": f"separate: the database servers under their own limits (if any); the app server and Locust on {where}",
+    }
 
 
 def _run_locked(
@@ -131,6 +193,7 @@ def _run_locked(
     say: Progress,
     allow_foreign: bool,
     cpus: list[int] | None = None,
+    boxed: Boxed | None = None,
 ) -> Path:
     say(f"load test: about {_minutes(config.configuration_seconds() * len(variants))}; results in {output}")
     sites = {t.name: prepare_site_data(t, config, allow_foreign=allow_foreign, say=say) for t in targets}
@@ -141,17 +204,21 @@ def _run_locked(
         "notes": NOTES,
         # The CPUs the site and Locust ran on (None: every CPU, shared with the database servers).
         "load_cpus": cpus,
+        "layout": layout(config, boxed, cpus),
         "runs": [],
     }
     with processes.interrupts_unwind():
         try:
             # In the variants' order, CONN_MAX_AGE outermost: the runs of one setting are close in time (same
             # background noise).
-            for variant in variants:
+            for number, variant in enumerate(variants, 1):
+                # Where the load test is and what is left: each configuration has the same budget of steps.
+                left = config.configuration_seconds() * (len(variants) - number + 1)
+                say(f"configuration {number}/{len(variants)}: {variant.name}, about {_minutes(left)} left")
                 site = sites[variant.target.name]
                 run = _new_run(variant, site)
                 data["runs"].append(run)
-                _sweep(variant, site, config, run, data, output, say)
+                _sweep(variant, site, config, run, data, output, say, boxed)
         except KeyboardInterrupt:
             for run in data["runs"]:
                 if run["status"] == "running":
@@ -171,8 +238,7 @@ def _minutes(seconds: float) -> str:
 
 def prepare_site_data(target: Target, config: LoadConfig, *, allow_foreign: bool, say: Progress) -> SiteData:
     """Seed (or check) the target's quiz data and learn what Locust needs from it."""
-    from dbbench import djangoenv
-    from dbbench.backends import doctor
+    from dbbench import djangoenv, doctor
     from dbbench.quiz.models import Quiz, QuizAttempt, Student
 
     if config.attempts:
@@ -225,6 +291,7 @@ def _sweep(
     data: dict[str, Any],
     output: Path,
     say: Progress,
+    boxed: Boxed | None = None,
 ) -> None:
     target = variant.target  # the database; the site may reach it through the variant's service
     label = f"{variant.name} ({run['vendor']} {run['version']})"
@@ -232,16 +299,27 @@ def _sweep(
     write_result(output, KIND, data)
     try:
         # The service (a pooler) starts before the site and stops after it.
-        with tempfile.TemporaryDirectory(prefix="dbbench-load-") as tmp, variant.serving() as front:
+        with (
+            tempfile.TemporaryDirectory(prefix="dbbench-load-") as tmp,
+            variant.serving() as front,
+            TierSampler() if config.measure else contextlib.nullcontext() as sampler,
+            _in_box(boxed, target),
+        ):
             workdir = Path(tmp)
-            site_url, server = start_site(front, variant, config, workdir)
+            site_url, server = start_site(front, variant, config, workdir, enter=boxed.plan.enter if boxed else None)
+            if sampler is not None:
+                declare_tiers(sampler, variant, front, server.pid, run, config)
+                sampler.shapes_dir = shapes_dir(workdir)
 
             def running() -> None:
                 if not server.running():
                     raise BackendFailed(exited(server, target))
 
             with processes.running([server]):
-                generator = LoadGenerator(config)  # one Locust process, or workers once one saturates
+                # One Locust process, or workers once one saturates; the sampler learns their pids every step.
+                generator = LoadGenerator(
+                    config, spawned=None if sampler is None else lambda pids: sampler.set(LOCUST, "Locust", pids)
+                )
                 measured: list[loadstats.StepFigures] = []
 
                 def measure(probe: Probe) -> dict[str, Any]:
@@ -256,12 +334,18 @@ def _sweep(
                         step = replace(step, server_error=server_error(server, target, log_start))
                     machine = machine_load(before)
                     measured.append(step)
-                    run["steps"].append({**step.as_dict(), "machine": machine, "phase": probe.phase})
+                    tiers: dict[str, Any] = {}
+                    if sampler is not None and step.started_at and step.stopped_at:
+                        tiers = sampler.window(step.started_at, step.stopped_at)
+                    run["steps"].append({**step.as_dict(), "machine": machine, "phase": probe.phase, **tiers})
                     say(_step_line(label, step, machine) + (f"\n    {step.locust_note}" if step.locust_note else ""))
+                    if tiers:
+                        say(f"    {tier_summary(run['steps'][-1])}")
                     return run["steps"][-1]
 
                 def publish(knee: loadstats.Knee) -> None:
                     run["knee"] = knee.as_dict()
+                    run["bottleneck"] = bottleneck.for_run(run)  # at the step past the knee, or the largest
                     write_result(output, KIND, data)
 
                 def after_step(knee: loadstats.Knee) -> None:
@@ -276,6 +360,10 @@ def _sweep(
                 if config.search:
                     knee = found.knee
                     say(f"{label}: knee search ({knee.search}, {knee.spent_s:.0f} s): {knee.describe()}")
+                if run.get("bottleneck"):
+                    found_at = run["bottleneck"]
+                    tier = found_at["tier"] or "none"
+                    say(f"{label}: the limit at {found_at['users']} users: {tier}: {found_at['sentence']}")
         run["status"] = "complete"
     except (BackendFailed, ServiceFailed) as exc:
         run["status"] = "failed"
@@ -285,6 +373,33 @@ def _sweep(
         removed = remove_load_attempts(target, site.last_attempt_id)
         run["attempts_removed_after"] = removed
         write_result(output, KIND, data)
+
+
+def _in_box(boxed: Boxed | None, target: Target) -> contextlib.AbstractContextManager[Any]:
+    """The database server under test inside the box for the block (nothing without a box)."""
+    if boxed is None:
+        return contextlib.nullcontext()
+    pid, why = listener(target.host, target.port)
+    if pid is None:
+        raise BackendFailed(f"--box: the database server's process was not found: {why}")
+    return boxed.holding(pid)
+
+
+def declare_tiers(
+    sampler: TierSampler, variant: Variant, front: Target, site_pid: int, run: dict[str, Any], config: LoadConfig
+) -> None:
+    """The tiers of one variant's sweep: the app server, the database server (found by its listening port, so a
+    server given by URL is measured too when it runs here), the pooler in front of it, and dbbench itself."""
+    workers, threads = variant.gunicorn(config)
+    each = f" x {threads} threads" if threads > 1 else ""
+    sampler.set(APP, f"app server (gunicorn, {workers} workers{each})", [site_pid], cap=workers)
+    database = f"{run['vendor']} {run['version']}".strip()
+    pid, why = listener(variant.target.host, variant.target.port)
+    sampler.set(DATABASE, database, [pid] if pid else [], unknown=why)
+    if variant.service is not None:
+        pid, why = listener(front.host, front.port)
+        sampler.set(POOLER, variant.service, [pid] if pid else [], unknown=why)
+    sampler.set(DBBENCH, "dbbench (the sweep and this sampler)", [os.getpid()])
 
 
 def _step_line(label: str, step: loadstats.StepFigures, machine: dict[str, float]) -> str:

@@ -95,8 +95,8 @@ def compare_table(
     compared: set[Any] = set()  # ids of rows whose digests differed: compared value by value already
     for chunk in sorted(c for c in ours.keys() | theirs.keys() if ours.get(c) != theirs.get(c)):
         lo, hi = _bounds(chunk)
-        jobs = [pool.submit(_range_rows, side, model, lo, hi, json_marker) for side in (source, target)]
-        _compare_rows(model, *(job.result() for job in jobs), check, limit, compared)
+        fetches = [pool.submit(_range_rows, side, model, lo, hi, json_marker) for side in (source, target)]
+        _compare_rows(model, fetches[0].result(), fetches[1].result(), check, limit, compared)
     if json_marker:  # JSON digested as a marker (written another way by the copy): compared by value, every range
         ranges = [_bounds(c) for c in sorted(ours.keys() | theirs.keys())]
         compare_json(model, source, target, pool, check, ranges, limit, skip=compared)

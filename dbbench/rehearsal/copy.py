@@ -43,6 +43,8 @@ from dbbench.rehearsal import fields
 from dbbench.rehearsal.source import batches as source_batches
 from dbbench.rehearsal.source import select_as_text
 
+LOCK_WAIT_S = 120  # DDL and TRUNCATE on the copy's tables wait at most this long for another session's lock
+
 
 @dataclass
 class TableCopy:
@@ -91,6 +93,7 @@ def copy_tables(
     zone = fields.storage_zone()
     with spec.connection(dst, dst.database) as ddl, _unchecked(dst, keys=bool(cyclic)):
         cursor = ddl.cursor()
+        cursor.execute(spec.bounded_lock_wait_sql(LOCK_WAIT_S))  # DDL behind a reader's lock: an error, not a hang
         _ddl(dst, lambda: bulkload.rebuild_constraints(spec, cursor))  # what an interrupted copy left dropped
         started = time.perf_counter()
         reader.start()
@@ -216,9 +219,9 @@ def _read_source(
                 cursor.close()
                 put(("table", model, (total, int(size[0] or 0) if size else 0)))
                 columns = select_as_text(spec, model)[0]
-                for text, rows in source_batches(spec, conn, model, batch_size):
+                for chunk, rows in source_batches(spec, conn, model, batch_size):
                     batch = BatchFile(table)
-                    batch.write(text, rows)
+                    batch.write(chunk, rows)
                     put(("batch", model, (columns, batch)))
                 # Before the next table's COUNT(*), which takes seconds at 10M rows: that is the next table's time.
                 put(("end", model, None))
@@ -275,6 +278,8 @@ class Progress:
         self._bar: Any = None
         self._task: Any = None
         self._plain: tuple[str, int, float] | None = None
+        self._total = 0
+        self._said = 0.0
 
     @classmethod
     def create(cls, progress: bool | None) -> Progress:
@@ -287,7 +292,7 @@ class Progress:
                 self._bar = shown.bar("copy {task.description:<18}", "rows")
             self._task = self._bar.add_task(name, total=total)
         elif self.mode == "plain":
-            self._plain = (name, 0, time.perf_counter())
+            self._plain, self._total, self._said = (name, 0, time.perf_counter()), total, time.perf_counter()
 
     def advance(self, rows: int) -> None:
         if self._bar is not None and self._task is not None:
@@ -295,6 +300,17 @@ class Progress:
         elif self._plain is not None:
             name, done, t0 = self._plain
             self._plain = (name, done + rows, t0)
+            now = time.perf_counter()
+            if now - self._said >= shown.PLAIN_EVERY_S and done + rows < self._total:  # a big table: where it is
+                self._said = now
+                rate = (done + rows) / max(now - t0, 1e-9)
+                left = (self._total - done - rows) / max(rate, 1e-9)
+                print(
+                    f'progress stage=rehearsal step="copy {name}" done={done + rows}/{self._total} '
+                    f"rows_per_s={rate:.0f} eta_s={left:.0f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def _flush_plain(self, failed: bool = False) -> None:
         if self._plain is not None:

@@ -51,8 +51,9 @@ def storage_zone() -> str:
 def kind_of(field: Field[Any, Any]) -> str:
     """The internal type that decides the column's storage: a foreign key's is its target field's."""
     target = field
-    while target.is_relation and target.target_field is not None and target.target_field is not target:
-        target = target.target_field
+    # A relation's target_field (only relations have one) until a plain column.
+    while target.is_relation and (nxt := getattr(target, "target_field", None)) is not None and nxt is not target:
+        target = nxt
     kind = target.get_internal_type()
     # An AutoField's column is an integer wherever it is referenced from.
     return kind if field is target or not kind.endswith("AutoField") else "IntegerField"

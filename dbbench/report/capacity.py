@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dbbench.load import bottleneck
 from dbbench.markdown import table
 
 # Capacities this close count as the same: Locust rounds its percentiles to ~5%, and the search stops within its
@@ -35,6 +36,7 @@ class Option:
     reached: bool  # False: no knee within what the search measured, so ``users`` is a lower bound
     p95_at_expected_ms: float | None  # p95 at the expected load, interpolated between measured steps
     over_at_expected: bool  # the expected load lies past this configuration's knee
+    bottleneck: dict[str, Any] | None = None  # load/bottleneck.py: the tier that gave out, with its figures
 
     @property
     def migration(self) -> bool:
@@ -71,6 +73,7 @@ def options(document: Mapping[str, Any], baseline_vendor: str, expected_users: i
                 reached=bool(knee.get("reached")),
                 p95_at_expected_ms=p95,
                 over_at_expected=over,
+                bottleneck=bottleneck.for_run(run) or run.get("bottleneck"),  # the rules read the stored figures
             )
         )
     order = {"as is": 0, "settings": 1, "service": 2, MIGRATION: 3}
@@ -113,12 +116,30 @@ class Alternatives:
         if self.cheaper_goes_as_far:
             return (
                 f"{how} serves {stay.capacity_text()}, as far as migrating does ({move.label}: "
-                f"{move.capacity_text()}): capacity is no reason to migrate"
+                f"{move.capacity_text()}): capacity is no reason to migrate" + self.limit_text()
             )
         return (
             f"migrating ({move.label}) serves {move.capacity_text()}; the best configuration without migrating "
-            f"({how}) serves {stay.capacity_text()}"
+            f"({how}) serves {stay.capacity_text()}" + self.limit_text()
         )
+
+    @property
+    def database_not_the_limit(self) -> bool:
+        """The baseline's best configuration gave out somewhere other than its database (measured)."""
+        found = self.stay.bottleneck or {}
+        return found.get("gave_out", True) and found.get("tier") is not None and found["tier"] != bottleneck.DATABASE
+
+    def limit_text(self) -> str:
+        """What limited the configuration the team would stay on, and what helps instead when that was not the
+        database: then a faster database (a migration) cannot move its capacity."""
+        found = self.stay.bottleneck or {}
+        if not found.get("tier"):
+            return ""
+        text = f"; at {found.get('users')} users {found['sentence']}"
+        if self.database_not_the_limit:
+            text += ": the database was not the limit, so capacity is no reason to migrate; what helps instead is "
+            text += bottleneck.HELPS.get(found["tier"], "the tier that was")
+        return text
 
 
 def alternatives(found: Sequence[Option]) -> Alternatives | None:
@@ -146,6 +167,14 @@ def render(found: Sequence[Option], expected_users: int | None, p95_limit_ms: fl
         "the load test's search; `>=` marks a configuration that was still within the limits at the most users "
         "measured. Capacities within 15% of each other are the same within the search's resolution.\n"
     )
+    limits = [
+        f"- {o.label}: at {o.bottleneck.get('users')} users, {o.bottleneck['sentence']}"
+        for o in found
+        if o.bottleneck and o.bottleneck.get("sentence")
+    ]
+    if limits:
+        out.append("What limited each configuration (at the step past its knee, else its largest step):\n")
+        out.append("\n".join(limits) + "\n")
     best = alternatives(found)
     if best is not None:
         out.append(best.sentence()[0].upper() + best.sentence()[1:] + ".\n")

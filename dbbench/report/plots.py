@@ -172,6 +172,25 @@ def load_curves(data: Mapping[str, Sequence[tuple[float, float, float]]], path: 
     return _save(fig, path)
 
 
+def tier_curves(data: Mapping[str, Sequence[tuple[float, float | None, float | None]]], path: Path) -> Path:
+    """Each configuration's app server (solid) and database server (dashed) CPU, in % of the CPUs each may use,
+    against concurrent users. ``data[label] = [(users, app %, database %), ...]``."""
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    for i, (label, points) in enumerate(data.items()):
+        for column, style, tier in ((1, "-", "app server"), (2, "--", "database")):
+            xy = [(p[0], p[column]) for p in points if p[column] is not None]
+            if xy:
+                users, cpu = zip(*xy, strict=True)
+                ax.plot(users, cpu, style, marker="o", color=colour(i), label=f"{label}: {tier}")
+    ax.set_ylabel("% of its CPUs", fontsize=8)
+    ax.set_xlabel("concurrent users", fontsize=8)
+    ax.set_ylim(0, 105)
+    ax.grid(True, alpha=0.3)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def _plain(value: float, _pos: object = None) -> str:
     """Log axes read better as 0.3, 1, 30 than as 3x10^-1."""
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"

@@ -13,6 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_targets(p)
     common.add_allow_foreign(p)
     common.add_server_limits(p)
+    common.add_box(p)
     p.add_argument(
         "--users", help="measure exactly these user counts, e.g. 10,50,100,200,300 (default: search for the knee)"
     )
@@ -51,6 +52,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-failure-rate", help="failures a step may have and still serve its users (default 1%%)")
     p.add_argument(
         "--expected-users", metavar="N", help="your site's peak concurrent users: the report gives each p95 there"
+    )
+    p.add_argument(
+        "--measure",
+        choices=("on", "off"),
+        help="every tier's CPU and memory, and the site's Server-Timing (default on; off measures what they cost)",
     )
     p.add_argument("--output", help="result file to write (default: results/load-<time>.json)")
     p.add_argument("--quick", action="store_true", help="one short step per setup (5 users, 5 s, CONN_MAX_AGE 60)")
@@ -101,7 +107,10 @@ def run(args: argparse.Namespace) -> int:
         p95_threshold=args.p95_threshold,
         max_failure_rate=args.max_failure_rate,
         expected_users=args.expected_users,
+        measure=args.measure,
+        box=args.box,
     )
+    common.check_box(args, config.workers)  # before the managed servers start
     targets = common.setup_django(args)
     path = sweep.run_load(
         targets,

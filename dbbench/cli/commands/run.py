@@ -12,6 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     common.add_targets(p)
     common.add_allow_foreign(p)
     common.add_server_limits(p)
+    common.add_box(p)
     common.add_profile(p, "data sizes (default)")
     common.add_keep_sizes(p)
     p.add_argument("--output-dir", help="folder for this run's results and report (default: results/run-...)")
@@ -41,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from dbbench.units import parse_count
 
     expected = parse_count(args.expected_users, what="--expected-users") if args.expected_users else None
+    if args.box:
+        from dbbench.load.config import config_for_profile
+
+        common.check_box(args, config_for_profile(args.profile, box=args.box).workers)  # before the servers start
     app = None
     if args.app:
         app = pipeline.AppRequest(Path(args.app), args.app_settings, args.app_test_command)
@@ -53,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         app=app,
         expected_users=expected,
         keep_sizes=common.keep_sizes(args),
+        box=args.box,
     )
     assert outcome.report is not None
     print(f"done in {outcome.seconds / 60:.1f} min; report: {outcome.report[1]}\n        {outcome.report[0]}")
