@@ -237,3 +237,19 @@ def test_a_copy_killed_with_sigkill_is_restarted_and_verified_by_the_next_run(tm
         assert _query(copy, "SELECT state FROM dbbench_rehearsal") == [("complete",)]
     finally:
         _drop(source, copy)
+
+
+def test_a_project_without_time_zone_support_keeps_its_local_times(clean: Target, tmp_path: Path) -> None:
+    """USE_TZ = False: Django stores naive local time on MariaDB, and so must the copy (six hours off before)."""
+    assert MYSQL is not None
+    to = MYSQL.with_database(f"{MYSQL.database}_atlas_lt")
+    copy = to.with_database(f"{to.database}_appcopy")
+    try:
+        done = _copy(clean, to, "--settings", "atlas.settings_localtime", output=tmp_path / "local.json")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        assert json.loads((tmp_path / "local.json").read_text())["data"]["smoke_test"] == "ok"
+        # 2024-02-29 22:59:59.999999 UTC is 16:59:59.999999 in Chicago (UTC-6 in winter).
+        row = _query(copy, "SELECT added_at FROM library_book WHERE id = 1")[0]
+        assert str(row[0]) == "2024-02-29 16:59:59.999999"
+    finally:
+        _drop(copy)
