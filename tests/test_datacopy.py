@@ -32,6 +32,7 @@ PLANTED = {
     ("library_author", "email"): ("duplicate", "SELECT id FROM library_author WHERE name = 'planted-case'"),
     ("library_publisher", "code"): ("duplicate", "SELECT id FROM library_publisher WHERE name = 'planted-accent'"),
     ("library_country", "code"): ("duplicate", "SELECT code FROM library_country WHERE name = 'planted-key'"),
+    ("library_publisher", "name"): ("prefix duplicates", "SELECT id FROM library_publisher WHERE code = 'LONG-2'"),
     ("library_book", "rating"): ("out of range", "SELECT id FROM library_book WHERE title = 'planted-infinity'"),
     ("library_book", "reading_time"): ("out of range", "SELECT id FROM library_book WHERE title = 'planted-duration'"),
     ("library_book", "published"): ("date range", "SELECT id FROM library_book WHERE title = 'planted-date'"),
@@ -159,7 +160,7 @@ def test_the_pre_copy_check_lists_exactly_the_planted_rows(tmp_path: Path) -> No
         done = _copy(source, to, output=tmp_path / "planted.json")
         assert done.returncode != 0
         (line,) = done.stderr.strip().splitlines()
-        assert line.startswith("dbbench: error: the target cannot hold 7 values, nothing copied: ")
+        assert line.startswith("dbbench: error: the target cannot hold 8 values, nothing copied: ")
         listed = {}
         for part in line.split("nothing copied: ", 1)[1].split("; "):
             where, problem, count = part.split(": ", 2)
@@ -184,8 +185,8 @@ def test_a_source_behind_ahead_or_with_postgres_only_columns_is_refused_in_one_l
         done = _copy(source, to, output=tmp_path / "a.json")
         assert done.returncode != 0
         assert done.stderr.strip() == (
-            "dbbench: error: src: the source is behind the project: migration library.0002_own_sql_tables is not "
-            "applied there (run the project's migrate on the source first)"
+            "dbbench: error: src: the source is behind the project: migration library.0002_own_sql_tables (and 1 "
+            "more) is not applied there (run the project's migrate on the source first)"
         )
         _manage(source, "migrate", "-v0")
         admin_sql(source, "ALTER TABLE library_author ADD COLUMN nick varchar(20)", source.database)
