@@ -219,7 +219,8 @@ class _Document:
             for i, reason in enumerate(verdict.reasons, 1):
                 out.append(f"{i}. {reason.text} ([numbers](#{reason.anchor}))")
             out.append("")
-            out += self._key_numbers(cand, verdict)
+            ev, names = self.evidence[cand], (self.base_name, self.name(cand))
+            out += keynumbers.lines(ev.operations, self.rows, self.weights, verdict.mix, (self.base or "", cand), names)
             if verdict.changes:
                 out.append("What would change it:\n")
                 out += [f"- {change}." for change in verdict.changes]
@@ -231,27 +232,6 @@ class _Document:
             "See [How to read this report](#method)._\n"
         )
         return "\n".join(out)
-
-    def _key_numbers(self, cand: str, verdict: Verdict) -> list[str]:
-        """The mix and the operations that move it most, with their p50 on both sides (first screen)."""
-        ev = self.evidence[cand]
-        shown = []
-        for o in keynumbers.weightiest(ev.operations, self.weights):
-            row = next(
-                (
-                    r
-                    for r in self.rows
-                    if r.operation == o.operation and cand in r.comparisons and r.comparisons[cand] is o.comparison
-                ),
-                None,
-            )
-            base = row.summaries.get(self.base) if row and self.base else None
-            mine = row.summaries.get(cand) if row else None
-            shown.append((o, base.p50 if base else None, mine.p50 if mine else None))
-        if verdict.mix is None and not shown:
-            return []
-        operations = sum(1 for o in ev.operations if self.weights.get(o.operation, 0) > 0)
-        return [*keynumbers.table(self.base_name, self.name(cand), verdict.mix, shown, operations), ""]
 
     def _control_line(self) -> str:
         """One line on the run's control: how far noise alone reached, and whether that disturbs the verdict."""
