@@ -325,7 +325,7 @@ class _Document:
         if not self.verdicts:
             return ""
         out = ['<a id="mix"></a>\n## The operation mix\n']
-        source = "as given by `--mix`" if self.user_mix else "the default quiz-site mix, see README: *The verdict*"
+        source = "as given by `--mix`" if self.user_mix else "the default quiz-site mix (docs: How results are judged)"
         if self.replay and any(self._replayed(c) for c in self.verdicts):
             source = "your own queries as captured and replayed: each shape weighs its share of the captured time"
         out.append(
