@@ -71,8 +71,8 @@ def portability_evidence(results: ResultSet, baseline: str, candidate: str) -> P
     for _, document in reversed(results.documents.get("parity", [])):
         data = document["data"]
         probes = [p for p in data.get("probes") or [] if isinstance(p, dict)]
-        names = {t.get("name") for t in data.get("targets") or [] if isinstance(t, dict)}
-        if not probes or not {baseline, candidate} <= names:
+        measured = {t.get("name") for t in data.get("targets") or [] if isinstance(t, dict)}
+        if not probes or not {baseline, candidate} <= measured:
             continue
         # Parity compares every target with its first one and names the side that differs (or failed).
         pair = {baseline, candidate}
@@ -363,6 +363,12 @@ def app_evidence(results: ResultSet, baseline: str, candidate: str) -> AppEviden
         for c in data.get("comparisons") or []:
             if isinstance(c, dict) and c.get("baseline") == baseline and c.get("candidate") == candidate:
                 breaks = [str(b.get("test") if isinstance(b, dict) else b) for b in c.get("breaks") or []]
+                # A test database that cannot be built breaks the project as surely as a failing test.
+                breaks[:0] = [
+                    f"set-up: {f.get('model') or f.get('migration') or 'test database'}"
+                    for f in c.get("setup_findings") or []
+                    if isinstance(f, dict)
+                ]
                 ratio = c.get("time_ratio")
                 return AppEvidence(
                     name=str(data.get("name") or "your project"),
