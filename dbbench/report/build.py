@@ -15,6 +15,7 @@ from pathlib import Path
 from dbbench import markdown
 from dbbench.errors import ConfigError, ResultsError, mask_url
 from dbbench.report import keynumbers, method, plots
+from dbbench.report.crossings import crossings_beyond_noise
 from dbbench.report.data import (
     CONTROL_FLOOR_LIMIT,
     ResultSet,
@@ -388,7 +389,7 @@ class _Document:
             for alias, s in r.summaries.items():
                 series.setdefault(r.operation, {}).setdefault(alias, []).append((r.size, s.p50))
         named = {op: {self.plain_name(a): pts for a, pts in per.items()} for op, per in series.items()}
-        crossings, noise = self._crossings(series)
+        crossings, noise = crossings_beyond_noise(series, self.rows, self.base, self.cands)
         marks = {op: [(x, y, self.plain_name(who)) for x, y, who in found] for op, found in crossings.items()}
         path = plots.latency_vs_rows(named, self.figures / "latency_vs_rows.png", marks=marks)
         out.append(
@@ -442,38 +443,6 @@ class _Document:
         summary = f"Every operation at every size ({len(self.r.operations)} tables): p50, p95, p99, ratio, interval"
         out.append(markdown.fold(summary, "\n".join(tables)))
         return "\n".join(out)
-
-    def _crossings(
-        self, series: dict[str, dict[str, list[tuple[float, float]]]]
-    ) -> tuple[dict[str, list[tuple[float, float, str]]], int]:
-        """Crossings of the baseline's and a candidate's p50 lines that are beyond noise, and how many are not.
-
-        A crossing counts when the candidate is significantly faster at one size and significantly slower at the
-        next (or the reverse): lines that touch inside their intervals say nothing about who overtakes whom.
-        """
-        from dbbench.stats import Label, crossovers
-
-        found: dict[str, list[tuple[float, float, str]]] = {}
-        noise = 0
-        if not self.base:
-            return found, noise
-        decisive = (Label.FASTER, Label.SLOWER)
-        for op, per in series.items():
-            variant = "orm" if any(r.operation == op and r.variant == "orm" for r in self.rows) else "raw"
-            rows = {r.size: r for r in self.rows if r.operation == op and r.variant == variant}
-            for cand in self.cands:
-                if not (per.get(self.base) and per.get(cand)):
-                    continue
-                sizes = sorted(x for x, _ in per[cand] if x in rows)
-                for x, y, lower in crossovers(per[self.base], per[cand]):
-                    before = max((s for s in sizes if s < x), default=None)
-                    after = min((s for s in sizes if s > x), default=None)
-                    labels = [rows[int(s)].comparisons.get(cand) for s in (before, after) if s is not None]
-                    if len(labels) == 2 and all(c and c.label in decisive for c in labels):
-                        found.setdefault(op, []).append((x, y, cand if lower == "b" else self.base))
-                    else:
-                        noise += 1
-        return found, noise
 
     def _largest_section(self) -> str:
         if not self.rows:
