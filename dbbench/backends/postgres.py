@@ -379,6 +379,9 @@ class PostgresSpec(BackendSpec):
     def text_bucket_sql(self, text: str, buckets: int) -> str:
         return f"(('x' || substr(md5(({text})::text), 1, 8))::bit(32)::bigint % {buckets:d})"
 
+    def json_rewritten_sql(self, column: str) -> str:
+        return f"{self.quote_name(column)}::text ~ '[^\\u0001-\\u007f]'"
+
     def nonfinite_sql(self, column: str) -> str:
         return f"{self.quote_name(column)} IN ('Infinity', '-Infinity', 'NaN')"
 

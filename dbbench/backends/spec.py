@@ -404,6 +404,12 @@ class BackendSpec(ABC):
         """SQL with two parameters, true when they are equal under the collation formatted in with ``format``."""
         raise NotImplementedError(f"{self.family} does not copy Django projects")
 
+    def json_rewritten_sql(self, column: str) -> str:
+        """A condition: the copy writes this JSON column's text another way on the other family (non-ASCII:
+        PostgreSQL's jsonb text has the characters, Django on the MySQL family writes ``\\u`` escapes). Such
+        values are digested as a marker and compared by value instead (``dbbench.rehearsal.jsonpass``)."""
+        return "1 = 0"
+
     def skip_row_checks(self, cursor: Any) -> str | None:
         """Stop checking CHECK constraints row by row in this session, for loading rows that are compared with their
         source afterwards; returns the statement that turns the checks on again (None: nothing was turned off)."""

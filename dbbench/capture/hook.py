@@ -38,14 +38,15 @@ FLUSH_EVERY_S = 5.0
 # Statements that are Django's own transaction bookkeeping (atomic blocks, test cases): not the app's queries.
 _BOOKKEEPING = ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "START TRANSACTION", "SET ")
 
-_SETUP_FILES = tuple(
-    os.path.join("django", *parts)
+_SETUP_PARTS = tuple(
+    os.sep + os.path.join("django", *parts)
     for parts in (
         ("db", "backends", "base", "creation.py"),
-        ("db", "migrations", "executor.py"),
+        ("db", "migrations", ""),
         ("core", "management", "commands", "migrate.py"),
         ("core", "management", "commands", "flush.py"),
         ("core", "management", "sql.py"),
+        ("core", "checks", ""),
     )
 )
 
@@ -124,7 +125,8 @@ class Recorder:
     def in_setup(self) -> bool:
         frame: FrameType | None = sys._getframe(2)
         while frame is not None:
-            if frame.f_code.co_filename.endswith(_SETUP_FILES):
+            name = frame.f_code.co_filename
+            if any(part in name for part in _SETUP_PARTS):
                 return True
             frame = frame.f_back
         return False
@@ -200,10 +202,14 @@ class Recorder:
             return
         path = os.path.join(self.dir, f"part-{os.getpid()}.json")
         tmp = f"{path}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the user's data: private from the start
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(part, handle)
-        os.replace(tmp, path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the user's data: private from the start
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(part, handle)
+            os.replace(tmp, path)
+        except OSError as exc:  # the folder went away (capture ended): never break the app for it
+            self.active = False
+            print(f"dbbench capture: stopped recording: cannot write {path}: {exc.strerror}", file=sys.stderr)
 
 
 def _pickled(value: Any) -> str | None:

@@ -114,6 +114,23 @@ class ResultSet:
         return sorted({m.size for m in self.measurements})
 
     @property
+    def missing_size(self) -> str | None:
+        """A sentence when a run asked for a larger size than any measured (it crashed or was stopped before it):
+        the verdict then stands at a smaller size, which the report must say."""
+        requested = [
+            s
+            for _, doc in self.documents.get("benchmark", [])
+            for s in (doc.get("dbbench_run") or {}).get("sizes") or []
+            if isinstance(s, int) and not isinstance(s, bool)
+        ]
+        if not requested or not self.sizes or max(requested) <= max(self.sizes):
+            return None
+        return (
+            f"the run asked for {max(requested):,} attempts but nothing was measured at that size (did it crash or "
+            f"stop early?): every figure and the verdict are at {max(self.sizes):,}, the largest size measured"
+        )
+
+    @property
     def operations(self) -> list[str]:
         return list(dict.fromkeys(m.operation for m in self.measurements))
 
