@@ -1,7 +1,7 @@
 # The two commands of the README. Both set up a fresh machine themselves (scripts/bootstrap.sh).
 PROFILE ?= default
 
-.PHONY: run test bootstrap lint
+.PHONY: run test bootstrap lint docs
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -16,7 +16,17 @@ run: bootstrap
 test: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/mkdocs build --strict --quiet
 	.venv/bin/dbbench servers exec -- .venv/bin/pytest tests -q --durations=15
 
+# ruff, then mypy on the package and the tests ([tool.mypy] in pyproject.toml says what it checks and relaxes).
 lint: bootstrap
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+	.venv/bin/python scripts/docs_facts.py --check
+	.venv/bin/mkdocs build --strict --quiet
+
+# The documentation site (docs/, mkdocs.yml) into site/; its tables of profiles and defaults regenerated first.
+docs: bootstrap
+	.venv/bin/python scripts/docs_facts.py
+	.venv/bin/mkdocs build --strict

@@ -52,7 +52,8 @@ _SECRET_PARAMS = re.compile(rf"([?&;](?:{'|'.join(SECRET_PARAMS)})=)[^&\s#]*", r
 
 
 class _HasPassword(Protocol):
-    password: str | None
+    @property
+    def password(self) -> str | None: ...
 
 
 def mask_url(text: str) -> str:
@@ -62,9 +63,10 @@ def mask_url(text: str) -> str:
         user, sep, _ = m.group(2).partition(":")
         return f"{m.group(1)}{user}:***@" if sep else m.group(0)
 
+    # Query secrets first: their value may hold an "@", which the userinfo pattern would take for the host's start.
+    text = _SECRET_PARAMS.sub(r"\1***", text)
     text = _AUTHORITY.sub(authority, text)
-    text = _BARE_USERINFO.sub(r"\1***", text)
-    return _SECRET_PARAMS.sub(r"\1***", text)
+    return _BARE_USERINFO.sub(r"\1***", text)
 
 
 def mask_secrets(text: str, targets: Iterable[_HasPassword] = ()) -> str:
@@ -74,7 +76,9 @@ def mask_secrets(text: str, targets: Iterable[_HasPassword] = ()) -> str:
             v for k, v in (getattr(target, "options", None) or {}).items() if k.lower() in SECRET_PARAMS
         ]
         for secret in filter(None, secrets):
-            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+            for spelling in {secret, quote(secret, safe="")}:
+                # Only where it stands alone: a short password ("es") must not garble words ("res***onse").
+                text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(spelling)}(?![A-Za-z0-9])", "***", text)
     return mask_url(text)
 
 

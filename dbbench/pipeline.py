@@ -16,17 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbbench.backends.targets import Target
+from dbbench.bench.runner import get_profile
 from dbbench.errors import ConfigError, DbbenchError, StageFailed, mask_secrets
 from dbbench.results import DEFAULT_RESULTS_DIR, load_result, stamp, write_result
 
 OPTIONAL_STAGES = ("parity", "load", "rehearsal")
-# The sizes and rounds of each profile are the benchmark suite's (dbbench.bench.runner.PROFILES); the load test
-# has its own per profile (dbbench.load.config.config_for_profile).
-PROFILES: dict[str, str] = {
-    "quick": "a first look in a couple of minutes: tiny data, a handful of rounds",
-    "default": "10k and 100k attempts: the comparison the README's figures come from",
-    "full": "up to 1M attempts (an hour or more)",
-}
+# The profiles are the benchmark suite's (dbbench.bench.runner.PROFILES: sizes, rounds, budgets, a one-line summary);
+# the load test has its own per profile (dbbench.load.config.config_for_profile).
 
 
 @dataclass
@@ -75,8 +71,7 @@ def run(
     ``skip`` names optional stages to leave out (:data:`OPTIONAL_STAGES`); the report then says they were not
     run. Raises :class:`StageFailed` (one line) when a stage fails; what completed stays in ``output_dir``.
     """
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r} (choose from: {', '.join(PROFILES)})")
+    get_profile(profile)  # an unknown profile is one line, before anything runs
     unknown = sorted(set(skip) - set(OPTIONAL_STAGES))
     if unknown:
         raise ConfigError(f"cannot skip {', '.join(unknown)}: only {', '.join(OPTIONAL_STAGES)} are optional")
@@ -182,10 +177,10 @@ def _stage(
     try:
         result = call()
     except DbbenchError as exc:
-        raise StageFailed(_stage_message(name, str(exc), out)) from None
+        raise StageFailed(_stage_message(name, str(exc), out)) from exc  # the cause: what --debug shows
     except Exception as exc:  # an unforeseen error still gets one line, with passwords masked
         text = mask_secrets(" ".join(str(exc).split()), targets)
-        raise StageFailed(_stage_message(name, f"{type(exc).__name__}: {text}", out)) from None
+        raise StageFailed(_stage_message(name, f"{type(exc).__name__}: {text}", out)) from exc
     seconds = time.perf_counter() - started
     echo(f"    done in {seconds:.1f} s" + (f": {', '.join(p.name for p in result)}" if result else ""))
     return StageOutcome(name, "ok", seconds, outputs=result)
@@ -198,13 +193,13 @@ def _stage_message(name: str, text: str, out: Path) -> str:
 
 
 def _doctor(targets: list[Target], echo: Callable[[str], None]) -> list[Path]:
-    from dbbench.backends.doctor import fairness_warnings, probe
+    from dbbench.doctor import fairness_warnings, probe
 
     probes = []
     for target in targets:
         p = probe(target)
         if not p.ok:
-            raise StageFailed(f"stage doctor failed on {target.name}: {p.error}")
+            raise StageFailed(f"stage doctor failed on {target.name}: {p.error}") from p.cause
         assert p.info is not None
         echo(f"    {target.name}: {p.info.vendor} {p.info.version} at {target.safe_url}")
         probes.append(p)
@@ -221,7 +216,7 @@ def _setup(targets: list[Target], allow_foreign: bool) -> list[Path]:
         try:
             djangoenv.prepare(target, allow_foreign=allow_foreign)
         except DbbenchError as exc:
-            raise StageFailed(f"stage setup failed on {target.name}: {exc}") from None
+            raise StageFailed(f"stage setup failed on {target.name}: {exc}") from exc
     return []
 
 
@@ -305,7 +300,13 @@ def _rehearsal(targets: list[Target], out: Path, allow_foreign: bool) -> list[Pa
     # Earlier runs' rehearsals at other sizes (the same servers and algorithm) make the downtime estimate a fit.
     earlier = earlier_points(out.parent, skip=out / "rehearsal.json")
     result = rehearsal.rehearse(
-        targets[0], targets[1], replace=True, progress=False, allow_foreign=allow_foreign, earlier=earlier
+        # progress=None: a bar per table with its time left on a terminal, a line every few seconds in a log.
+        targets[0],
+        targets[1],
+        replace=True,
+        progress=None,
+        allow_foreign=allow_foreign,
+        earlier=earlier,
     )
     return [rehearsal.write(result, out / "rehearsal.json")]
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import psutil
+
 STOP_TIMEOUT_S = 10.0
 _PR_SET_PDEATHSIG = 1
 
@@ -156,7 +158,7 @@ def interrupts_unwind() -> Iterator[None]:
 _STOPPING = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-def foreground(argv: Sequence[str], *, env: Mapping[str, str]) -> int:
+def foreground(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None) -> int:
     """Run ``argv`` in dbbench's own process group to its end and return its exit code; a signal that stops dbbench
     at any moment (Ctrl-C, SIGTERM) kills it too.
 
@@ -167,7 +169,7 @@ def foreground(argv: Sequence[str], *, env: Mapping[str, str]) -> int:
     held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
     try:
         child = subprocess.Popen(
-            list(argv), env=dict(env), preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            list(argv), env=dict(env), cwd=cwd, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, held)
         )
     except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
@@ -176,12 +178,30 @@ def foreground(argv: Sequence[str], *, env: Mapping[str, str]) -> int:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         return child.wait()
     except BaseException:
+        # What the command started goes with it: found now, while they are still its descendants (once it has
+        # died they are re-parented and lost). It stays in dbbench's process group so the terminal's Ctrl-C and
+        # keyboard reach it; a SIGTERM sent to dbbench alone reaches none of them.
+        family = _descendants(child.pid)
+        for process in family:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
         # A terminal's Ctrl-C reached the child too: a moment to finish on its own (as subprocess.call gives it).
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(timeout=0.25)
         child.kill()
         child.wait()
+        _gone, left = psutil.wait_procs(family, timeout=STOP_TIMEOUT_S / 4)
+        for process in left:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
         raise
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.Error:
+        return []
 
 
 def deadline_loop(timeout: float, interval: float = 0.2) -> Iterator[float]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,8 +19,7 @@ from typing import Any
 import pytest
 
 from dbbench.backends.database import drop_database
-from dbbench.backends.doctor import server_info
-from dbbench.backends.targets import Target
+from dbbench.backends.targets import Target, baseline
 from dbbench.bench.measure import rotation
 from dbbench.bench.runner import (
     CONTROL_OPERATIONS,
@@ -30,12 +30,13 @@ from dbbench.bench.runner import (
     sized_database,
 )
 from dbbench.bench.workloads import OPERATIONS
+from dbbench.doctor import server_info
 from dbbench.report.sections import seeding_text
 from dbbench.results import load_result
 from tests.helpers import ROOT, TARGETS, run_cli
 
 QUICK_SIZES = (1_000, 2_000)
-BASELINE = next(t.name for t in TARGETS if t.family == "postgresql")
+BASELINE = baseline(TARGETS).name  # as the run picks it (no StopIteration at import without a PostgreSQL target)
 CONTROL = f"{BASELINE}_control"
 
 
@@ -85,7 +86,29 @@ def quick_run(bench_targets: list[Target], tmp_path_factory: pytest.TempPathFact
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (path,) = out.glob("benchmarks-quick-*.json")
     assert f"benchmarks: {path}" in proc.stdout
-    return {"path": path, "doc": json.loads(path.read_text(encoding="utf-8")), "stdout": proc.stdout}
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {"path": path, "doc": doc, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+PROGRESS_LINE = re.compile(
+    r'^progress stage=benchmarks step="(?P<step>[^"]+)" done=(?P<done>\d+)/(?P<total>\d+) '
+    r"elapsed_s=\d+ eta_s=\d+$"
+)
+
+
+@pytest.mark.slow
+def test_progress_in_a_log_is_a_plain_line_with_the_step_and_time_left(quick_run: dict[str, Any]) -> None:
+    # No terminal here (output captured, as in CI or a log): plain lines on stderr, no pytest dots on stdout.
+    lines = [line for line in quick_run["stderr"].splitlines() if line.startswith("progress ")]
+    assert lines, quick_run["stderr"][-2000:]
+    matches = [PROGRESS_LINE.match(line) for line in lines]
+    assert all(matches), lines
+    steps = [m["step"] for m in matches if m]
+    assert all(re.match(r"^(seeding )?(1k|2k) attempts", step) for step in steps), steps
+    assert all(any(f": {op} (" in step for op in OPERATIONS) or step.startswith("seeding") for step in steps), steps
+    done = [int(m["done"]) for m in matches if m]
+    assert done == sorted(done) and all(int(m["total"]) == int(matches[0]["total"]) for m in matches if m)
+    assert not re.search(r"^\.{5,}", quick_run["stdout"], re.MULTILINE), "pytest's dots are back"
 
 
 @pytest.mark.slow

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import socket
 
-from dbbench.backends.doctor import probe
 from dbbench.backends.targets import Target, parse_target
+from dbbench.doctor import probe
 from tests.helpers import TARGETS, run_cli, url_for
 
 # What this project's machines run: the doctor must name these, whatever the URL scheme says.

@@ -1,4 +1,5 @@
-"""The package's shape: no import cycles inside dbbench, and a wheel that works outside the checkout."""
+"""The package's shape: no import cycles inside dbbench, between modules or between packages, and a wheel that
+works outside the checkout."""
 
 from __future__ import annotations
 
@@ -78,6 +79,39 @@ def test_no_import_cycle_inside_dbbench() -> None:
     graph = {name: _imports(name, path, set(mods)) for name, path in mods.items()}
     assert len(graph) > 40  # the walk found the package
     assert find_cycles(graph) == []
+
+
+def _package(module: str) -> str:
+    """The package a module belongs to at the first level: ``dbbench.servers.managed`` -> ``dbbench.servers``; a
+    top-level module (``dbbench.errors``) is a node of its own."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """``graph`` collapsed to packages: an edge wherever some module of one imports some module of another."""
+    packages: dict[str, set[str]] = {}
+    for module, imported in graph.items():
+        packages.setdefault(_package(module), set()).update(_package(m) for m in imported)
+    return {package: imported - {package} for package, imported in packages.items()}
+
+
+@pytest.mark.nodb
+def test_the_package_graph_sees_an_import_between_packages() -> None:
+    assert package_graph({"dbbench.a.x": {"dbbench.b.y"}, "dbbench.b.y": {"dbbench.a.z"}, "dbbench.a.z": set()}) == {
+        "dbbench.a": {"dbbench.b"},
+        "dbbench.b": {"dbbench.a"},
+    }
+
+
+@pytest.mark.nodb
+def test_no_import_cycle_between_packages() -> None:
+    """Packages layer: each may use those below it, never one that uses it back (``backends`` below ``servers``,
+    ``stats`` below both ``bench`` and ``report``), so a package can be read, tested and moved on its own."""
+    mods = _modules()
+    packages = package_graph({name: _imports(name, path, set(mods)) for name, path in mods.items()})
+    assert {"dbbench.backends", "dbbench.servers", "dbbench.bench", "dbbench.report"} <= set(packages)
+    assert "dbbench.backends" in packages["dbbench.servers"]  # the walk sees imports between packages
+    assert find_cycles(packages) == []
 
 
 @pytest.mark.nodb

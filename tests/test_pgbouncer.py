@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from dbbench.backends.database import drop_database, ensure_database
@@ -17,12 +18,21 @@ from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError
 from dbbench.servers.managed import Servers
 from dbbench.servers.pgbouncer import pgbouncer
-from dbbench.servers.state import alive, server_account
+from dbbench.servers.state import server_account
 from tests.helpers import TARGETS, run_cli
 from tests.test_servers import _env, _new_state_dir
 
 pytestmark = pytest.mark.slow
 POOL = 3
+
+
+def _running(pid: int, marker: str = "") -> bool:
+    """Whether ``pid`` runs (not a zombie) with ``marker`` somewhere in its command line."""
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and marker in " ".join(process.cmdline())
+    except psutil.Error:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +74,7 @@ def _pgbouncer_pids() -> set[int]:
     """dbbench's PgBouncer processes (their configuration lives in a dbbench-pgbouncer-* directory)."""
     pids = set()
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and alive(int(proc.name), "dbbench-pgbouncer-"):
+        if proc.name.isdigit() and _running(int(proc.name), "dbbench-pgbouncer-"):
             pids.add(int(proc.name))
     return pids
 
@@ -138,7 +148,7 @@ def test_queries_and_many_clients_go_through_a_pool(upstream: Target) -> None:
             cur.execute("SELECT count(*) FROM hits")
             assert cur.fetchone()[0] == 10 + clients
             cur.execute("DROP TABLE hits")
-    assert not alive(pid) and not workdir.exists()
+    assert not _running(pid) and not workdir.exists()
     with socket.socket() as sock:  # nobody listens on the port any more
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # its closed connections' TIME_WAIT is no obstacle
         sock.bind(("127.0.0.1", pooled.port))
@@ -152,7 +162,7 @@ def test_stopped_and_cleaned_up_when_the_block_fails(managed_postgres: Target) -
         with pooled.spec.connection(pooled, None) as conn:
             conn.cursor().execute("SELECT 1")
         raise RuntimeError("inside the block")
-    assert not alive(pid) and not workdir.exists()
+    assert not _running(pid) and not workdir.exists()
 
 
 def test_a_wrong_password_is_one_line(managed_postgres: Target) -> None:

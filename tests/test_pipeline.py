@@ -54,6 +54,19 @@ def test_cli_names_the_failed_stage_and_backend_in_one_line(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
+def test_debug_shows_the_failed_stage_s_traceback_and_its_cause(tmp_path: Path) -> None:
+    """Under ``dbbench run`` too: the stage's error and the driver's error behind it, then the same one line."""
+    env = {"DBBENCH_MYSQL_URL": "mysql://root:hunter2@127.0.0.1:1/dbbench_report_down"}
+    result = run_cli("run", "--profile", "quick", "--output-dir", str(tmp_path / "run"), "--debug", env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert "MySQLdb.OperationalError" in result.stderr  # the driver's error, two links down the chain
+    assert "dbbench.errors.ConnectionFailed" in result.stderr and "dbbench.errors.StageFailed" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("dbbench: error: stage doctor failed on mysql: ")
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+@pytest.mark.slow
 def test_a_foreign_database_stops_the_run_at_setup(tmp_path: Path) -> None:
     """A database with someone else's tables is refused; the doctor stage before it completed."""
     pg = _target("postgresql")
@@ -107,7 +120,9 @@ def test_quick_run_produces_the_report(tmp_path: Path) -> None:
     for heading in ("## Verdict", "## What was measured", "## Latency per operation and size", "## Portability"):
         assert heading in md, heading
     # The quiz app's own code was audited: the parity differences split into the ones it uses and the others.
-    assert "### Differences your code uses" in md and "### Others to know" in md
+    assert "### Differences your code uses" in md and "_Others to know (" in md
+    html = (out / "report.html").read_text()
+    assert "<details><summary>Others to know (" in html and "<details><summary>Same on every server (" in html
     assert "_Control" in md  # every run has its control
     assert "MariaDB 10.11" in md and "PostgreSQL 15" in md
     assert "data:image/png;base64," in (out / "report.html").read_text()

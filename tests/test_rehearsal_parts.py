@@ -153,14 +153,17 @@ def test_earlier_results_count_only_when_they_measured_the_same_thing(tmp_path: 
     assert len(result.points()) == 2
 
 
-def test_json_is_compared_by_value_and_anything_else_by_text() -> None:
-    from dbbench.rehearsal.compare import _same
+def test_json_is_compared_by_value_floats_by_number_and_anything_else_by_text() -> None:
+    from dbbench.rehearsal.fields import same
 
-    assert _same('{"b": [1, {"c": null}], "a": "\\u00fc"}', '{"a":"ü","b":[1,{"c":null}]}', True)
-    assert not _same('{"a": 1}', '{"a": 1.0}', True)  # json.loads keeps 1 and 1.0 apart, as the old checksum did
-    assert not _same('{"a": 1}', "not JSON", True)
-    assert not _same('{"a": 1}', '{"a":1}', False)  # a string column: its text is its value
-    assert not _same("2024-01-02 03:04:05.000001", "2024-01-02 03:04:05.000000", False)
+    assert same("JSONField", '{"b": [1, {"c": null}], "a": "\\u00fc"}', '{"a":"ü","b":[1,{"c":null}]}')
+    assert not same("JSONField", '{"a": 1}', '{"a": 1.0}')  # json.loads keeps 1 and 1.0 apart, as the old checksum did
+    assert not same("JSONField", '{"a": 1}', "not JSON")
+    assert not same("CharField", '{"a": 1}', '{"a":1}')  # a string column: its text is its value
+    assert not same("DateTimeField", "2024-01-02 03:04:05.000001", "2024-01-02 03:04:05.000000")
+    assert same("FloatField", "-1.7976931348623157e+308", "-1.7976931348623157e308")  # PostgreSQL vs MariaDB text
+    assert not same("FloatField", "0.1", "0.10000000000000002")
+    assert not same("FloatField", "0.1", None)
 
 
 def test_a_run_fits_the_newest_earlier_rehearsal_of_each_size_in_its_results_directory(tmp_path: Path) -> None:

@@ -191,6 +191,40 @@ def test_kill_9_leftovers_are_stopped_by_the_next_command(state: Path) -> None:
     assert not any(alive(pid) for pid in pids)
 
 
+def test_sigterm_to_exec_ends_what_its_command_started(state: Path, tmp_path: Path) -> None:
+    """M7: a SIGTERM to dbbench alone (not its group) ends the command's children too, not just the command."""
+    _cli(state, "servers", "stop")
+    pidfile = tmp_path / "grandchild.pid"
+    proc = _exec(state, "sh", "-c", f"sleep 300 & echo $! > {pidfile}; wait")
+    _wait_for_users(state, 1)
+    end = time.monotonic() + 30
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        assert time.monotonic() < end
+        time.sleep(0.1)
+    grandchild = int(pidfile.read_text())
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.communicate(timeout=90)
+    end = time.monotonic() + 10
+    while alive(grandchild, None, "", ("sleep",)) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not alive(grandchild, None, "", ("sleep",)), "servers exec left its command's child running"
+
+
+def test_destroy_racing_a_start_never_deletes_running_data(state: Path) -> None:
+    """M1: destroy and a command that starts the servers, at once: the data of servers that run is never gone."""
+    _cli(state, "servers", "start")
+    _cli(state, "servers", "stop")
+    for _ in range(3):
+        starter = _exec(state, sys.executable, "-c", "import time; time.sleep(2)")
+        destroy = run_cli("servers", "destroy", env=_env(state))
+        starter.communicate(timeout=180)
+        assert destroy.returncode in (0, 1), destroy.stderr
+        rows, _doc = Servers(state).status()
+        for row in rows:
+            assert not row.running or row.data.exists(), f"{row.engine.label} runs without its data directory"
+    assert _pids(state) == []
+
+
 def test_two_runs_at_once_share_one_pair(state: Path) -> None:
     _cli(state, "servers", "stop")
     show_port = "import os, time; print(os.environ['DBBENCH_POSTGRES_URL'].rsplit(':', 1)[1]); time.sleep(3)"

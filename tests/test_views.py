@@ -171,6 +171,8 @@ def test_score_percent_rounds_half_up(correct: int, total: int, percent: int) ->
         ('"\\u0000"', "NUL"),  # PostgreSQL refuses it, MariaDB stored it
         ('{"\\u0000key": 1}', "NUL"),
         ('[1, {"deep": "\\udfff"}]', "lone surrogate"),
+        ("[" * 31 + "]" * 31, "nests deeper"),  # MariaDB answered 500, PostgreSQL stored it (issue 31, M8)
+        ('{"a": ' * 30 + "1" + "}" * 30, "nests deeper"),
     ],
 )
 def test_meta_values_the_databases_cannot_store_alike_are_400(

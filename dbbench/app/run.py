@@ -20,7 +20,7 @@ def output_path(path: Path | None) -> Path:
 
 def server_label(target: Target) -> dict[str, str]:
     """``MariaDB 10.11``: the server's own name and major.minor version, asked of the server."""
-    from dbbench.backends.doctor import server_info
+    from dbbench.doctor import server_info
 
     info = server_info(target)
     short = ".".join(info.version.split("-")[0].split(".")[:2])
@@ -33,8 +33,12 @@ def run_app(
     *,
     timeout: float = runner.DEFAULT_TIMEOUT_S,
     with_audit: bool = True,
+    capture: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the project's suite on every target (the first is the baseline) and compare; returns the app data."""
+    """Run the project's suite on every target (the first is the baseline) and compare; returns the app data.
+
+    ``capture``: record the suite's queries on the baseline into that capture file (:mod:`dbbench.capture`).
+    """
     if not targets:
         raise ConfigError("app: no targets chosen")
     servers = {t.name: server_label(t) for t in targets}
@@ -43,7 +47,19 @@ def run_app(
     with runner.temp_workdir() as tmp:
         workdir = runner.prepare(Path(tmp))
         for target in targets:
-            run = runner.run_suite(project, target, timeout=timeout, workdir=workdir)
+            try:
+                if capture is not None and target is targets[0]:
+                    from dbbench.capture.command import record_suite
+
+                    with record_suite(project, capture) as extra:
+                        run = runner.run_suite(project, target, timeout=timeout, workdir=workdir, extra_env=extra)
+                else:
+                    run = runner.run_suite(project, target, timeout=timeout, workdir=workdir)
+            except DbbenchError as exc:
+                if not runs:
+                    raise  # nothing to compare with: the project cannot run here at all
+                # The baseline's results are kept whatever the candidate does; the crash is part of the answer.
+                run = runner.crashed_run(target, str(exc))
             run.update(servers[target.name], counts=compare.counts(run))
             runs.append(run)
     return {
@@ -52,6 +68,7 @@ def run_app(
         "settings": project.settings,
         "settings_source": project.settings_source,
         "runner": project.runner,
+        "python": project.python,
         "command": runner.test_command(project),
         "timeout_s": timeout,
         "baseline": targets[0].name,
@@ -76,6 +93,11 @@ def timed_out(data: dict[str, Any]) -> list[str]:
     return [run["target"] for run in data["runs"] if run["timed_out"]]
 
 
+def crashed(data: dict[str, Any]) -> list[str]:
+    """The targets on which the suite could not run at all, with the reason."""
+    return [run["crashed"] for run in data["runs"] if run.get("crashed")]
+
+
 def exit_code(data: dict[str, Any]) -> int:
-    """1 when the move breaks any test (for CI), else 0."""
-    return 1 if any(c["breaks"] for c in data["comparisons"]) else 0
+    """1 when the move breaks any test or the test database cannot be built (for CI), else 0."""
+    return 1 if any(c["breaks"] or c.get("setup_findings") for c in data["comparisons"]) else 0

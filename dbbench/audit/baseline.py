@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dbbench.audit.rules import Finding
 from dbbench.errors import ConfigError
+from dbbench.files import RESULTS_LIMIT, read_regular_text
 
 FORMAT = "dbbench-audit-baseline/1"
 
@@ -29,7 +30,7 @@ def write(path: Path, findings: Iterable[Finding]) -> int:
 
 def load(path: Path) -> Counter[str]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_text(path, RESULTS_LIMIT))
     except FileNotFoundError:
         raise ConfigError(f"audit: --baseline {path}: no such file (create it with --write-baseline)") from None
     except (OSError, ValueError) as exc:

@@ -5,6 +5,5 @@
   ``registry`` the backends by family and URL scheme (a new family: its module plus its line in ``FAMILIES``).
 - ``targets``: a target is a named database URL (``--target``, ``DBBENCH_*`` variables).
 - ``database``: dbbench's own, marked databases (created, checked, dropped; foreign ones refused).
-- ``doctor``: reachability, real vendor and version, and the settings that decide a fair comparison.
 - ``bulkload``: each vendor's fast load path (COPY, LOAD DATA LOCAL INFILE), shared by seeding and rehearsal.
 """

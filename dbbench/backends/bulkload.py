@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections
-from django.db.models import Model
+from django.db.models import Field, Model
 
 from dbbench.backends.spec import FOREIGN_KEY, BackendSpec, Deferrable
 from dbbench.backends.targets import Target
@@ -48,7 +48,7 @@ class BatchFile:
             self._fd, self._tmp = tempfile.mkstemp(prefix=f"dbbench-{label}-", suffix=".tsv")
             self.path = self._tmp
 
-    def write(self, chunk: bytes, rows: int) -> None:
+    def write(self, chunk: bytes | bytearray, rows: int) -> None:
         view = memoryview(chunk)
         while view:
             view = view[os.write(self._fd, view) :]
@@ -88,14 +88,25 @@ def method_name(target: Target, method: str) -> str:
     return target.spec.bulk_load_name if method == FAST else BULK_CREATE
 
 
-def load(target: Target, model: type[Model], columns: Sequence[str], batch: BatchFile, method: str) -> int:
-    """Load a batch file into ``model``'s table inside the caller's transaction; every row must arrive."""
+def load(
+    target: Target,
+    model: type[Model],
+    columns: Sequence[str],
+    batch: BatchFile,
+    method: str,
+    convert: Mapping[str, str] | None = None,
+    time_zone: str = "UTC",
+) -> int:
+    """Load a batch file into ``model``'s table inside the caller's transaction; every row must arrive.
+
+    ``convert``: columns whose text the fast path turns into the value with SQL (``BackendSpec.bulk_load``).
+    """
     if batch.rows == 0:
         return 0
     table = model._meta.db_table
     if method == FAST:
         with connections[target.name].cursor() as cursor:
-            loaded = target.spec.bulk_load(cursor, table, columns, batch.path)
+            loaded = target.spec.bulk_load(cursor, table, columns, batch.path, convert, time_zone)
     else:
         objects = [model(**row) for row in read_rows(model, columns, batch.path)]
         loaded = len(model._default_manager.using(target.name).bulk_create(objects, batch_size=BULK_CREATE_BATCH))
@@ -172,7 +183,8 @@ def rebuild_constraints(spec: BackendSpec, cursor: Any) -> int:
 
 def read_rows(model: type[Model], columns: Sequence[str], path: str) -> list[dict[str, Any]]:
     """Parse a batch file back into field values (the ``bulk_create`` fallback and tests use it)."""
-    fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
+    # Concrete columns only (a batch file holds no relation objects): each is a Field.
+    fields = [cast(Field, model._meta.get_field(c.removesuffix("_id"))) for c in columns]
     kinds = [f.get_internal_type() for f in fields]
     rows = []
     with open(path, encoding="utf-8") as handle:

@@ -43,12 +43,16 @@ def ensure_database(target: Target, *, allow_foreign: bool = False) -> DatabaseS
         tables = _tables(conn, target)
         others = [t for t in tables if t != MARKER_TABLE]
         if MARKER_TABLE not in tables:
-            if others and not allow_foreign:
+            # "Empty" counts every kind of object, not tables only: a database holding just sequences,
+            # functions, types or large objects (procedures, events) is somebody's, not a leftover to adopt.
+            objects = [("table", t) for t in others] + ([] if created else _other_objects(conn, target))
+            if objects and not allow_foreign:
+                kinds = sorted({kind for kind, _ in objects})
                 raise ForeignDatabaseError(
                     f"{target.name}: database {target.database!r} on {target.host}:{target.port} holds "
-                    f"{len(others)} tables that dbbench did not create (e.g. {others[0]}) and no "
-                    f"{MARKER_TABLE} marker; refusing to touch it. Point the URL at another database name, "
-                    "or pass --allow-foreign-database if it really is yours to benchmark."
+                    f"{len(objects)} objects ({', '.join(kinds)}) that dbbench did not create (e.g. "
+                    f"{objects[0][1]}) and no {MARKER_TABLE} marker; refusing to touch it. Point the URL at "
+                    "another database name, or pass --allow-foreign-database if it really is yours to benchmark."
                 )
             cur.execute(
                 f"CREATE TABLE {spec.quote_name(MARKER_TABLE)} "
@@ -137,6 +141,12 @@ def exclusive_all(targets: Iterable[Target], activity: str) -> Iterator[None]:
         for target in targets:
             stack.enter_context(exclusive(target, activity))
         yield
+
+
+def _other_objects(conn: object, target: Target) -> list[tuple[str, str]]:
+    cur = conn.cursor()  # type: ignore[attr-defined]
+    cur.execute(target.spec.other_objects_sql())
+    return [(str(kind), str(name)) for kind, name in cur.fetchall()]
 
 
 def _tables(conn: object, target: Target) -> list[str]:

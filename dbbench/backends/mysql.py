@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dbbench.backends.spec import (
@@ -41,6 +41,7 @@ class MySQLSpec(BackendSpec):
     # On this machine and in docker-compose.yml the MySQL-family server on 3306 is MariaDB.
     default_target = ("mysql", "mysql://root@127.0.0.1:3306/dbbench")
     supports_bulk_load = True  # when the server allows it: bulk_load_available()
+    copies_projects = True
     bulk_load_name = "LOAD DATA LOCAL INFILE"
     defers_constraints = True
 
@@ -100,6 +101,24 @@ class MySQLSpec(BackendSpec):
 
     def list_tables_sql(self) -> str:
         return "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1"
+
+    def resolved_database_name(self, cursor: Any, name: str) -> str:
+        # lower_case_table_names=1 (Windows, and many a my.cnf) or 2 (macOS) files database names in lower case,
+        # so "DBBENCH" is the database "dbbench" there.
+        cursor.execute("SELECT @@lower_case_table_names")
+        return name.lower() if int(cursor.fetchone()[0]) else name
+
+    def bounded_lock_wait_sql(self, seconds: int) -> str:
+        return f"SET SESSION lock_wait_timeout = {int(seconds)}"  # the default is a year
+
+    def other_objects_sql(self) -> str:
+        return (
+            "SELECT LOWER(routine_type), routine_name FROM information_schema.routines "
+            "WHERE routine_schema = DATABASE() "
+            "UNION ALL SELECT 'event', event_name FROM information_schema.events WHERE event_schema = DATABASE() "
+            "UNION ALL SELECT 'trigger', trigger_name FROM information_schema.triggers "
+            "WHERE trigger_schema = DATABASE()"
+        )
 
     def quote_name(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
@@ -213,12 +232,25 @@ class MySQLSpec(BackendSpec):
         cursor.execute("SELECT @@GLOBAL.local_infile")
         return str(cursor.fetchone()[0]).upper() in ("1", "ON")
 
-    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
-        names = ", ".join(self.quote_name(c) for c in columns)
+    def bulk_load(
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[str],
+        path: str,
+        convert: Mapping[str, str] | None = None,
+        time_zone: str = "UTC",
+    ) -> int:
+        # A column in ``convert`` is read into a variable and set from its SQL (``{}`` stands for the variable).
+        convert = convert or {}
+        names = ", ".join(f"@v{i}" if c in convert else self.quote_name(c) for i, c in enumerate(columns))
+        sets = ", ".join(
+            f"{self.quote_name(c)} = {convert[c].format(f'@v{i}')}" for i, c in enumerate(columns) if c in convert
+        )
         cursor.execute(
             f"LOAD DATA LOCAL INFILE %s INTO TABLE {self.quote_name(table)} CHARACTER SET utf8mb4 "
             "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-            f"({names})",
+            f"({names})" + (f" SET {sets}" if sets else ""),
             [path],
         )
         loaded = int(cursor.rowcount)
@@ -361,6 +393,61 @@ class MySQLSpec(BackendSpec):
 
     def chunk_sql(self, column: str, size: int) -> str:
         return f"{self.quote_name(column)} DIV {size:d}"
+
+    def zoned_text_sql(self, column: str, zone: str) -> str:
+        return self.utc_text_sql(column)  # datetime(6) holds the naive text Django wrote, in its storage zone
+
+    def time_text_sql(self, column: str) -> str:
+        return f"DATE_FORMAT({self.quote_name(column)}, '%H:%i:%s.%f')"
+
+    def duration_text_sql(self, column: str) -> str:
+        # Django stores bigint microseconds; integer arithmetic keeps it exact (a division would round to the
+        # server's div_precision_increment).
+        q = self.quote_name(column)
+        return (
+            f"CASE WHEN {q} IS NULL THEN NULL ELSE CONCAT(IF({q} < 0, '-', ''), ABS({q}) DIV 1000000, '.', "
+            f"LPAD(ABS({q}) MOD 1000000, 6, '0')) END"
+        )
+
+    def uuid_text_sql(self, column: str) -> str:
+        # char(32) on MySQL, the native uuid type (with dashes) on MariaDB 10.7+.
+        return f"LOWER(REPLACE(CAST({self.quote_name(column)} AS CHAR), '-', ''))"
+
+    def binary_text_sql(self, column: str) -> str:
+        q = self.quote_name(column)
+        return f"CASE WHEN {q} IS NULL THEN NULL ELSE CONCAT('\\\\x', LOWER(HEX({q}))) END"
+
+    def load_text_sql(self, kind: str, variable: str) -> str | None:
+        if kind == "DurationField":
+            return f"CAST({variable} AS DECIMAL(30, 6)) * 1000000"
+        if kind == "BinaryField":
+            return f"UNHEX(SUBSTRING({variable}, 3))"
+        return None
+
+    def skip_foreign_key_checks(self, cursor: Any) -> str | None:
+        cursor.execute("SET SESSION foreign_key_checks = 0")
+        return "SET SESSION foreign_key_checks = 1"
+
+    def text_bucket_sql(self, text: str, buckets: int) -> str:
+        return f"CAST(CONV(SUBSTRING(MD5({text}), 1, 8), 16, 10) AS UNSIGNED) % {buckets:d}"
+
+    # Django's MySQL backend creates tables in the database's collation: utf8mb4_general_ci (MariaDB 10.11) or
+    # utf8mb4_0900_ai_ci (MySQL 8), both blind to case and accents. DATE and DATETIME are documented for years
+    # 1000-9999; a DurationField is a signed bigint of microseconds; a double has no Infinity or NaN.
+    case_insensitive_unique = True
+    date_range = ("1000-01-01", "9999-12-31")
+    finite_floats_only = True
+    duration_limit_us = (1 << 63) - 1
+
+    def json_rewritten_sql(self, column: str) -> str:
+        # Raw non-ASCII (MySQL 8's JSON type, text another client wrote) or a \u escape of a code point >= 0x80.
+        return f"{self.quote_name(column)} REGEXP '[^[:ascii:]]|\\\\\\\\u(00[89a-fA-F]|0[1-9a-fA-F]|[1-9a-fA-F])'"
+
+    def fold_text_sql(self, column: str) -> str:
+        return f"LOWER(TRIM(TRAILING ' ' FROM {self.quote_name(column)}))"
+
+    def collation_equal_sql(self) -> str:
+        return "SELECT CONVERT(%s USING utf8mb4) = CONVERT(%s USING utf8mb4) COLLATE {}"
 
     def skip_row_checks(self, cursor: Any) -> str | None:
         # MariaDB only (MySQL 8 has no such switch), as mariadb-import does: json_valid() on every JSON value took

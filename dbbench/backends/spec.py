@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypedDict
 
 from dbbench.errors import ConnectionFailed, mask_secrets
 
@@ -42,6 +42,16 @@ class Target(Protocol):
     def safe_url(self) -> str: ...
 
 
+class ServerRecord(TypedDict):
+    """:class:`ServerInfo` as result files record it (the doctor, the benchmark's and the seeder's results)."""
+
+    vendor: str
+    version: str
+    settings: dict[str, str]
+    durable: bool
+    buffer_bytes: int
+
+
 @dataclass(frozen=True)
 class ServerInfo:
     """What ``dbbench doctor`` learns about one server."""
@@ -52,7 +62,7 @@ class ServerInfo:
     durable: bool  # every commit reaches the disk before the client hears "ok"
     buffer_bytes: int  # the server's own cache of table pages (shared_buffers / innodb_buffer_pool_size)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ServerRecord:
         return {
             "vendor": self.vendor,
             "version": self.version,
@@ -127,6 +137,9 @@ class BackendSpec(ABC):
     defers_constraints = False
     # Migration rehearsal's fast path (dbbench.rehearsal): the source's rows as bulk-load text made by the server.
     copies_out = False
+    # A data copy of any Django project (migrate-data --app): every field type as portable text, digests of
+    # non-integer keys, the pre-copy check's queries (the methods in FEATURE_METHODS["copies_projects"]).
+    copies_projects = False
 
     # --- Vendor facts: setting names ------------------------------------------------------------------------------
     SETTINGS: ClassVar[tuple[str, ...]] = ()  # what ``dbbench doctor`` reads: durability, memory, encoding, limits
@@ -180,6 +193,19 @@ class BackendSpec(ABC):
         """Every table of the current database, whoever owns it and whatever this user may read of it."""
 
     @abstractmethod
+    def other_objects_sql(self) -> str:
+        """``(kind, name)`` of every object of the current database that is not a table (sequences, functions,
+        types, large objects, schemas; procedures, events): a database holding any is not empty, so not dbbench's."""
+
+    @abstractmethod
+    def resolved_database_name(self, cursor: Any, name: str) -> str:
+        """The name the server itself files database ``name`` under (two spellings of one database give one)."""
+
+    @abstractmethod
+    def bounded_lock_wait_sql(self, seconds: int) -> str:
+        """A session setting that bounds how long a statement waits for a lock (DDL behind a reader, TRUNCATE)."""
+
+    @abstractmethod
     def try_lock_sql(self) -> str:
         """SQL that takes a session-level named lock without waiting; returns one row, truthy when taken."""
 
@@ -229,8 +255,20 @@ class BackendSpec(ABC):
         """Whether this server takes :meth:`bulk_load` (else dbbench falls back to ``bulk_create``)."""
         return self.supports_bulk_load
 
-    def bulk_load(self, cursor: Any, table: str, columns: Sequence[str], path: str) -> int:
-        """Load the file at ``path`` into ``table`` within the cursor's transaction; returns rows loaded."""
+    def bulk_load(
+        self,
+        cursor: Any,
+        table: str,
+        columns: Sequence[str],
+        path: str,
+        convert: Mapping[str, str] | None = None,
+        time_zone: str = "UTC",
+    ) -> int:
+        """Load the file at ``path`` into ``table`` within the cursor's transaction; returns rows loaded.
+
+        ``convert``: column -> SQL that makes its value from the loaded text (``{}``), from :meth:`load_text_sql`.
+        ``time_zone``: the zone of the file's naive timestamps (:meth:`zoned_text_sql`).
+        """
         raise NotImplementedError(f"{self.family} does not support bulk loading")
 
     def deferrables(self, cursor: Any, table: str) -> list[Deferrable]:
@@ -300,6 +338,78 @@ class BackendSpec(ABC):
         """The rows of ``select`` in the bulk-load text format as the server writes them, in pieces of whole rows."""
         raise NotImplementedError(f"{self.family} does not copy out")
 
+    # --- Data copy of any Django project (copies_projects; dbbench.rehearsal.fields) --------------------------------
+    # Each column as the text both loaders read, the same text on both servers for the digests: Django's own
+    # storage per field type differs between the families.
+    def zoned_text_sql(self, column: str, zone: str) -> str:
+        """A timestamp column as naive text in ``zone`` with microseconds: what Django stores on the MySQL family,
+        UTC with ``USE_TZ`` (the default), local ``TIME_ZONE`` time without."""
+        raise NotImplementedError(f"{self.family} does not copy Django projects")
+
+    def time_text_sql(self, column: str) -> str:
+        """A time column as ``HH:MM:SS.ffffff`` (always six fractional digits)."""
+        raise NotImplementedError(f"{self.family} does not copy Django projects")
+
+    def duration_text_sql(self, column: str) -> str:
+        """A DurationField column as seconds with six decimals (``-259199.999999``): exact, and what both loaders
+        read (PostgreSQL takes a bare number as seconds of an interval)."""
+        raise NotImplementedError(f"{self.family} does not copy Django projects")
+
+    def uuid_text_sql(self, column: str) -> str:
+        """A UUIDField column as 32 lower-case hex digits, whatever the column type."""
+        raise NotImplementedError(f"{self.family} does not copy Django projects")
+
+    def binary_text_sql(self, column: str) -> str:
+        """A BinaryField column as a backslash, ``x`` and lower-case hex (PostgreSQL's bytea input)."""
+        raise NotImplementedError(f"{self.family} does not copy Django projects")
+
+    def inet_text_sql(self, column: str) -> str:
+        """A GenericIPAddressField column as the address alone (no netmask)."""
+        return self.quote_name(column)
+
+    def load_text_sql(self, kind: str, variable: str) -> str | None:
+        """SQL turning the loaded text ``variable`` of a field of Django type ``kind`` into the column's value, where
+        the bulk loader cannot read the text as it is (None: it can)."""
+        return None
+
+    def skip_foreign_key_checks(self, cursor: Any) -> str | None:
+        """Stop checking foreign keys in this session (tables in a reference cycle are loaded with their keys in
+        place); returns the statement that turns the checks on again."""
+        raise NotImplementedError(f"{self.family} does not copy Django projects")
+
+    def text_bucket_sql(self, text: str, buckets: int) -> str:
+        """An integer in [0, buckets) from the md5 of the SQL text expression ``text``: equal on every server."""
+        raise NotImplementedError(f"{self.family} does not copy Django projects")
+
+    # Column types (columns_sql's words) no other family has, with the ``dbbench audit`` rule that explains each:
+    # a data copy refuses them up front.
+    unportable_types: Mapping[str, str] = {}
+
+    # Pre-copy checks (dbbench.rehearsal.precheck): what a column of this family cannot hold.
+    case_insensitive_unique = False  # unique keys compare under a collation that ignores case (and accents)
+    date_range: tuple[str, str] | None = None  # the documented DATE/DATETIME range, when narrower than Python's
+    finite_floats_only = False  # no Infinity / NaN in double columns
+    duration_limit_us: int | None = None  # DurationField stored as signed bigint microseconds
+
+    def nonfinite_sql(self, column: str) -> str:
+        """A condition: the float column holds Infinity or NaN (false where the family has none)."""
+        return "1 = 0"
+
+    def fold_text_sql(self, column: str) -> str:
+        """``column`` lower-cased, accents and trailing spaces removed: candidates for a unique key that a
+        case- and accent-insensitive collation would see as duplicates."""
+        raise NotImplementedError(f"{self.family} does not copy Django projects")
+
+    def collation_equal_sql(self) -> str:
+        """SQL with two parameters, true when they are equal under the collation formatted in with ``format``."""
+        raise NotImplementedError(f"{self.family} does not copy Django projects")
+
+    def json_rewritten_sql(self, column: str) -> str:
+        """A condition: the copy writes this JSON column's text another way on the other family (non-ASCII:
+        PostgreSQL's jsonb text has the characters, Django on the MySQL family writes ``\\u`` escapes). Such
+        values are digested as a marker and compared by value instead (``dbbench.rehearsal.jsonpass``)."""
+        return "1 = 0"
+
     def skip_row_checks(self, cursor: Any) -> str | None:
         """Stop checking CHECK constraints row by row in this session, for loading rows that are compared with their
         source afterwards; returns the statement that turns the checks on again (None: nothing was turned off)."""
@@ -327,10 +437,21 @@ FEATURE_METHODS: dict[str, tuple[str, ...]] = {
     "supports_bulk_load": ("bulk_load",),
     "defers_constraints": ("deferrables", "drop_deferrables_sql", "create_deferrables_sql", "validate_foreign_key"),
     "copies_out": ("copy_out",),
+    "copies_projects": (
+        "zoned_text_sql",
+        "time_text_sql",
+        "duration_text_sql",
+        "uuid_text_sql",
+        "binary_text_sql",
+        "skip_foreign_key_checks",
+        "text_bucket_sql",
+        "fold_text_sql",
+        "collation_equal_sql",
+    ),
 }
 
 
-def missing(cls: type[BackendSpec]) -> list[str]:
+def missing(cls: type) -> list[str]:
     """What ``cls`` lacks to be a family: abstract methods left, required attributes unset, and the methods behind
     a feature flag it turned on."""
     gaps = sorted(name for name in dir(cls) if getattr(getattr(cls, name, None), "__isabstractmethod__", False))
@@ -341,7 +462,7 @@ def missing(cls: type[BackendSpec]) -> list[str]:
     return gaps
 
 
-def check_family(cls: type[BackendSpec]) -> None:
+def check_family(cls: type) -> None:
     """Raise TypeError naming everything ``cls`` lacks (called when a class naming its family is defined)."""
     gaps = missing(cls)
     if gaps:
@@ -349,7 +470,7 @@ def check_family(cls: type[BackendSpec]) -> None:
 
 
 def first_line(exc: BaseException) -> str:
-    args = getattr(exc, "args", ())
+    args: tuple[Any, ...] = getattr(exc, "args", ())
     # MySQLdb errors are (code, message) tuples; psycopg puts the server's text in str().
     text = str(args[1]) if len(args) == 2 and isinstance(args[0], int) else str(exc)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]

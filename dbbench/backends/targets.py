@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from dbbench.backends.registry import BACKENDS, default_urls, spec_for_scheme
 from dbbench.backends.spec import BackendSpec
-from dbbench.errors import ConfigError, mask_url
+from dbbench.errors import ConfigError, mask_secrets, mask_url
 
 # Defaults that work with this machine's local servers and with docker-compose.yml (same ports, users,
 # empty password / trust auth): each family's ``default_target``, ``postgres`` and ``mysql``.
@@ -52,8 +52,12 @@ class Target:
 
     @property
     def safe_url(self) -> str:
-        """The URL with its password masked: the only form ever printed or written."""
-        return mask_url(self.url)
+        """The URL with its password masked: the only form ever printed or written.
+
+        The password as parsed is removed first (both spellings), so a ``?password=`` holding "@" or "/" cannot
+        fool the pattern that masks what is left.
+        """
+        return mask_secrets(self.url, [self])
 
     def with_database(self, database: str) -> Target:
         """The same server under another database name (tests and rehearsals use their own)."""
@@ -62,7 +66,8 @@ class Target:
         if self.password:
             userinfo += ":" + quote(self.password, safe="")
         query = urlencode(self.options)  # without a ?password= (it moved into the userinfo)
-        url = f"{scheme}://{userinfo}@{self.host}:{self.port}/{database}" + (f"?{query}" if query else "")
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address keeps its brackets
+        url = f"{scheme}://{userinfo}@{host}:{self.port}/{database}" + (f"?{query}" if query else "")
         return parse_target(self.name, url)
 
     def django_database(self) -> dict[str, object]:

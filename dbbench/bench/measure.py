@@ -24,11 +24,15 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-from dbbench.bench import workloads as w
 from dbbench.bench.runner import Profile
 from dbbench.stats import MIN_SAMPLES, Label, compare
+
+if TYPE_CHECKING:
+    from dbbench.bench import workloads as w
 
 BLOCK_SECONDS = 0.005
 MAX_BLOCK = 20
@@ -60,6 +64,14 @@ class MeasurementError(RuntimeError):
     """The data was not left as the seeder wrote it."""
 
 
+def _w() -> ModuleType:
+    """The quiz site's workloads, imported when first needed: they import the quiz models, which a replay in a
+    team's own project (without the quiz app) never uses."""
+    from dbbench.bench import workloads
+
+    return workloads
+
+
 def rotation(aliases: Sequence[str], round_no: int) -> list[str]:
     """The order of round ``round_no``: A B C, then B C A, then C A B, ... (A B, B A for two)."""
     k = round_no % len(aliases) if aliases else 0
@@ -84,14 +96,14 @@ def measure_interleaved(
     # one database (a control) the value restored last is the one the seeder wrote.
     originals: list[tuple[str, int, int]] = []
     seen: set[tuple[str, int]] = set()
-    per_round_cleanup = operation.inserts >= w.BULK_ROWS
+    per_round_cleanup = bool(operation.inserts) and operation.inserts >= _w().BULK_ROWS
 
     def prepare(alias: str, rng: random.Random) -> tuple[Any, ...]:
         """Draw one call's arguments and compile what it sends (untimed)."""
         args = operation.arguments(by_alias[alias].dataset, rng)
         if operation.updates and (alias, args[0]) not in seen:
             seen.add((alias, args[0]))
-            originals.append((alias, args[0], w.score_of(alias, args[0])))
+            originals.append((alias, args[0], _w().score_of(alias, args[0])))
         return make_args(alias, args)
 
     def call(alias: str, call_args: tuple[Any, ...]) -> tuple[float, Any]:
@@ -227,7 +239,7 @@ def calibrate(subject: Subject, rounds: int = 1_000) -> Calibration:
         empty.append(time.perf_counter() - started)
     rng = random.Random(f"calibrate:{subject.alias}")
     pks = [subject.dataset.attempt_ids[rng.randrange(len(subject.dataset.attempt_ids))] for _ in range(rounds)]
-    calls = [w.prepare_pk_lookup(subject.alias, pk) for pk in pks]  # compiled before timing, like the harness
+    calls = [_w().prepare_pk_lookup(subject.alias, pk) for pk in pks]  # compiled before timing, like the harness
     bare = []
     with calls[0].connection.cursor() as cur:
         for call in calls:
@@ -240,6 +252,7 @@ def calibrate(subject: Subject, rounds: int = 1_000) -> Calibration:
 
 
 def _remove_added(run: BackendRun, last_id: int) -> None:
+    w = _w()
     run.inserted += w.delete_attempts_after(run.alias, last_id)
     w.reclaim_space(run.alias)
 
@@ -260,13 +273,13 @@ def _restore(
 
     if operation.inserts:
         for alias, run in runs.items():
-            guarded(alias, lambda run=run, alias=alias: _remove_added(run, subjects[alias].last_id))
+            guarded(alias, partial(_remove_added, run, subjects[alias].last_id))
     for alias, pk, score in reversed(originals):
-        guarded(alias, lambda alias=alias, pk=pk, score=score: w.restore_scores(alias, {pk: score}))
+        guarded(alias, partial(_w().restore_scores, alias, {pk: score}))
     if originals:
         for alias in {a for a, _, _ in originals}:
             # The old row versions of an UPDATE are dead rows too (PostgreSQL).
-            guarded(alias, lambda alias=alias: w.reclaim_space(alias))
+            guarded(alias, partial(_w().reclaim_space, alias))
 
 
 def check_data(runs: Mapping[str, BackendRun], operation: w.Operation, size: int) -> None:
@@ -277,7 +290,7 @@ def check_data(runs: Mapping[str, BackendRun], operation: w.Operation, size: int
     """
     healthy = [r for r in runs.values() if r.error is None]
     for run in healthy:
-        rows = w.attempt_count(run.alias)
+        rows = _w().attempt_count(run.alias)
         if rows != size:
             raise MeasurementError(f"{run.alias}: {rows} attempts after the benchmark, expected {size}")
     added = sum(operation.inserts * r.calls for r in runs.values())

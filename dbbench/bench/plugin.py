@@ -60,6 +60,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "the next run measures at once",
     )
     group.addoption(
+        "--dbbench-progress",
+        choices=("auto", "live", "lines", "off"),
+        default="auto",
+        help="the step and the time left: a live line on a terminal, a plain line every 5 s in a log (auto), or off",
+    )
+    group.addoption(
         "--dbbench-allow-foreign-database",
         action="store_true",
         help="let the seeder write to a database that holds tables dbbench did not create",
@@ -239,13 +245,14 @@ class Suite:
     measured: dict[tuple[int, str, str], Any] = field(default_factory=dict)  # Case.group -> runs, or its error
     calibration: dict[str, dict[str, Any]] = field(default_factory=dict)  # alias -> the harness's own cost
     seeded: list[dict[str, Any]] = field(default_factory=list)  # each size on each backend: where, what was added
+    eta: Any = None  # dbbench.bench.eta.BenchEta: the step and the time left, shown as it goes (unless off)
 
     def target(self, alias: str) -> Target:
         return next(t for t in self.plan.targets if t.name == alias)
 
     def server(self, alias: str) -> ServerInfo:
         if alias not in self.servers:
-            from dbbench.backends.doctor import server_info
+            from dbbench.doctor import server_info
 
             self.servers[alias] = server_info(self.target(alias))
         return self.servers[alias]
@@ -257,7 +264,9 @@ class Suite:
         state = self.states.get(alias)
         if state is None or state.size != size:
             try:
+                self.eta.seeding(size)
                 self._grow(size)
+                self.eta.seeded_size(size, [s["added"] for s in self.seeded if s["size"] == size])
             except DbbenchError as exc:
                 self.broken = f"dbbench: cannot bring the data to {format_count(size)} attempts: {exc}"
                 pytest.fail(self.broken, pytrace=False)
@@ -346,7 +355,20 @@ def dbbench_suite(request: pytest.FixtureRequest) -> Suite:
     )
     suite.groups = config.stash.get(_GROUPS, {})
     config.stash[_SUITE] = suite
+    from dbbench.bench.eta import BenchEta
+
+    names = [t.name for t in suite.plan.targets if not suite.plan.control or t.name != suite.plan.control[0]]
+    suite.eta = BenchEta.shown(suite.plan.profile, suite.groups, names, config, config.getoption("dbbench_progress"))
+    request.addfinalizer(suite.eta.stop)
     return suite
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """No dot per benchmark while the progress line says where the suite is (failures still print F)."""
+    suite = config.stash.get(_SUITE, None)
+    if suite is not None and suite.eta and suite.eta.status and report.passed and report.when == "call":
+        return "passed", "", "PASSED"
+    return None
 
 
 # --- measuring one case --------------------------------------------------------------------------------------------
@@ -418,6 +440,7 @@ def _group_runs(suite: Suite, case: Case, disabled: bool) -> dict[str, Any]:
         key = f"{suite.plan.seed}:{case.operation}:{case.size}"
         try:
             states = {a: suite.at(case.size, a) for a in aliases}
+            suite.eta.measuring(case.group)
             subjects = [Subject(a, states[a].dataset, states[a].last_id) for a in aliases]
             operation = OPERATIONS[case.operation]
             runs = measure_interleaved(operation, case.variant, subjects, profile, key)
@@ -428,6 +451,7 @@ def _group_runs(suite: Suite, case: Case, disabled: bool) -> dict[str, Any]:
             suite.measured[case.group] = exc
             raise
         suite.measured[case.group] = runs
+        suite.eta.measured(case.group)
     runs = suite.measured[case.group]
     if isinstance(runs, Exception):
         pytest.fail(f"measured with {case.alias} and failed: {type(runs).__name__}: {runs}", pytrace=False)
@@ -444,9 +468,10 @@ def _calibrate(suite: Suite, subjects: list[Any], runs: dict[str, Any], size: in
         timings = runs[subject.alias].timings
         if not timings:
             continue
-        found = calibrate(subject).as_dict()
-        found["harness_ms"] = round(statistics.median(timings) * 1e3, 4)
-        found["harness_over_bare"] = round(found["harness_ms"] / max(float(found["bare_driver_ms"]), 1e-9), 3)
+        bare = calibrate(subject)
+        found = bare.as_dict()
+        found["harness_ms"] = harness_ms = round(statistics.median(timings) * 1e3, 4)
+        found["harness_over_bare"] = round(harness_ms / max(round(bare.bare_driver_ms, 4), 1e-9), 3)
         found["size"] = size
         suite.calibration[subject.alias] = found
 

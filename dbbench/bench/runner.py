@@ -52,6 +52,7 @@ class Profile:
     precision: float = 0.05  # the practical threshold: an interval narrower than this decides
     cap_s: float = 0.0  # per-operation cap on measuring (all backends); 0: the first batch only
     slow_rounds: int = 10  # the fewest rounds of an operation so slow that min_rounds would pass cap_s
+    summary: str = ""  # one line for the docs, whose profile table is generated from here (scripts/docs_facts.py)
 
     def rounds_for(self, seconds_per_call: float, backends: int = 1) -> int:
         """The first batch's rounds: ``budget_s`` worth, within the bounds; for a call so slow (a JSON scan at
@@ -67,7 +68,16 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     # CI proves every benchmark works on every backend: tiny data, a handful of rounds.
-    "quick": Profile("quick", (1_000, 2_000), warmup=1, warmup_budget_s=0.2, min_rounds=3, max_rounds=5, budget_s=0.05),
+    "quick": Profile(
+        "quick",
+        (1_000, 2_000),
+        warmup=1,
+        warmup_budget_s=0.2,
+        min_rounds=3,
+        max_rounds=5,
+        budget_s=0.05,
+        summary="a first look in a few minutes: tiny data, a handful of rounds (too few for firm labels)",
+    ),
     # A first batch of about half a second per backend, then more until the interval is tight or 4 s have gone
     # (an operation at 1M that takes seconds per call: 5 rounds). 1M is where the data outgrows memory on a small
     # server and the engines part (an index's reach, a JSON scan). Sized so that `dbbench run` fits in 20 minutes
@@ -82,6 +92,7 @@ PROFILES: dict[str, Profile] = {
         budget_s=0.6,
         cap_s=4.0,
         slow_rounds=5,
+        summary="the comparison `make run` makes: three sizes up to 1M attempts, rounds until the interval is tight",
     ),
     "full": Profile(
         "full",
@@ -92,6 +103,7 @@ PROFILES: dict[str, Profile] = {
         max_rounds=40_000,
         budget_s=4.0,
         cap_s=30.0,
+        summary="up to 10M attempts and longer caps: hours",
     ),
 }
 # The reads that carry most of the default mix (61%): the control measures the baseline again on these. Not the

@@ -17,8 +17,8 @@ from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.errors import DbbenchError, mask_secrets
 from dbbench.load.config import LoadConfig
 from dbbench.load.shapes import ENV_SHAPES_DIR
+from dbbench.load.timing import ENV_SERVER_TIMING
 from dbbench.load.variants import Variant
-from dbbench.quiz.timing import ENV_SERVER_TIMING
 
 STARTUP_TIMEOUT_S = 30.0  # gunicorn importing Django and answering /health/
 MAX_LOG_BYTES = 4 * 1024 * 1024  # a step's share of the site log read for its errors; enough for thousands of 500s

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbbench import processes
 from dbbench.backends.database import exclusive_all
+from dbbench.backends.spec import ServerRecord
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, mask_secrets
 from dbbench.load import bottleneck
@@ -87,7 +88,7 @@ class SiteData:
     quizzes: int
     student_ids: str
     last_attempt_id: int
-    server: dict[str, Any]
+    server: ServerRecord
 
 
 def default_output() -> Path:
@@ -162,7 +163,8 @@ def open_box(targets: Sequence[Target], config: LoadConfig) -> Boxed | None:
                 f"--box: {target.name} is not a server dbbench started; only those are moved into the box "
                 "(a server given by URL is not dbbench's to limit)"
             )
-        check_fits(box, int((entry.get("profile") or {}).get("buffers") or entry.get("memory_bytes") or 0), workers)
+        profile = entry.get("profile")
+        check_fits(box, int((profile and profile.get("buffers")) or entry.get("memory_bytes") or 0), workers)
     return Boxed(box)
 
 
@@ -209,7 +211,10 @@ def _run_locked(
         try:
             # In the variants' order, CONN_MAX_AGE outermost: the runs of one setting are close in time (same
             # background noise).
-            for variant in variants:
+            for number, variant in enumerate(variants, 1):
+                # Where the load test is and what is left: each configuration has the same budget of steps.
+                left = config.configuration_seconds() * (len(variants) - number + 1)
+                say(f"configuration {number}/{len(variants)}: {variant.name}, about {_minutes(left)} left")
                 site = sites[variant.target.name]
                 run = _new_run(variant, site)
                 data["runs"].append(run)
@@ -233,8 +238,7 @@ def _minutes(seconds: float) -> str:
 
 def prepare_site_data(target: Target, config: LoadConfig, *, allow_foreign: bool, say: Progress) -> SiteData:
     """Seed (or check) the target's quiz data and learn what Locust needs from it."""
-    from dbbench import djangoenv
-    from dbbench.backends import doctor
+    from dbbench import djangoenv, doctor
     from dbbench.quiz.models import Quiz, QuizAttempt, Student
 
     if config.attempts:

@@ -242,7 +242,7 @@ class TierSampler:
         figures: dict[str, Any] = {}
         for key, tier in tiers.items():
             figures[key] = tier_figures(tier, inside)
-        found = {"tiers": figures, "cpu_accounting": accounting(inside, list(tiers))}
+        found: dict[str, Any] = {"tiers": figures, "cpu_accounting": accounting(inside, list(tiers))}
         with_shapes = [s for s in inside if s.shapes is not None]
         if len(with_shapes) >= 2:
             first, last = with_shapes[0], with_shapes[-1]

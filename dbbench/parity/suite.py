@@ -20,29 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dbbench.audit.rules import rules_for_probe
+# The JSON lookups this suite's probes find to differ live beside the audit's rules that flag them (one direction
+# between the packages: parity -> audit); tests/test_parity.py checks a live run against them.
+from dbbench.audit.rules import DIFFERING_JSON_LOOKUPS, JSON_LOOKUP_NOTES, rules_for_probe  # noqa: F401
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, mask_secrets, one_line
-
-# JSON lookups (Django lookup names, plus "order_by" for ordering by a key) whose results differ between
-# PostgreSQL and the MySQL family, with how they differ. Observed by the JSON probes on PostgreSQL 15.20 vs
-# MariaDB 10.11.19; tests/test_parity.py fails if a live run's differing lookups stop matching this table.
-# The audit flags these lookups on JSONField paths. Importable without Django.
-JSON_LOOKUP_NOTES: dict[str, str] = {
-    "exact": "numbers compare as text on MariaDB (key=1 also matches the string '1' but not 1.0; key=None also "
-    "matches the string 'null'; with duplicate keys the first one counts)",
-    "contains": "a key holding a list also matches an object inside that list on the MySQL family",
-    "contained_by": "an object also counts as contained in a list holding it on the MySQL family",
-    "in": "top-level data__in misses scalar strings on MySQL/MariaDB before Django 6.1 (#36689); key__in matches "
-    "a number against its string form on MariaDB",
-    "icontains": "whole-document search misses non-ASCII text on MariaDB (stored as \\uXXXX escapes)",
-    "gt": "mixed types: MariaDB compares a string value with a number numerically, jsonb puts strings below numbers",
-    "gte": "mixed types: as gt",
-    "lt": "mixed types: as gt",
-    "lte": "mixed types: as gt",
-    "order_by": "MariaDB orders by the JSON text ('-1' < '10' < '100' < '21.9' < '5'), PostgreSQL numerically",
-}
-DIFFERING_JSON_LOOKUPS: frozenset[str] = frozenset(JSON_LOOKUP_NOTES)
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "parity.json"
 SCRATCH_SUFFIX = "_parity"
@@ -178,7 +160,7 @@ def run_probes(
     from django.apps import apps
 
     from dbbench import djangoenv
-    from dbbench.backends.doctor import server_info
+    from dbbench.doctor import server_info
     from dbbench.parity.probes import catalogue
 
     if not targets:

@@ -39,8 +39,11 @@ from dbbench.backends import bulkload
 from dbbench.backends.bulkload import BatchFile
 from dbbench.backends.targets import Target
 from dbbench.errors import DbbenchError, mask_secrets
+from dbbench.rehearsal import fields
 from dbbench.rehearsal.source import batches as source_batches
 from dbbench.rehearsal.source import select_as_text
+
+LOCK_WAIT_S = 120  # DDL and TRUNCATE on the copy's tables wait at most this long for another session's lock
 
 
 @dataclass
@@ -59,12 +62,21 @@ class TableCopy:
 
 
 def copy_tables(
-    src: Target, dst: Target, models: list[type[Model]], batch_size: int, method: str, progress: bool | None = None
+    src: Target,
+    dst: Target,
+    models: list[type[Model]],
+    batch_size: int,
+    method: str,
+    progress: bool | None = None,
+    *,
+    cyclic: frozenset[str] = frozenset(),
 ) -> list[TableCopy]:
     """Copy ``models``' tables in this order from ``src`` into ``dst`` (empty tables; Django alias ``dst.name``).
 
     At most three batches exist at once (one loading, one queued, one being read), so memory stays bounded
-    whatever the table size. Ids are copied as they are.
+    whatever the table size. Ids are copied as they are. Tables in ``cyclic`` hold keys to tables loaded after
+    them: they keep their indexes and keys, and the session loads with foreign key checks off (every row is then
+    compared with the source, whose keys held).
     """
     from django.db import transaction
 
@@ -78,8 +90,10 @@ def copy_tables(
     current: TableCopy | None = None
     finished = False
     spec = dst.spec
-    with spec.connection(dst, dst.database) as ddl, _unchecked(dst):
+    zone = fields.storage_zone()
+    with spec.connection(dst, dst.database) as ddl, _unchecked(dst, keys=bool(cyclic)):
         cursor = ddl.cursor()
+        cursor.execute(spec.bounded_lock_wait_sql(LOCK_WAIT_S))  # DDL behind a reader's lock: an error, not a hang
         _ddl(dst, lambda: bulkload.rebuild_constraints(spec, cursor))  # what an interrupted copy left dropped
         started = time.perf_counter()
         reader.start()
@@ -91,9 +105,11 @@ def copy_tables(
                 if kind == "table":  # a table starts: payload = (rows, bytes)
                     current = TableCopy(model._meta.db_table, 0, 0.0, payload[1])
                     copies.append(current)
-                    dropping = time.perf_counter()
-                    _ddl(dst, lambda t=current.table: bulkload.defer_constraints(spec, cursor, t))
-                    current.index_seconds = time.perf_counter() - dropping
+                    convert = load_conversions(dst, model)
+                    if current.table not in cyclic:
+                        dropping = time.perf_counter()
+                        _ddl(dst, lambda t=current.table: bulkload.defer_constraints(spec, cursor, t))
+                        current.index_seconds = time.perf_counter() - dropping
                     bar.table(current.table, payload[0])
                     continue
                 if kind == "end":  # its last batch is in: build its indexes; the next table's clock starts
@@ -105,7 +121,7 @@ def copy_tables(
                 columns, batch = payload
                 load_started = time.perf_counter()
                 with batch, transaction.atomic(using=dst.name):
-                    current.rows += bulkload.load(dst, model, columns, batch, method)
+                    current.rows += bulkload.load(dst, model, columns, batch, method, convert, zone)
                 current.seconds = time.perf_counter() - started
                 current.load_seconds += time.perf_counter() - load_started
                 bar.advance(batch.rows)
@@ -120,20 +136,36 @@ def copy_tables(
     return copies
 
 
+def load_conversions(dst: Target, model: type[Model]) -> dict[str, str]:
+    """Columns whose portable text the target's loader turns into the value with SQL (``{}``: the text)."""
+    found = {f.column: fields.load_sql(dst.spec, f, "{}") for f in model._meta.local_concrete_fields}
+    return {column: sql for column, sql in found.items() if sql}
+
+
 @contextmanager
-def _unchecked(dst: Target) -> Iterator[None]:
-    """The loading session without per-row CHECK constraint checks where the server has the switch: every row is
-    compared with its source afterwards, and the source holds the same constraints (both come from Django's)."""
+def _unchecked(dst: Target, *, keys: bool = False) -> Iterator[None]:
+    """The loading session without per-row CHECK constraint checks where the server has the switch (and without
+    foreign key checks when ``keys``): every row is compared with its source afterwards, and the source holds the
+    same constraints (both come from Django's)."""
     from django.db import DatabaseError, connections
 
     with connections[dst.name].cursor() as cursor:
-        restore = dst.spec.skip_row_checks(cursor)
+        restore = [dst.spec.skip_row_checks(cursor)]
+        if keys:
+            try:
+                restore.append(dst.spec.skip_foreign_key_checks(cursor))
+            except DatabaseError as exc:
+                text = mask_secrets(" ".join(str(exc).split()), [dst])
+                raise DbbenchError(
+                    f"{dst.name}: tables in a reference cycle load with foreign key checks off, which the server "
+                    f"refused: {text}"
+                ) from None
     try:
         yield
     finally:
-        if restore:
+        for sql in filter(None, restore):
             with suppress(DatabaseError), connections[dst.name].cursor() as cursor:  # a broken session ends anyway
-                cursor.execute(restore)
+                cursor.execute(sql)
 
 
 def restore_deferred(dst: Target) -> int:
@@ -187,9 +219,9 @@ def _read_source(
                 cursor.close()
                 put(("table", model, (total, int(size[0] or 0) if size else 0)))
                 columns = select_as_text(spec, model)[0]
-                for text, rows in source_batches(spec, conn, model, batch_size):
+                for chunk, rows in source_batches(spec, conn, model, batch_size):
                     batch = BatchFile(table)
-                    batch.write(text, rows)
+                    batch.write(chunk, rows)
                     put(("batch", model, (columns, batch)))
                 # Before the next table's COUNT(*), which takes seconds at 10M rows: that is the next table's time.
                 put(("end", model, None))
@@ -246,6 +278,8 @@ class Progress:
         self._bar: Any = None
         self._task: Any = None
         self._plain: tuple[str, int, float] | None = None
+        self._total = 0
+        self._said = 0.0
 
     @classmethod
     def create(cls, progress: bool | None) -> Progress:
@@ -258,7 +292,7 @@ class Progress:
                 self._bar = shown.bar("copy {task.description:<18}", "rows")
             self._task = self._bar.add_task(name, total=total)
         elif self.mode == "plain":
-            self._plain = (name, 0, time.perf_counter())
+            self._plain, self._total, self._said = (name, 0, time.perf_counter()), total, time.perf_counter()
 
     def advance(self, rows: int) -> None:
         if self._bar is not None and self._task is not None:
@@ -266,6 +300,17 @@ class Progress:
         elif self._plain is not None:
             name, done, t0 = self._plain
             self._plain = (name, done + rows, t0)
+            now = time.perf_counter()
+            if now - self._said >= shown.PLAIN_EVERY_S and done + rows < self._total:  # a big table: where it is
+                self._said = now
+                rate = (done + rows) / max(now - t0, 1e-9)
+                left = (self._total - done - rows) / max(rate, 1e-9)
+                print(
+                    f'progress stage=rehearsal step="copy {name}" done={done + rows}/{self._total} '
+                    f"rows_per_s={rate:.0f} eta_s={left:.0f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def _flush_plain(self, failed: bool = False) -> None:
         if self._plain is not None:

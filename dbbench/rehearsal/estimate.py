@@ -52,10 +52,15 @@ class Point:
 class Rehearsal(Protocol):
     """What an estimate needs of a rehearsal (``rehearse.Rehearsal``; a protocol keeps the imports one-way)."""
 
-    copies: Sequence[TableCopy]
-    copy_seconds: float
-    verify_seconds: float
-    verify_table_seconds: dict[str, float]
+    # Read-only (properties): a protocol's plain attributes would have to match the implementation's types exactly.
+    @property
+    def copies(self) -> Sequence[TableCopy]: ...
+    @property
+    def copy_seconds(self) -> float: ...
+    @property
+    def verify_seconds(self) -> float: ...
+    @property
+    def verify_table_seconds(self) -> dict[str, float]: ...
 
     @property
     def attempts(self) -> int: ...
@@ -191,7 +196,7 @@ def estimate(result: Rehearsal, attempts: int) -> dict[str, Any]:
 
 def _proportional(result: Rehearsal, attempts: int) -> tuple[float, float]:
     """Copy and verification time with the growing tables' share scaled in proportion to the attempts."""
-    growing = _growing()
+    growing = getattr(result, "growing", None) or _growing()  # a project's copy: every table grows
     factor = attempts / result.attempts if result.attempts else 0.0
     fixed = sum(c.seconds for c in result.copies if c.table not in growing)
     scaled = sum(c.seconds for c in result.copies if c.table in growing)
@@ -205,12 +210,16 @@ def _proportional(result: Rehearsal, attempts: int) -> tuple[float, float]:
 def load_points(paths: Sequence[Path]) -> list[Point]:
     """The measured sizes of earlier rehearsal result files that verified, each with its setup; a rehearsal fits
     only those of its own setup (others measure something else)."""
+    from dbbench.errors import ResultsError
     from dbbench.results import load_result
 
     points = []
     for path in paths:
         _, document = load_result(path, "rehearsal")
         data = document["data"]
+        problem = _implausible(data)
+        if problem:  # checked before anything is copied: the fit would divide by it after the whole copy
+            raise ResultsError(f"{path}: {problem}: not a rehearsal dbbench measured")
         attempts = data.get("attempts")
         if not data.get("ok") or not isinstance(attempts, int) or attempts <= 0:
             continue
@@ -241,6 +250,27 @@ def earlier_points(directory: Path, *, skip: Path | None = None) -> list[Point]:
     # The newest measurement of each size counts (a server or the code may have changed since the older one).
     newest = {(p.setup, p.attempts): p for p in points}
     return sorted(newest.values(), key=lambda p: p.attempts)
+
+
+MIN_SECONDS, MAX_SECONDS = 1e-3, 1e8  # a millisecond to three years: what a measured copy can have taken
+
+
+def _implausible(data: dict[str, Any]) -> str | None:
+    """Why a rehearsal file's figures cannot be a measurement (a boolean, an extreme or non-finite number), or None."""
+    attempts = data.get("attempts")
+    if attempts is not None and (
+        isinstance(attempts, bool) or not isinstance(attempts, int) or not 0 <= attempts <= MAX_ESTIMATE_ATTEMPTS
+    ):
+        return f"attempts is {attempts!r}, not a count from 0 to {MAX_ESTIMATE_ATTEMPTS}"
+    for key in ("copy_seconds", "verify_seconds"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return f"{key} is {value!r}, not a number of seconds"
+        if value and not MIN_SECONDS <= value <= MAX_SECONDS:
+            return f"{key} is {value!r}, outside {MIN_SECONDS:g} to {MAX_SECONDS:g} seconds"
+    return None
 
 
 def _seconds(value: Any) -> float | None:

@@ -37,7 +37,7 @@ from dbbench.backends.database import exclusive
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, DbbenchError, mask_secrets
 from dbbench.rehearsal.compare import compare_table, sides
-from dbbench.rehearsal.copy import TableCopy, analyze, continue_ids, copy_tables, restore_deferred
+from dbbench.rehearsal.copy import LOCK_WAIT_S, TableCopy, analyze, continue_ids, copy_tables, restore_deferred
 from dbbench.rehearsal.estimate import ALGORITHM, ESTIMATE_ATTEMPTS, Point, estimate, fits, setup_of
 from dbbench.rehearsal.verify import Conversion, TableCheck, conversions, read_only, short, smoke_test
 
@@ -84,6 +84,7 @@ class Rehearsal:
     earlier: list[Point] = field(default_factory=list)  # sizes measured before (other rehearsals), for the fit
 
     source_rows_before: dict[str, int] = field(default_factory=dict)  # per table, read before the copy began
+    size_unit = "attempts"  # what ``attempts`` counts (a project's copy: rows of its largest table)
 
     @property
     def emptied(self) -> list[str]:
@@ -214,6 +215,7 @@ def rehearse(
         models = quiz_models()
         _check_source(src, models)
         djangoenv.prepare(dst, allow_foreign=allow_foreign)
+        _bound_lock_waits(dst)
         result = Rehearsal(_endpoint(src), _endpoint(dst), batch_size=batch_size, earlier=list(earlier))
         method = bulkload.choose_method(dst)
         result.method = bulkload.method_name(dst, method)
@@ -229,22 +231,32 @@ def rehearse(
 
 
 def refuse_same_database(source: Target, copy: Target) -> None:
-    """Refuse when the copy's database is the source's, by the servers' own identity, not by URL text.
+    """Refuse when the copy's database is the source's, by the servers' own answers, not by URL text.
 
-    ``127.0.0.1`` and ``localhost`` (or a DNS alias, another port forwarded to the same server) are one server.
+    ``127.0.0.1`` and ``localhost`` (or a DNS alias, another port forwarded to the same server) are one server;
+    ``DBBENCH`` and ``dbbench`` are one database on a server that files names in lower case.
     """
-    if source.family != copy.family or source.database != copy.database:
+    if source.family != copy.family:
         return
 
-    def identity(target: Target) -> str:
+    def identity(target: Target) -> tuple[str, str]:
         with target.spec.connection(target, None) as conn:
-            return target.spec.server_identity(conn.cursor())
+            cursor = conn.cursor()
+            return target.spec.server_identity(cursor), target.spec.resolved_database_name(cursor, target.database)
 
     if identity(source) == identity(copy):
         raise ConfigError(
             f"the copy would overwrite its source: {copy.safe_url} is database {source.database!r} on the same "
             f"server as {source.safe_url}; choose another --into database"
         )
+
+
+def _bound_lock_waits(dst: Target) -> None:
+    """A lock the copy cannot get within LOCK_WAIT_S is an error, not a hang that blocks every other client."""
+    from django.db import connections
+
+    with connections[dst.name].cursor() as cursor:
+        cursor.execute(dst.spec.bounded_lock_wait_sql(LOCK_WAIT_S))
 
 
 def _source_counts(src: Target, models: list[type[Model]]) -> dict[str, int]:
@@ -351,9 +363,10 @@ def _same_database(entry: dict[str, Any], target: Target) -> bool:
 def _check_source(src: Target, models: list[type[Model]]) -> None:
     from django.db import Error, connections
 
+    errors: tuple[type[BaseException], ...] = (Error, *src.spec.driver_errors)
     try:
         tables = set(connections[src.name].introspection.table_names())
-    except (Error, *src.spec.driver_errors) as exc:
+    except errors as exc:
         text = mask_secrets(" ".join(str(exc).split()), [src])
         raise DbbenchError(f"{src.name}: cannot read {src.safe_url}: {text}") from None
     missing = [m._meta.db_table for m in models if m._meta.db_table not in tables]
@@ -433,7 +446,7 @@ def _mark(dst: Target, value: str, src: Target) -> None:
 
 
 def _endpoint(target: Target) -> Endpoint:
-    from dbbench.backends.doctor import server_info
+    from dbbench.doctor import server_info
 
     info = server_info(target)
     return Endpoint(target.name, info.vendor, info.version, target.database, target.safe_url)

@@ -54,24 +54,25 @@ def render(result: Rehearsal) -> str:
         lines += [f"  {s}" for s in result.smoke]
     if result.conversions:
         lines.append("converted:")
-        for c in result.conversions:
-            lines.append(f"  {c.what}: {c.source} -> {c.target}: {c.note}")
-            lines.append(f"    ({c.columns})")
+        for conv in result.conversions:
+            lines.append(f"  {conv.what}: {conv.source} -> {conv.target}: {conv.note}")
+            lines.append(f"    ({conv.columns})")
     estimates = result.estimates()
     if estimates:
         copy_fit, verify_fit = fits(result)
         if copy_fit is None and verify_fit is None:
             lines.append(
-                f"estimate, in proportion from {format_count(result.attempts)} attempts, the only size measured "
-                "(a lower bound far above it):"
+                f"estimate, in proportion from {format_count(result.attempts)} {result.size_unit}, the only size "
+                "measured (a lower bound far above it):"
             )
         else:
             lines.append("estimate, fitted to the sizes measured:")
             for what, f in (("copy", copy_fit), ("verify", verify_fit)):
-                text = f.describe() if f else f"in proportion from {format_count(result.attempts)} attempts"
+                text = f.describe() if f else f"in proportion from {format_count(result.attempts)} {result.size_unit}"
                 lines.append(f"  {what}: {text}")
         lines += [
-            f"  {e['label']:>6} attempts: copy {duration(e['copy_seconds'])}, verify {duration(e['verify_seconds'])}"
+            f"  {e['label']:>6} {result.size_unit}: copy {duration(e['copy_seconds'])}, "
+            f"verify {duration(e['verify_seconds'])}"
             for e in estimates
         ]
         other = [p.origin for p in result.earlier if p.setup != result.setup]

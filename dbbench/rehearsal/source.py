@@ -23,6 +23,7 @@ from typing import Any
 from django.db.models import Model
 
 from dbbench.backends.spec import BackendSpec
+from dbbench.rehearsal import fields
 from dbbench.seed.datagen import NULL, tsv
 
 # (text, rows) of one batch: whole lines in the bulk-load format.
@@ -31,36 +32,30 @@ Batch = tuple[bytes | bytearray, int]
 
 def text_columns(spec: BackendSpec, model: type[Model]) -> list[tuple[str, str]]:
     """(column, SQL expression of its text) for every column of ``model``, in load order."""
-    out = []
-    for f in model._meta.concrete_fields:
-        kind = f.get_internal_type()
-        if kind == "JSONField":
-            expr = spec.json_text_sql(f.column)
-        elif kind == "DateTimeField":
-            expr = spec.utc_text_sql(f.column)
-        elif kind == "BooleanField":
-            expr = spec.boolean_text_sql(f.column)
-        else:
-            expr = spec.quote_name(f.column)
-        out.append((f.column, expr))
-    return out
+    return [(f.column, fields.text_sql(spec, f)) for f in model._meta.local_concrete_fields]
+
+
+def pk_columns(model: type[Model]) -> list[str]:
+    """The primary key's columns (several for a ``CompositePrimaryKey``)."""
+    pk = model._meta.pk
+    return [f.column for f in getattr(pk, "fields", None) or [pk]]
 
 
 def select_as_text(spec: BackendSpec, model: type[Model]) -> tuple[list[str], str]:
     """The columns in load order and a SELECT that returns them as text in pk order."""
     columns = text_columns(spec, model)
-    pk = spec.quote_name(model._meta.pk.column)
+    pk = ", ".join(spec.quote_name(c) for c in pk_columns(model))
     table = spec.quote_name(model._meta.db_table)
     return [c for c, _ in columns], f"SELECT {', '.join(e for _, e in columns)} FROM {table} ORDER BY {pk}"
 
 
 def integer_pk(model: type[Model]) -> bool:
-    kind = model._meta.pk.get_internal_type()
+    kind = fields.kind_of(model._meta.pk)
     return kind.endswith("AutoField") or kind.endswith("IntegerField")
 
 
 def json_positions(model: type[Model]) -> list[int]:
-    return [i for i, f in enumerate(model._meta.concrete_fields) if f.get_internal_type() == "JSONField"]
+    return [i for i, f in enumerate(model._meta.local_concrete_fields) if f.get_internal_type() == "JSONField"]
 
 
 def batches(spec: BackendSpec, conn: Any, model: type[Model], batch_size: int) -> Iterator[Batch]:

@@ -146,7 +146,7 @@ def conversions(src: Target, dst: Target, models: list[type[Model]]) -> list[Con
     groups: dict[tuple[str, str, str, str], list[str]] = {}
     for model in models:
         table = model._meta.db_table
-        for f in model._meta.concrete_fields:
+        for f in model._meta.local_concrete_fields:
             key = (table, f.column)
             if key not in source_cols or key not in target_cols:
                 continue

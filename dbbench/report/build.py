@@ -14,18 +14,20 @@ from pathlib import Path
 
 from dbbench import markdown
 from dbbench.errors import ConfigError, ResultsError, mask_url
-from dbbench.report import plots
+from dbbench.report import keynumbers, method, plots
 from dbbench.report.data import (
     CONTROL_FLOOR_LIMIT,
     ResultSet,
     Row,
     analyse,
+    buffer_note,
     calibration,
     control_check,
     durability_settings,
     environment_summary,
     fairness_flags,
     load_results,
+    replayed_operations,
 )
 from dbbench.report.html import to_html
 from dbbench.report.sections import (
@@ -74,12 +76,14 @@ def build_report(
         raise ResultsError(f"cannot write to {out}: {exc.strerror}") from None
     plots.SAVED.clear()
     doc = _Document(results, rows, weights, mix_notes, figures, threshold, user_mix=mix is not None)
-    markdown = mask_url(doc.render())
+    full = mask_url(doc.render())
     drawn = {f"{FIGURES_DIR}/{p.name}": data for p, data in plots.SAVED.items() if p.parent == figures}
-    page = to_html(markdown, drawn, title=doc.title)
+    page = to_html(full, drawn, title=doc.title)
+    # report.md is the short read: what report.html folds away (full lists, every table) is one line pointing there.
+    text = markdown.without_folds(full)
     md_path, html_path = out / "report.md", out / "report.html"
     # Both or neither: a full disk leaves the previous report whole. A report is for sharing: the umask decides.
-    atomic_write_files({md_path: markdown.encode("utf-8"), html_path: page.encode("utf-8")}, mode=SHARED)
+    atomic_write_files({md_path: text.encode("utf-8"), html_path: page.encode("utf-8")}, mode=SHARED)
     return md_path, html_path
 
 
@@ -113,11 +117,13 @@ class _Document:
         self.noise = self.control.caveat if self.control else None
         self.base = results.baseline
         self.cands = results.candidates
+        self._mix_anchored: set[str] = set()  # operations whose anchor is on a row of the mix table
         self.verdicts: dict[str, Verdict] = {}
         self.evidence: dict[str, Evidence] = {}
+        self.replay = next((doc["data"] for _, doc in results.documents.get("replay", [])), None)
         for cand in self.cands:
             evidence = self._evidence(cand)
-            if evidence.operations and any(weights.get(o.operation, 0) > 0 for o in evidence.operations):
+            if evidence.operations and any(evidence.mix.get(o.operation, 0) > 0 for o in evidence.operations):
                 self.evidence[cand] = evidence
                 self.verdicts[cand] = decide(evidence)
 
@@ -127,6 +133,12 @@ class _Document:
             base = self.r.backends[self.base]
             cands = " / ".join(_cell(self.r.backends[c].display) for c in self.cands)
             return f"Should this Django app move from {_cell(base.display)} to {cands}?"
+        if self.r.documents.get("app"):
+            data = self.r.documents["app"][-1][1]["data"]
+            labels = {r.get("target"): r.get("label", r.get("target")) for r in data.get("runs") or []}
+            cands = " / ".join(_cell(labels.get(c.get("candidate"))) for c in data.get("comparisons") or [])
+            base = _cell(labels.get(data.get("baseline")))
+            return f"What breaks if `{_cell(data.get('name'))}` moves from {base} to {cands}?"
         return "dbbench report"
 
     def name(self, alias: str) -> str:
@@ -143,6 +155,10 @@ class _Document:
 
     # --- evidence for the verdict -----------------------------------------------------------------------------
 
+    def _replayed(self, cand: str) -> tuple[list[OpEvidence], dict[str, float]] | None:
+        found = replayed_operations(self.replay, self.base, cand, self.threshold) if self.replay else None
+        return ([OpEvidence(*o, "replay") for o in found[0]], found[1]) if found else None
+
     def _evidence(self, cand: str) -> Evidence:
         ops: list[OpEvidence] = []
         for op in _verdict_operations(self.rows):
@@ -155,16 +171,19 @@ class _Document:
             ops.append(OpEvidence(op, row.rows[cand], row.comparisons[cand], _anchor(op)))
         assert self.base is not None
         base, candidate = self.r.backends[self.base], self.r.backends[cand]
+        weights, missing = self.weights, [op for op in DEFAULT_MIX if op not in self.r.operations]
+        if replayed := self._replayed(cand):  # the team's own queries replace the quiz mix
+            (ops, weights), missing = replayed, []
         return Evidence(
             baseline=_cell(base.display),  # the verdict's sentences are Markdown
             baseline_vendor=base.vendor,
             candidate=_cell(candidate.display),
             candidate_vendor=candidate.vendor,
             operations=ops,
-            mix=self.weights,
+            mix=weights,
             fairness=self.flags,
             noise=self.noise,
-            missing=[] if self.user_mix else [op for op in DEFAULT_MIX if op not in self.r.operations],
+            missing=[] if self.user_mix else missing,
             portability=portability_evidence(self.r, self.base, cand),
             load=load_evidence(self.r, self.base, cand),
             capacity=capacity_evidence(self.r, base.vendor),
@@ -174,6 +193,10 @@ class _Document:
     # --- rendering --------------------------------------------------------------------------------------------
 
     def render(self) -> str:
+        if self._app_only:
+            # An app result alone: its verdict and its section, not empty benchmark sections.
+            parts = [f"# {self.title}\n", self._verdict_section(), *extra_sections(self.r, self.figures)]
+            return "\n".join(p for p in parts if p).rstrip() + "\n"
         parts = [
             f"# {self.title}\n",
             self._verdict_section(),
@@ -187,8 +210,18 @@ class _Document:
         ]
         return "\n".join(p for p in parts if p).rstrip() + "\n"
 
+    @property
+    def _app_only(self) -> bool:
+        """Only app results (``dbbench app``) and nothing measured: the report reads the app result on its own."""
+        return bool(self.r.documents.get("app")) and not self.r.backends and not self.r.documents.get("benchmark")
+
     def _verdict_section(self) -> str:
         out = ['<a id="verdict"></a>\n## Verdict\n']
+        if not self.verdicts and self.r.documents.get("app") and not self.r.backends:
+            from dbbench.app.render import verdict_lines
+
+            _, document = self.r.documents["app"][-1]
+            return "\n".join([*out, *verdict_lines(document["data"]), ""])
         if not self.verdicts:
             if not self.r.backends:
                 why = "no benchmark results were given"
@@ -199,6 +232,8 @@ class _Document:
             out.append(f"No verdict: {why}. The sections below show what was measured.\n")
             out.append(self._control_line())
             return "\n".join(out)
+        if self.r.missing_size:
+            out.append(f"> **Incomplete run**: {_cell(self.r.missing_size)}.\n")
         for cand, verdict in self.verdicts.items():
             if len(self.verdicts) > 1:
                 out.append(f"### {self.base_name} against {self.name(cand)}\n")
@@ -206,6 +241,7 @@ class _Document:
             for i, reason in enumerate(verdict.reasons, 1):
                 out.append(f"{i}. {reason.text} ([numbers](#{reason.anchor}))")
             out.append("")
+            out += self._key_numbers(cand, verdict)
             if verdict.changes:
                 out.append("What would change it:\n")
                 out += [f"- {change}." for change in verdict.changes]
@@ -217,6 +253,27 @@ class _Document:
             "See [How to read this report](#method)._\n"
         )
         return "\n".join(out)
+
+    def _key_numbers(self, cand: str, verdict: Verdict) -> list[str]:
+        """The mix and the operations that move it most, with their p50 on both sides (first screen)."""
+        ev = self.evidence[cand]
+        shown = []
+        for o in keynumbers.weightiest(ev.operations, self.weights):
+            row = next(
+                (
+                    r
+                    for r in self.rows
+                    if r.operation == o.operation and cand in r.comparisons and r.comparisons[cand] is o.comparison
+                ),
+                None,
+            )
+            base = row.summaries.get(self.base) if row and self.base else None
+            mine = row.summaries.get(cand) if row else None
+            shown.append((o, base.p50 if base else None, mine.p50 if mine else None))
+        if verdict.mix is None and not shown:
+            return []
+        operations = sum(1 for o in ev.operations if self.weights.get(o.operation, 0) > 0)
+        return [*keynumbers.table(self.base_name, self.name(cand), verdict.mix, shown, operations), ""]
 
     def _control_line(self) -> str:
         """One line on the run's control: how far noise alone reached, and whether that disturbs the verdict."""
@@ -232,10 +289,13 @@ class _Document:
                 f"came within {check.floor:.1%} of itself, so differences larger than "
                 f"{max(check.floor, self.threshold):.1%} are the databases', not the machine's._\n"
             )
+        # The caveat once: when a reason above already says it, this line only adds what it means.
+        said = any(check.caveat in r.text for v in self.verdicts.values() for r in v.reasons if check.caveat)
+        caveat = "see the caveat above" if said else check.caveat
         if check.false_differences or check.floor > CONTROL_FLOOR_LIMIT:
-            return f"_Control failed: {check.caveat}. Differences below {check.floor:.0%} cannot be told from noise._\n"
+            return f"_Control failed ({caveat}): differences below {check.floor:.0%} cannot be told from noise._\n"
         return (
-            f"_Control failed: {check.caveat}. The control itself came within {check.floor:.1%} of no difference "
+            f"_Control failed ({caveat}). The control itself came within {check.floor:.1%} of no difference "
             "(interleaving kept the disturbance from becoming one); re-run on a quiet machine for tighter intervals._\n"
         )
 
@@ -254,19 +314,23 @@ class _Document:
                 server = _cell(f"{b.vendor} {b.version}")
                 out.append(f"| {_code(alias)} | {server} | {durable} | {buffer} | {data} | {collation} |")
             out.append("")
+            details = []  # every server setting and the harness's own cost: folded (report.html), as a reference
             for alias, b in self.r.backends.items():
                 if b.settings:
                     listed = ", ".join(_code(f"{k}={v}") for k, v in sorted(b.settings.items()))
-                    out.append(f"- **{_code(alias)} settings**: {listed}")
+                    details.append(f"- **{_code(alias)} settings**: {listed}")
+            for c in calibration(self.r):
+                details.append(
+                    f"- **Harness calibration** ({_code(str(c.get('alias')))}, {_cell(c.get('size'))} attempts): raw "
+                    f"`pk_lookup` {_cell(c.get('harness_ms'))} ms in dbbench's rounds against "
+                    f"{_cell(c.get('bare_driver_ms'))} ms in a bare driver loop "
+                    f"({_cell(c.get('harness_over_bare'))}x); "
+                    f"timing an empty call costs {_cell(c.get('empty_call_us'))} us"
+                )
+            if details:
+                out.append(markdown.fold("Every server setting, and the harness's own cost", "\n".join(details)))
         for _, doc in self.r.documents.get("benchmark", []):
             out += benchmark_run_lines(doc.get("dbbench_run") or {})
-        for c in calibration(self.r):
-            out.append(
-                f"- **Harness calibration** ({_code(str(c.get('alias')))}, {_cell(c.get('size'))} attempts): raw "
-                f"`pk_lookup` {_cell(c.get('harness_ms'))} ms in dbbench's rounds against "
-                f"{_cell(c.get('bare_driver_ms'))} ms in a bare driver loop ({_cell(c.get('harness_over_bare'))}x); "
-                f"timing an empty call costs {_cell(c.get('empty_call_us'))} us"
-            )
         sizes = ", ".join(f"{format_count(s)} ({s:,})" for s in self.r.sizes) or "-"
         seeds = sorted({_cell(m.seed) for m in self.r.measurements if m.seed is not None})
         out += [
@@ -291,12 +355,11 @@ class _Document:
             out.append(f"- **Server settings as found** on {found}: servers given by URL are measured as they are.")
         if self.flags or self.noise:
             out += [f"- **Warning**: {_cell(f)}." for f in [*self.flags, *([self.noise] if self.noise else [])]]
-        elif self.r.backends:
-            out.append(
-                "No setting found that makes the comparison unfair: durability is equal and every buffer holds the "
-                "largest data set."
-            )
-        out += [f"- Note: {n}" for n in self.r.notes]
+        note = buffer_note(self.r)
+        if not (self.flags or self.noise) and self.r.backends:
+            held = "the buffers are equal (see the note below)" if note else "every buffer holds the largest data set"
+            out.append(f"No setting found that makes the comparison unfair: durability is equal and {held}.")
+        out += [f"- Note: {n}" for n in [*self.r.notes, *([_cell(note) + "."] if note else [])]]
         out.append("")
         return "\n".join(out)
 
@@ -305,20 +368,25 @@ class _Document:
             return ""
         out = ['<a id="mix"></a>\n## The operation mix\n']
         source = "as given by `--mix`" if self.user_mix else "the default quiz-site mix, see README: *The verdict*"
+        if self.replay and any(self._replayed(c) for c in self.verdicts):
+            source = "your own queries as captured and replayed: each shape weighs its share of the captured time"
         out.append(
             f"Each operation weighs its share of the site's database work ({source}); the mix ratio is the weighted "
             "geometric mean of the operations' ratios, and its interval combines their bootstrap replicates.\n"
         )
-        total = sum(self.weights.values()) or 1.0
         for cand, verdict in self.verdicts.items():
             ev = self.evidence[cand]
+            total = sum(ev.mix.values()) or 1.0
             out.append(f"| operation | share | rows | {self.name(cand)} / {self.base_name} | 95% CI | label |")
             out.append("|---|---|---|---|---|---|")
-            for o in sorted(ev.operations, key=lambda o: -self.weights.get(o.operation, 0)):
+            for o in sorted(ev.operations, key=lambda o: -ev.mix.get(o.operation, 0)):
                 c = o.comparison
-                share = self.weights.get(o.operation, 0) / total
+                share = ev.mix.get(o.operation, 0) / total
+                # The operation's anchor (the reasons' "numbers" links): on its first row here, which report.md keeps.
+                anchor = "" if o.operation in self._mix_anchored else f'<a id="{o.anchor}"></a>'
+                self._mix_anchored.add(o.operation)
                 out.append(
-                    f"| [{_code(o.operation)}](#{o.anchor}) | {share:.0%} | {o.rows:,} | {c.ratio:.2f} | {_ci(c)} | "
+                    f"| {anchor}{_code(o.operation)} | {share:.0%} | {o.rows:,} | {c.ratio:.2f} | {_ci(c)} | "
                     f"{_label(c)} |"
                 )
             m = verdict.mix
@@ -363,31 +431,37 @@ class _Document:
         else:
             out.append("")
         backends = list(self.r.backends)
+        tables: list[str] = []
         for op in self.r.operations:
-            out.append(f'<a id="{_anchor(op)}"></a>\n### {_code(op)}\n')
+            # The operation's anchor is on its row of the mix table when there is one (report.md keeps that
+            # table; these are folded away there), else here.
+            anchor = "" if op in self._mix_anchored else f'<a id="{_anchor(op)}"></a>\n'
+            tables.append(f"{anchor}**{_code(op)}**\n")
             head = ["variant", "rows"]
             for a in backends:
                 head += [f"{_cell(a)} p50", f"{_cell(a)} p95", f"{_cell(a)} p99"]
             for c in self.cands:
                 head += [f"{_cell(c)}/{_cell(self.base)} p50", "95% CI", "label"]
-            out.append("| " + " | ".join(head) + " |")
-            out.append("|" + "---|" * len(head))
+            tables.append("| " + " | ".join(head) + " |")
+            tables.append("|" + "---|" * len(head))
             for r in (x for x in self.rows if x.operation == op):
                 cells = [_cell(r.variant), _rows(r)]
                 for a in backends:
-                    s = r.summaries.get(a)
-                    cells += [_ms(s.p50), _ms(s.p95), _ms(s.p99)] if s else ["-", "-", "-"]
+                    timing = r.summaries.get(a)
+                    cells += [_ms(timing.p50), _ms(timing.p95), _ms(timing.p99)] if timing else ["-", "-", "-"]
                 for c in self.cands:
                     comp = r.comparisons.get(c)
                     label = _label(comp) + (" (unsteady)" if r.unsteady else "") if comp else "-"
                     cells += [f"{comp.ratio:.2f}", _ci(comp), label] if comp else ["-", "-", "-"]
-                out.append("| " + " | ".join(cells) + " |")
-            out.append("")
-        out.append(
+                tables.append("| " + " | ".join(cells) + " |")
+            tables.append("")
+        tables.append(
             "_Latencies in milliseconds, over every round of each benchmark (its raw timings). *Unsteady*: a tenth "
             "of the rounds of one of the two runs ran at least 1.5x slower than another tenth (the machine was "
             "busy); its label is less trustworthy than its interval suggests._\n"
         )
+        summary = f"Every operation at every size ({len(self.r.operations)} tables): p50, p95, p99, ratio, interval"
+        out.append(markdown.fold(summary, "\n".join(tables)))
         return "\n".join(out)
 
     def _crossings(
@@ -415,7 +489,7 @@ class _Document:
                 for x, y, lower in crossovers(per[self.base], per[cand]):
                     before = max((s for s in sizes if s < x), default=None)
                     after = min((s for s in sizes if s > x), default=None)
-                    labels = [rows[s].comparisons.get(cand) for s in (before, after) if s is not None]
+                    labels = [rows[int(s)].comparisons.get(cand) for s in (before, after) if s is not None]
                     if len(labels) == 2 and all(c and c.label in decisive for c in labels):
                         found.setdefault(op, []).append((x, y, cand if lower == "b" else self.base))
                     else:
@@ -454,51 +528,20 @@ class _Document:
         if not data:
             return ""
         path = plots.orm_overhead(data, self.figures / "orm_overhead.png")
-        lines = [
-            '<a id="orm"></a>\n## ORM overhead\n',
-            f"![ORM time over raw SQL time per operation]({FIGURES_DIR}/{path.name})\n",
+        table = [
             "| operation | " + " | ".join(f"{_cell(a)} ORM/raw" for a in data) + " |",
             "|---|" + "---|" * len(data),
         ]
         for op in dict.fromkeys(op for per in data.values() for op in per):
-            lines.append(f"| {_code(op)} | " + " | ".join(_num(data[a].get(op)) for a in data) + " |")
-        return "\n".join(lines) + "\n"
-
-    def _order_caveat(self) -> str:
-        if self.r.measurements and all(m.interleaved for m in self.r.measurements):
-            return (
-                "- **Order**: the backends' rounds were interleaved (one round on each, the order rotating), so a "
-                "machine that grew busier or quieter during a benchmark slowed every backend alike: it widens the "
-                "intervals instead of favouring one backend. The control run in the README (one server under two "
-                "names) shows what that leaves on the machine."
-            )
+            table.append(f"| {_code(op)} | " + " | ".join(_num(data[a].get(op)) for a in data) + " |")
         return (
-            "- **Order**: these results were measured one backend after another. The interval covers disturbances "
-            "*within* each run, not a machine that was busier during one backend's run than during the other's: "
-            "*unsteady* runs and the busy-machine warning point at that. Re-measure with a current `dbbench bench`, "
-            "which interleaves the backends' rounds."
+            '<a id="orm"></a>\n## ORM overhead\n\n'
+            f"![ORM time over raw SQL time per operation]({FIGURES_DIR}/{path.name})\n\n"
+            + markdown.fold("The ratios in the plot, as a table", "\n".join(table))
         )
 
     def _method_section(self) -> str:
-        mix = ", ".join(f"{_cell(op)} {w:g}" for op, w in (self.weights if self.user_mix else DEFAULT_MIX).items())
-        return "\n".join(
-            [
-                '<a id="method"></a>\n## How to read this report\n',
-                "- **Ratio** = candidate median / baseline median over each benchmark's raw timings: 2.00 means the "
-                "candidate takes twice as long, 0.50 half as long.",
-                "- **95% CI**: block bootstrap of the ratio of medians: each benchmark's rounds, in the order they "
-                "ran, cut into 10 blocks; 2,000 resamples of whole blocks (seed 0), percentile interval. Whole blocks, "
-                "because a disturbance (another process, a checkpoint) slows a stretch of consecutive rounds.",
-                "- **Labels**: *no significant difference* when the interval contains 1 (it could be noise); "
-                "*equivalent* when the interval excludes 1 but does not lie wholly beyond "
-                f"{self.threshold:.0%} (a real difference, not shown to matter); *faster* or *slower* (the "
-                f"candidate's) only when the whole interval is beyond {self.threshold:.0%}.",
-                self._order_caveat(),
-                f"- **Mix** weights: {mix}.",
-                "- Rebuild this report: " + _code("dbbench report " + " ".join(str(p) for p, _ in self.r.files)) + ".",
-                "",
-            ]
-        )
+        return method.section(self.r, self.weights, self.threshold, self.figures.parent, user_mix=self.user_mix)
 
 
 def _anchor(op: str) -> str:

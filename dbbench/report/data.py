@@ -114,21 +114,38 @@ class ResultSet:
         return sorted({m.size for m in self.measurements})
 
     @property
+    def missing_size(self) -> str | None:
+        """A sentence when a run asked for a larger size than any measured (it crashed or was stopped before it):
+        the verdict then stands at a smaller size, which the report must say."""
+        requested = [
+            s
+            for _, doc in self.documents.get("benchmark", [])
+            for s in (doc.get("dbbench_run") or {}).get("sizes") or []
+            if isinstance(s, int) and not isinstance(s, bool)
+        ]
+        if not requested or not self.sizes or max(requested) <= max(self.sizes):
+            return None
+        return (
+            f"the run asked for {max(requested):,} attempts but nothing was measured at that size (did it crash or "
+            f"stop early?): every figure and the verdict are at {max(self.sizes):,}, the largest size measured"
+        )
+
+    @property
     def operations(self) -> list[str]:
         return list(dict.fromkeys(m.operation for m in self.measurements))
 
 
 def load_results(paths: Iterable[Path | str]) -> ResultSet:
     """Load every file (one-line :class:`ResultsError` for anything missing, empty, corrupt or foreign)."""
-    paths = [Path(p) for p in paths]
-    if not paths:
+    given = [Path(p) for p in paths]
+    if not given:
         raise ResultsError("no results files given")
     files: list[tuple[Path, str]] = []
     documents: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     by_key: dict[tuple[str, str, str, int], Measurement] = {}
     backends: dict[str, Backend] = {}
     notes: list[str] = []
-    for path in paths:
+    for path in given:
         kind, document = load_result(path)
         files.append((path, kind))
         documents.setdefault(kind, []).append((path, document))
@@ -321,16 +338,53 @@ def fairness_flags(results: ResultSet) -> list[str]:
             f"unequal durability: {strong} wait(s) for each commit to reach the disk, {weak} do(es) not, so write "
             "timings are not comparable"
         )
-    for b in backends:
-        if b.buffer_bytes and b.data_bytes:
-            size = max(b.data_bytes)
-            if b.data_bytes[size] > b.buffer_bytes:
-                flags.append(
-                    f"{b.display}: its buffer ({format_mib(b.buffer_bytes)}) is smaller than the attempt data at "
-                    f"{size:,} attempts ({format_mib(b.data_bytes[size])}), so reads at that size also measure its "
-                    "cache misses"
-                )
+    outgrown = _outgrown(results)
+    if outgrown and not _buffers_declared_equal(results):
+        size = max(max(b.data_bytes) for b in outgrown)
+        which = ", ".join(
+            f"{b.display} ({format_mib(b.data_bytes[max(b.data_bytes)])} in {format_mib(b.buffer_bytes or 0)})"
+            for b in outgrown
+        )
+        # One caveat for every backend it concerns (the control is the baseline's own server: not named twice).
+        flags.append(
+            f"the attempt data at {size:,} attempts outgrows the buffer of {which}, so reads at that size also "
+            "measure cache misses"
+        )
     return flags
+
+
+def buffer_note(results: ResultSet) -> str | None:
+    """When the largest size outgrew buffers that dbbench itself set equal on both servers: said once, as a choice
+    (``--server-memory``, a machine too small for the default buffers, or a size past the default profile's), not
+    as a fault of the comparison; None otherwise."""
+    outgrown = _outgrown(results)
+    if not outgrown or not _buffers_declared_equal(results):
+        return None
+    size = max(max(b.data_bytes) for b in outgrown)
+    buffer = format_mib(outgrown[0].buffer_bytes or 0)
+    return (
+        f"At {size:,} attempts the data is larger than the {buffer} of buffers dbbench gave each server (equal on "
+        "both, by its declared profile): that size measures each engine reading past its cache, on purpose"
+    )
+
+
+def _outgrown(results: ResultSet) -> list[Backend]:
+    """The measured servers whose attempt data at their largest size is larger than their buffer (not the control:
+    it is the baseline's own server)."""
+    return [
+        b
+        for b in results.backends.values()
+        if not b.control_of and b.buffer_bytes and b.data_bytes and b.data_bytes[max(b.data_bytes)] > b.buffer_bytes
+    ]
+
+
+def _buffers_declared_equal(results: ResultSet) -> bool:
+    backends = list(results.backends.values())
+    return (
+        bool(backends)
+        and all(b.settings_by == "set by dbbench" for b in backends)
+        and len({b.buffer_bytes for b in backends}) == 1
+    )
 
 
 def durability_settings(b: Backend) -> str:
@@ -400,3 +454,18 @@ def environment_summary(results: ResultSet) -> dict[str, str]:
     if isinstance(commit, dict) and commit.get("id"):
         out["commit"] = f"`{str(commit['id'])[:12]}`" + (" (uncommitted changes)" if commit.get("dirty") else "")
     return out
+
+
+def replayed_operations(
+    replay: dict[str, Any], base: str | None, cand: str, threshold: float
+) -> tuple[list[tuple[str, int, Comparison]], dict[str, float]] | None:
+    """A replay's shapes as the verdict's operations ``(name, rows, comparison)`` and their weights (share of the
+    captured time), when the replay compared ``base`` with ``cand``; else None. The first replay file given wins."""
+    if replay.get("candidate") != cand or replay.get("baseline") != base:
+        return None
+    from dbbench.replay.mix import shape_ratios
+
+    ratios = shape_ratios(replay, threshold=threshold)
+    rows = max((n or 0 for n in (replay.get("row_counts_before") or {}).get(base, {}).values()), default=0)
+    ops = [(f"shape {r.id}", rows, r.comparison) for r in ratios]
+    return (ops, {f"shape {r.id}": r.share for r in ratios}) if ops else None

@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from dbbench.markdown import folds
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
@@ -17,6 +19,7 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;height:auto;border:1px solid #eee}
 code{background:#f5f5f5;padding:0 .2em;border-radius:3px}
 blockquote{border-left:4px solid #336791;margin:1em 0;padding:.4em 1em;background:#f6f8fb;font-size:1.1em}
+details{margin:.6em 0 1.2em}summary{cursor:pointer;color:#336791}
 h1{font-size:1.7em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 """
 
@@ -46,7 +49,12 @@ def to_html(markdown: str, figures: Mapping[str, bytes], *, title: str) -> str:
         return str(renderer.image(tokens, idx, options, env))
 
     md.add_render_rule("image", image)
-    body = _ANCHOR.sub(r'<a id="\1"></a>', md.render(markdown))
+    parts: list[str] = []
+    for before, summary, folded in folds(markdown):  # folded blocks become closed <details> elements
+        parts.append(md.render(before))
+        if summary:
+            parts.append(f"<details><summary>{md.renderInline(summary)}</summary>\n{md.render(folded)}</details>\n")
+    body = _ANCHOR.sub(r'<a id="\1"></a>', "".join(parts))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -19,6 +19,7 @@ from dbbench.units import format_count
 # Kind -> (anchor, heading), in the order the report shows them.
 SECTIONS: dict[str, tuple[str, str]] = {
     "app": ("project", "Your project"),
+    "replay": ("replay", "Your queries, replayed"),
     "parity": ("portability", "Portability: does the app behave the same?"),
     "load": ("load", "Under concurrent load"),
     "seed-benchmark": ("seeding", "Loading the data"),
@@ -27,6 +28,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "run": ("run", "How this run went"),
 }
 _MAX_ROWS = 30
+_SHOWN_CATEGORIES = 5  # rows of the portability table by category in view; the rest folded
 
 
 def extra_sections(results: ResultSet, figures: Path) -> list[str]:
@@ -39,6 +41,7 @@ def extra_sections(results: ResultSet, figures: Path) -> list[str]:
         "run": lambda data, figures, index: _run_section(data),
         "audit": lambda data, figures, index: _audit_section(data),
         "app": lambda data, figures, index: _app_section(data),
+        "replay": lambda data, figures, index: _replay_section(data),
     }
     sections: list[str] = []
     for kind, (anchor, heading) in SECTIONS.items():
@@ -54,6 +57,12 @@ def extra_sections(results: ResultSet, figures: Path) -> list[str]:
     return sections
 
 
+def _replay_section(data: dict[str, Any]) -> str:
+    from dbbench.replay.render import markdown
+
+    return markdown(data)
+
+
 # --- parity ---------------------------------------------------------------------------------------------------
 
 
@@ -62,8 +71,8 @@ def portability_evidence(results: ResultSet, baseline: str, candidate: str) -> P
     for _, document in reversed(results.documents.get("parity", [])):
         data = document["data"]
         probes = [p for p in data.get("probes") or [] if isinstance(p, dict)]
-        names = {t.get("name") for t in data.get("targets") or [] if isinstance(t, dict)}
-        if not probes or not {baseline, candidate} <= names:
+        measured = {t.get("name") for t in data.get("targets") or [] if isinstance(t, dict)}
+        if not probes or not {baseline, candidate} <= measured:
             continue
         # Parity compares every target with its first one and names the side that differs (or failed).
         pair = {baseline, candidate}
@@ -101,6 +110,7 @@ def probes_used(results: ResultSet) -> set[str] | None:
 
 
 def _parity_section(data: dict[str, Any], used: set[str] | None) -> str:
+    """The differences the code uses first, then one row per category; the full lists folded away."""
     summary = data.get("summary") or {}
     targets = ", ".join(f"`{t.get('name')}` = {t.get('vendor')} {t.get('version')}" for t in data.get("targets") or [])
     probes = [p for p in data.get("probes") or [] if isinstance(p, dict)]
@@ -110,26 +120,57 @@ def _parity_section(data: dict[str, Any], used: set[str] | None) -> str:
         f"{summary.get('unsupported', 0)} unsupported**.\n"
     ]
     differing = [p for p in probes if p.get("outcome") != "same"]
+    yours = [p for p in differing if used is not None and p.get("name") in used]
+    others = [p for p in differing if p not in yours]
     if used is not None:
-        yours = [p for p in differing if p.get("name") in used]
-        others = [p for p in differing if p.get("name") not in used]
         out.append(f"### Differences your code uses ({len(yours)})\n")
         out.append(
             _probe_table(yours) if yours else "None: the audit found no code that reaches a differing behaviour.\n"
         )
-        out.append(f"### Others to know ({len(others)})\n")
-        out.append("The audited code does not use these; new code could.\n")
-        if others:
-            out.append(_probe_table(others))
-    elif differing:
-        out.append(_probe_table(differing))
+    out.append(_category_table(probes, used))
+    if others:
+        title = "Others to know" if used is not None else "Every difference"
+        note = "The audited code does not use these; new code could.\n\n" if used is not None else ""
+        summary = f"{title} ({len(others)}): what differs and what to change"
+        out.append(markdown.fold(summary, note + _probe_table(others)))
     lookups = data.get("differing_json_lookups") or []
     if lookups:
         out.append("JSON lookups that behave differently: " + ", ".join(f"`{_cell(x)}`" for x in lookups) + ".\n")
     same = [str(p.get("name")) for p in probes if p.get("outcome") == "same"]
     if same:
-        out.append("Same everywhere: " + ", ".join(f"`{_cell(n)}`" for n in same) + ".\n")
+        out.append(markdown.fold(f"Same on every server ({len(same)})", ", ".join(f"`{_cell(n)}`" for n in same) + "."))
     return "\n".join(out)
+
+
+def _category_table(probes: list[dict[str, Any]], used: set[str] | None) -> str:
+    """One row per category: how many probes came out same, different or unsupported (and how many of the
+    differences the audited code uses), the categories the code uses first, then by differences."""
+    rows: dict[str, dict[str, int]] = {}
+    for p in probes:
+        empty = {"same": 0, "different": 0, "unsupported": 0, "yours": 0}
+        row = rows.setdefault(str(p.get("category") or "other"), empty)
+        outcome = str(p.get("outcome"))
+        row[outcome if outcome in row else "different"] += 1
+        if used is not None and outcome != "same" and p.get("name") in used:
+            row["yours"] += 1
+    order = sorted(rows, key=lambda c: (-rows[c]["yours"], -(rows[c]["different"] + rows[c]["unsupported"]), c))
+    head = "| category | same | different | unsupported |" + (" your code uses |" if used is not None else "")
+    rule = "|---|---:|---:|---:|" + ("---:|" if used is not None else "")
+
+    def line(c: str) -> str:
+        r = rows[c]
+        cells = [f"{r['same']}", f"{r['different']}", f"{r['unsupported']}"]
+        if used is not None:
+            cells.append(f"**{r['yours']}**" if r["yours"] else "0")
+        return f"| {_cell(c)} | " + " | ".join(cells) + " |"
+
+    # The categories your code uses and those with most differences stay in view; the rest are folded.
+    shown = max(_SHOWN_CATEGORIES, sum(1 for c in order if rows[c]["yours"]))
+    out = "\n".join([head, rule, *(line(c) for c in order[:shown])]) + "\n"
+    if len(order) > shown:
+        rest = "\n".join([head, rule, *(line(c) for c in order[shown:])])
+        out += "\n" + markdown.fold(f"The other {len(order) - shown} categories", rest)
+    return out
 
 
 def _probe_table(probes: list[dict[str, Any]]) -> str:
@@ -322,6 +363,12 @@ def app_evidence(results: ResultSet, baseline: str, candidate: str) -> AppEviden
         for c in data.get("comparisons") or []:
             if isinstance(c, dict) and c.get("baseline") == baseline and c.get("candidate") == candidate:
                 breaks = [str(b.get("test") if isinstance(b, dict) else b) for b in c.get("breaks") or []]
+                # A test database that cannot be built breaks the project as surely as a failing test.
+                breaks[:0] = [
+                    f"set-up: {f.get('model') or f.get('migration') or 'test database'}"
+                    for f in c.get("setup_findings") or []
+                    if isinstance(f, dict)
+                ]
                 ratio = c.get("time_ratio")
                 return AppEvidence(
                     name=str(data.get("name") or "your project"),
@@ -370,23 +417,19 @@ def _audit_section(data: dict[str, Any]) -> str:
 
 
 def _run_section(data: dict[str, Any]) -> str:
-    """How the run went, stage by stage, in one sentence each."""
+    """How the run went: one line for the stages that went well (their times), one for each that did not."""
     stages = [s for s in data.get("stages") or [] if isinstance(s, dict)]
     done = [s for s in stages if s.get("status") == "ok"]
+    times = ", ".join(f"{_cell(s.get('stage'))} {_num(s.get('seconds'))} s" for s in done)
     out = [
         f"Profile `{_cell(data.get('profile'))}`: {len(done)} of {len(stages)} stages completed in "
-        f"{_num((data.get('seconds_before_report') or 0) / 60)} min before the report.\n"
+        f"{_num((data.get('seconds_before_report') or 0) / 60)} min before the report ({times}).\n"
     ]
+    what = {"skipped": "skipped", "failed": "**failed**", "interrupted": "**interrupted**"}
     for s in stages:
-        what = {"ok": "done", "skipped": "skipped", "failed": "**failed**", "interrupted": "**interrupted**"}
-        line = f"- **{_cell(s.get('stage'))}**: {what.get(str(s.get('status')), _cell(s.get('status')))}"
-        if s.get("status") == "ok":
-            line += f" in {_num(s.get('seconds'))} s"
-        if s.get("outputs"):
-            line += f" (wrote {_cell(s.get('outputs'))})"
-        if s.get("note"):
-            line += f": {_cell(s.get('note'))}"
-        out.append(line + ".")
+        if s.get("status") != "ok":
+            line = f"- **{_cell(s.get('stage'))}**: {what.get(str(s.get('status')), _cell(s.get('status')))}"
+            out.append(line + (f": {_cell(s.get('note'))}" if s.get("note") else "") + ".")
     return "\n".join(out) + "\n"
 
 

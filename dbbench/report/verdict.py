@@ -192,7 +192,7 @@ def parse_mix(value: str | Path | None) -> dict[str, float] | None:
     mix: dict[str, float] = {}
     for name, weight in raw.items():
         try:
-            number = float(weight)
+            number = float(weight)  # type: ignore[arg-type]  # whatever the file held: a bad one is caught below
         except (TypeError, ValueError):
             raise ConfigError(f"bad --mix weight for {name!r}: {weight!r} is not a number") from None
         if not math.isfinite(number) or number < 0:
@@ -206,10 +206,14 @@ def parse_mix(value: str | Path | None) -> dict[str, float] | None:
 def _read_mix_file(path: Path) -> Mapping[str, object]:
     import yaml  # YAML is a superset of JSON: one parser for both
 
+    from dbbench.files import MIB, FileRefused, read_regular_text
+
     if not path.is_file():
         raise ConfigError(f"--mix file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_regular_text(path, MIB))
+    except FileRefused as exc:
+        raise ConfigError(f"--mix file {path} {exc}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"--mix file {path}: cannot parse ({type(exc).__name__})") from None
     if not isinstance(data, dict) or not data:

@@ -29,7 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from dbbench.backends import bulkload, doctor
+from dbbench import doctor
+from dbbench.backends import bulkload
 from dbbench.backends.database import drop_database, ensure_database, exclusive, held_locks_env, is_owned
 from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.errors import ConfigError, DbbenchError, StageFailed, one_line

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 from pathlib import Path
 
@@ -53,13 +52,10 @@ class Engine:
         return (sd.path / f"{self.data_name}.ready").exists()
 
     def make_data_dir(self, sd: StateDir, account: Account) -> Path:
-        data = self.data(sd)
-        if data.exists():
-            # Left by an initialisation that did not finish: the ".ready" mark is written last.
-            shutil.rmtree(data)
-        data.mkdir(mode=0o700)
-        os.chown(data, account.uid, account.gid)
-        return data
+        # One left by an initialisation that did not finish (the ".ready" mark is written last) is made again;
+        # a folder of that name that dbbench did not make is refused, never deleted.
+        sd.remove_dir(self.data_name)
+        return sd.make_dir(self.data_name, 0o700, account)
 
     def initialize(self, sd: StateDir, account: Account, password: str, profile: Profile) -> None:
         raise NotImplementedError

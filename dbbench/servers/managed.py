@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -27,7 +26,20 @@ from dbbench.servers.limits import NONE, Plan, prepare, read_back, remove
 from dbbench.servers.mariadb import MariaDBEngine
 from dbbench.servers.postgres import PostgresEngine
 from dbbench.servers.profile import Profile
-from dbbench.servers.state import Account, StateDir, alive, server_account, state_dir, terminate
+from dbbench.servers.state import (
+    MADE,
+    Account,
+    ServerEntry,
+    State,
+    StateDir,
+    alive,
+    open_nofollow,
+    server_account,
+    start_time,
+    state_dir,
+    terminate,
+    user_alive,
+)
 
 ENGINES: tuple[Engine, ...] = (PostgresEngine(), MariaDBEngine())
 START_TIMEOUT_S = 120.0  # a first start initialises data directories and loads MariaDB's time zones
@@ -58,19 +70,20 @@ class Servers:
     def __init__(self, path: str | os.PathLike[str] | None = None, profile: Profile | None = None) -> None:
         self.sd = StateDir(state_dir(path))
         self.profile = profile or Profile()
+        self.acquired = False  # set by the session once acquire() has returned (dbbench.servers.session)
         self.restarted: list[str] = []  # servers that ``acquire(reconfigure=True)`` restarted with this profile
 
     # -- the state file, cleaned of what died -------------------------------------------------------------------
     def _marker(self, engine: Engine) -> str:
         return str(engine.data(self.sd))  # a server's command line names its data directory
 
-    def read_state(self) -> dict[str, Any]:
+    def read_state(self) -> State:
         state = self.sd.read()
         state.setdefault("servers", {})
-        state["users"] = [pid for pid in state.get("users", []) if alive(pid)]
+        state["users"] = [user for user in state.get("users", []) if user_alive(user)]
         for engine in ENGINES:
             entry = state["servers"].get(engine.name, {})
-            if entry.get("pid") and not alive(entry["pid"], self._marker(engine)):
+            if entry.get("pid") and not alive(entry["pid"], entry.get("started_at"), self._marker(engine)):
                 entry.pop("pid")  # stale: the server died (or was killed) without dbbench stopping it
         return state
 
@@ -84,6 +97,8 @@ class Servers:
         """
         for engine in ENGINES:
             engine.binaries()  # a missing program is reported before either server is started
+        # Checked before anything is made: a refused directory is left without a file of dbbench's in it.
+        self.sd.prepare(server_account())
         with self.sd.locked():
             state = self.read_state()
             if reconfigure:
@@ -91,7 +106,7 @@ class Servers:
             if persistent:
                 state["persistent"] = True
             else:
-                state["users"] = sorted({*state["users"], os.getpid()})
+                state["users"] = [*_others(state["users"]), [os.getpid(), start_time(os.getpid())]]
             self.sd.write(state)  # from here on, an interrupted start is cleaned up by the next dbbench process
             for engine in ENGINES:
                 if not state["servers"].get(engine.name, {}).get("pid"):
@@ -102,7 +117,7 @@ class Servers:
         """This process is done with the servers: the last user stops them unless they are persistent."""
         with self.sd.locked():
             state = self.read_state()
-            state["users"] = [pid for pid in state["users"] if pid != os.getpid()]
+            state["users"] = _others(state["users"])
             if not state["users"] and not state.get("persistent"):
                 self._stop_all(state)
             self.sd.write(state)
@@ -115,25 +130,35 @@ class Servers:
             if not state["users"]:
                 self._stop_all(state)
             self.sd.write(state)
-            return list(state["users"])
+            return _pids(state["users"])
 
     def destroy(self) -> list[int]:
-        """Stop both servers and delete their data directories, logs and password."""
-        users = self.stop()
-        if users:
-            return users
+        """Stop both servers and delete their data directories, logs and password: what dbbench made, only.
+
+        One lock hold from the users' check to the last deletion: a command that starts the servers meanwhile
+        waits, then finds them gone, instead of losing its data under a running server.
+        """
         with self.sd.locked():
+            state = self.read_state()
+            if state["users"]:
+                return _pids(state["users"])
+            state["persistent"] = False
+            self._stop_all(state)
+            if any(e.get("pid") for e in state["servers"].values()):
+                self.sd.write(state)
+                raise ConfigError("a managed server did not stop; its data directory is kept")
             for engine in ENGINES:
-                shutil.rmtree(engine.data(self.sd), ignore_errors=True)
+                self.sd.remove_dir(engine.data_name)
                 (self.sd.path / f"{engine.data_name}.ready").unlink(missing_ok=True)
-            for path in (self.sd.run, self.sd.log):
-                shutil.rmtree(path, ignore_errors=True)
-            for name in ("secret", "state.json"):
+            for name in ("run", "log"):
+                self.sd.remove_dir(name)
+            for name in ("secret", "state.json", MADE):
                 (self.sd.path / name).unlink(missing_ok=True)
         return []
 
-    def status(self) -> tuple[list[ServerStatus], dict[str, Any]]:
-        state = self.read_state() if self.sd.file.exists() else {"servers": {}, "users": []}
+    def status(self) -> tuple[list[ServerStatus], State]:
+        self.sd.check()
+        state: State = self.read_state() if self.sd.file.exists() else {"servers": {}, "users": []}
         rows = []
         for engine in ENGINES:
             entry = state["servers"].get(engine.name, {})
@@ -142,7 +167,7 @@ class Servers:
         return rows, state
 
     @staticmethod
-    def limits_of(entry: dict[str, Any]) -> str | None:
+    def limits_of(entry: ServerEntry) -> str | None:
         """The limits in force for a running server's state entry, read back from the kernel."""
         if not entry.get("pid"):
             return None
@@ -152,7 +177,7 @@ class Servers:
         """The targets of the servers running now (none is started)."""
         return self._targets(self.read_state())
 
-    def _targets(self, state: dict[str, Any]) -> list[Target]:
+    def _targets(self, state: State) -> list[Target]:
         password = self.sd.secret()
         return [
             parse_target(e.name, e.url(state["servers"][e.name]["port"], password))
@@ -161,7 +186,7 @@ class Servers:
         ]
 
     # -- one server ------------------------------------------------------------------------------------------
-    def _start(self, engine: Engine, state: dict[str, Any]) -> None:
+    def _start(self, engine: Engine, state: State) -> None:
         account = server_account()
         self.sd.create(account)
         password = self.sd.secret()
@@ -170,14 +195,18 @@ class Servers:
             engine.initialize(self.sd, account, password, self.profile)
         entry = state["servers"].setdefault(engine.name, {})
         # The port of the last start if it is still free (stable URLs), else one the OS says is free.
-        port = entry.get("port") if _port_free(entry.get("port")) else free_port()
+        last = entry.get("port")
+        port = last if last and _port_free(last) else free_port()
         log = self.sd.log / f"{engine.data_name}.log"
         remove(entry.get("limits"))  # a previous run's groups, left by a server that died
         plan = prepare(self._group_name(engine), self.profile.cpus, self.profile.memory_limit_bytes)
         entry["limits"] = plan.as_state()  # recorded before the start: an interrupted one is cleaned up too
         self.sd.write(state)
         pid = _spawn(engine.argv(self.sd, port, self.profile), account, log, self.sd.path, plan)
-        entry.update(pid=pid, port=port, memory_bytes=self.profile.memory_bytes, started=time.time())
+        # The pid and its start time name the server from now on: a pid reused by another process is not it.
+        entry.update(
+            {"pid": pid, "started_at": start_time(pid), "port": port, "memory_bytes": self.profile.memory_bytes}
+        )
         entry["profile"] = self.profile.as_state()
         self.sd.write(state)
         try:
@@ -188,7 +217,7 @@ class Servers:
         except BaseException:
             # A start cut short (Ctrl-C, an error): MariaDB acts on SIGTERM only once InnoDB is up, which left a
             # Ctrl-C here waiting the whole stop timeout. Nothing has used this server yet: a short wait, then KILL.
-            terminate(pid, self._marker(engine), engine.stop_signal, ABORTED_START_TIMEOUT_S)
+            terminate(pid, entry.get("started_at"), self._marker(engine), engine.stop_signal, ABORTED_START_TIMEOUT_S)
             entry.pop("pid", None)
             entry["limits"]["groups"] = remove(entry["limits"])
             self.sd.write(state)
@@ -223,13 +252,13 @@ class Servers:
         """The name of a server's control groups: its engine and its state directory (two can run at once)."""
         return f"{engine.name}-{hashlib.sha1(str(self.sd.path).encode()).hexdigest()[:10]}"
 
-    def _reconfigure(self, state: dict[str, Any]) -> None:
+    def _reconfigure(self, state: State) -> None:
         """Stop the servers that run with another profile, so that they start again with this one."""
         entries = {e.name: state["servers"].get(e.name, {}) for e in ENGINES}
         differ = [n for n, e in entries.items() if e.get("pid") and _profile_of(e) != self.profile]
         if not differ:
             return
-        others = [pid for pid in state["users"] if pid != os.getpid()]
+        others = _pids(_others(state["users"]))
         if others:
             running = _profile_of(entries[differ[0]])
             raise ConfigError(
@@ -240,17 +269,27 @@ class Servers:
         self._stop_all(state)
         self.restarted = differ
 
-    def _stop_all(self, state: dict[str, Any]) -> None:
+    def _stop_all(self, state: State) -> None:
         for engine in ENGINES:
             entry = state["servers"].get(engine.name, {})
             if entry.get("pid"):
-                terminate(entry["pid"], self._marker(engine), engine.stop_signal, STOP_TIMEOUT_S)
+                started = entry.get("started_at")
+                terminate(entry["pid"], started, self._marker(engine), engine.stop_signal, STOP_TIMEOUT_S)
                 entry.pop("pid")
             if entry.get("limits"):
                 entry["limits"]["groups"] = remove(entry["limits"])  # any still in use: tried again next time
 
 
-def _profile_of(entry: dict[str, Any]) -> Profile:
+def _pids(users: list[Any]) -> list[int]:
+    return [u if isinstance(u, int) else u[0] for u in users]
+
+
+def _others(users: list[Any]) -> list[Any]:
+    """The ``users`` entries of other processes than this one."""
+    return [u for u in users if (u if isinstance(u, int) else u[0]) != os.getpid()]
+
+
+def _profile_of(entry: ServerEntry) -> Profile:
     """The profile a running server was started with (one started before limits existed: buffers only)."""
     recorded = entry.get("profile") or {"buffers": entry.get("memory_bytes")}
     return Profile(
@@ -286,9 +325,12 @@ def _port_free(port: int | None) -> bool:
 
 def _tail(log: Path) -> str:
     try:
-        return log.read_text(errors="replace")[-4000:]
-    except OSError:
+        fd = open_nofollow(log, os.O_RDONLY)
+    except (OSError, ConfigError):
         return ""
+    with os.fdopen(fd, "rb") as handle:
+        handle.seek(max(0, os.fstat(fd).st_size - 16000))
+        return handle.read().decode(errors="replace")
 
 
 def _spawn(argv: list[str], account: Account, log: Path, cwd: Path, plan: Plan) -> int:
@@ -301,7 +343,7 @@ def _spawn(argv: list[str], account: Account, log: Path, cwd: Path, plan: Plan) 
     a Popen object that is dropped while its process still runs is a resource leak in Python's eyes.
     """
     env = {"PATH": os.defpath, "LANG": "C.UTF-8", "HOME": str(cwd)}
-    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    out = open_nofollow(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # never written through a link
     null = os.open(os.devnull, os.O_RDONLY)
     pid = os.fork()
     if pid == 0:  # the child: only system calls until exec

@@ -11,7 +11,7 @@ from dbbench.backends.postgres import PostgresSpec
 from dbbench.errors import ConfigError
 from dbbench.servers.engine import Engine, last_line
 from dbbench.servers.profile import Profile
-from dbbench.servers.state import Account, StateDir
+from dbbench.servers.state import Account, StateDir, open_nofollow
 
 
 class PostgresEngine(Engine):
@@ -34,9 +34,11 @@ class PostgresEngine(Engine):
     def initialize(self, sd: StateDir, account: Account, password: str, profile: Profile) -> None:
         data = self.make_data_dir(sd, account)
         pwfile = sd.run / "initdb.pw"
-        pwfile.write_text(password)
-        os.chown(pwfile, account.uid, account.gid)
-        pwfile.chmod(0o600)
+        pwfile.unlink(missing_ok=True)
+        fd = open_nofollow(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            os.fchown(handle.fileno(), account.uid, account.gid)
+            handle.write(password)
         argv = [
             str(self.binaries()["initdb"]),
             f"--pgdata={data}",

@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
 
     Example: dbbench doctor --backend all --json
     """
-    from dbbench.backends import doctor
+    from dbbench import doctor
 
     probes = [doctor.probe(t) for t in common.chosen(args)]
     if args.json:

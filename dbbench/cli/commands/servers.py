@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         users = servers.stop() if args.action == "stop" else servers.destroy()
         if users:
             pids = ", ".join(map(str, users))
-            print(f"in use by dbbench process {pids}: left running until it ends; nothing {args.action}ed")
+            done = {"stop": "stopped", "destroy": "destroyed"}[args.action]
+            print(f"in use by dbbench process {pids}: left running until it ends; nothing {done}")
             return 1
         print(f"{args.action}: done ({servers.sd.path})")
         return 0
@@ -99,7 +100,8 @@ def _status(servers: Servers) -> int:
     if state.get("persistent"):
         print("kept running by `dbbench servers start` until `dbbench servers stop`")
     elif state.get("users"):
-        print(f"used by dbbench process {', '.join(map(str, state['users']))}; stopped when the last one ends")
+        pids = [u if isinstance(u, int) else u[0] for u in state["users"]]
+        print(f"used by dbbench process {', '.join(map(str, pids))}; stopped when the last one ends")
     elif any(r.running for r in rows):
         print("left behind by a dbbench process that was killed; the next dbbench command stops them")
     return 0 if all(r.running for r in rows) else 3

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dbbench.backends.spec import ServerInfo
@@ -21,6 +21,7 @@ class Probe:
     target: Target
     info: ServerInfo | None
     error: str | None
+    cause: DbbenchError | None = field(default=None, compare=False, repr=False)  # what --debug shows
 
     @property
     def ok(self) -> bool:
@@ -62,7 +63,7 @@ def probe(target: Target) -> Probe:
     try:
         return Probe(target, server_info(target), None)
     except DbbenchError as exc:
-        return Probe(target, None, str(exc))
+        return Probe(target, None, str(exc), exc)
 
 
 def fairness_warnings(probes: list[Probe]) -> list[str]:

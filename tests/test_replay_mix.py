@@ -1,0 +1,92 @@
+"""Your mix from a replay's timings (literal inputs), and the report's verdict using it in place of the quiz mix."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from dbbench.replay.mix import mix
+from dbbench.results import write_result
+from tests.helpers import FIXTURES
+
+pytestmark = pytest.mark.nodb
+
+
+def _timings(median: float, n: int = 200, seed: int = 0) -> list[float]:
+    rng = random.Random(seed)
+    return [median * (1 + rng.uniform(-0.05, 0.05)) for _ in range(n)]
+
+
+def _replay(shares: dict[str, tuple[float, float]]) -> dict:
+    """A replay of shapes ``id -> (share of captured time, candidate's time ratio)`` on postgres -> mysql."""
+    shapes = []
+    for i, (shape, (share, ratio)) in enumerate(shares.items()):
+        shapes.append(
+            {
+                "id": shape,
+                "status": "replayed",
+                "share": share,
+                "sites": [f"shop/views.py:{10 + i} in view"],
+                "operation": None,
+                "sql": "SELECT 1",
+                "kind": "select",
+                "timings_ms": {
+                    "postgres": _timings(1.0, seed=i),
+                    "mysql": _timings(ratio, seed=100 + i),
+                    "postgres_control": _timings(1.0, seed=200 + i),
+                },
+            }
+        )
+    shapes.append(
+        {
+            "id": "rawpg",
+            "status": "not_replayable",
+            "share": 0.05,
+            "sites": [],
+            "sql": "SELECT 1 @> 2",
+            "reason": "raw PostgreSQL SQL: not replayable",
+            "audit": ["@> containment"],
+            "kind": "select",
+        }
+    )
+    return {
+        "baseline": "postgres",
+        "candidate": "mysql",
+        "control": "postgres_control",
+        "vendors": {"postgres": "PostgreSQL", "mysql": "MariaDB"},
+        "instances": 20,
+        "captured": {"project": {"name": "shop"}, "statements": 1000},
+        "row_counts_before": {"postgres": {"shop_order": 5000}, "mysql": {"shop_order": 5000}},
+        "row_counts_after": {"postgres": {"shop_order": 5000}, "mysql": {"shop_order": 5000}},
+        "data_unchanged": True,
+        "shapes": shapes,
+    }
+
+
+def test_mix_weighs_shapes_by_captured_time() -> None:
+    data = _replay({"slowone": (0.75, 2.0), "fastone": (0.20, 0.5)})
+    m = mix(data)
+    assert m.comparison is not None
+    # Weighted geometric mean of 2.0 and 0.5 with weights 0.75 and 0.20 (ratios of medians, jittered 5%).
+    expected = math.exp((0.75 * math.log(2.0) + 0.20 * math.log(0.5)) / 0.95)
+    assert m.comparison.ratio == pytest.approx(expected, rel=0.05)
+    assert m.comparison.low < m.comparison.ratio < m.comparison.high
+    assert m.covered == pytest.approx(0.95)
+    assert m.drivers[0][0] == "slowone" and m.drivers[0][1] > 0 > m.drivers[1][1]
+    assert m.comparison.label.value == "slower"
+
+
+def test_report_verdict_uses_the_replayed_mix(tmp_path: Path) -> None:
+    from dbbench.report.build import build_report
+
+    replay = write_result(tmp_path / "replay.json", "replay", _replay({"slowone": (0.9, 3.0), "fastone": (0.05, 0.9)}))
+    md, _ = build_report([FIXTURES / "results_small.json", replay], tmp_path / "report")
+    text = md.read_text()
+    assert "## Your queries, replayed" in text
+    verdict = text.split("## Verdict", 1)[1].split("\n## ", 1)[0]
+    assert "Stay on" in verdict and "shape slowone" in verdict  # the team's own slow query decides, not the quiz mix
+    assert "your own queries as captured and replayed" in text
+    assert "`rawpg` at `?`: raw PostgreSQL SQL: not replayable (audit: @\\> containment)" in text
