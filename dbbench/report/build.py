@@ -130,9 +130,8 @@ class _Document:
     @property
     def title(self) -> str:
         if self.base and self.cands:
-            base = self.r.backends[self.base]
             cands = " / ".join(_cell(self.r.backends[c].display) for c in self.cands)
-            return f"Should this Django app move from {_cell(base.display)} to {cands}?"
+            return f"Should this Django app move from {_cell(self.r.backends[self.base].display)} to {cands}?"
         if self.r.documents.get("app"):
             data = self.r.documents["app"][-1][1]["data"]
             labels = {r.get("target"): r.get("label", r.get("target")) for r in data.get("runs") or []}
