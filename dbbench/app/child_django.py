@@ -27,7 +27,10 @@ class RecordingResult(unittest.TextTestResult):
 
     def startTest(self, test: unittest.TestCase) -> None:  # noqa: N802 - unittest's name
         super().startTest(test)
-        self._current, self._outcome_name, self._error, self._reason = test, "passed", None, ""
+        self._current: unittest.TestCase | None = test
+        self._outcome_name = "passed"
+        self._error: dict[str, Any] | None = None
+        self._reason = ""
         self._t0 = time.perf_counter()
         self._capture = recorder.capture_sql()
         self._kept = self._capture.__enter__()
@@ -35,7 +38,7 @@ class RecordingResult(unittest.TextTestResult):
 
     def stopTest(self, test: unittest.TestCase) -> None:  # noqa: N802
         self._capture.__exit__(None, None, None)
-        sql = list(self._kept) if self._error else []
+        sql: list[Any] = list(self._kept) if self._error else []
         if not test.id().startswith(_IMPORT_FAILURE):  # an import failure is a crash, not a test
             recorder.finished(
                 test.id(), self._outcome_name, time.perf_counter() - self._t0, self._error, sql, self._reason
