@@ -33,6 +33,8 @@ from dbbench.report.data import (
 from dbbench.report.html import to_html
 from dbbench.report.sections import (
     app_evidence,
+    app_only_title,
+    app_only_verdict,
     benchmark_run_lines,
     capacity_evidence,
     extra_sections,
@@ -133,13 +135,7 @@ class _Document:
         if self.base and self.cands:
             cands = " / ".join(_cell(self.r.backends[c].display) for c in self.cands)
             return f"Should this Django app move from {_cell(self.r.backends[self.base].display)} to {cands}?"
-        if self.r.documents.get("app"):
-            data = self.r.documents["app"][-1][1]["data"]
-            labels = {r.get("target"): r.get("label", r.get("target")) for r in data.get("runs") or []}
-            cands = " / ".join(_cell(labels.get(c.get("candidate"))) for c in data.get("comparisons") or [])
-            base = _cell(labels.get(data.get("baseline")))
-            return f"What breaks if `{_cell(data.get('name'))}` moves from {base} to {cands}?"
-        return "dbbench report"
+        return app_only_title(self.r) or "dbbench report"
 
     def name(self, alias: str) -> str:
         """A backend's display name as Markdown text (escaped: it comes from a result file)."""
@@ -193,8 +189,7 @@ class _Document:
     # --- rendering --------------------------------------------------------------------------------------------
 
     def render(self) -> str:
-        if self._app_only:
-            # An app result alone: its verdict and its section, not empty benchmark sections.
+        if app_only_verdict(self.r):  # an app result alone: its verdict and section, no empty benchmark sections
             parts = [f"# {self.title}\n", self._verdict_section(), *extra_sections(self.r, self.figures)]
             return "\n".join(p for p in parts if p).rstrip() + "\n"
         parts = [
@@ -210,18 +205,10 @@ class _Document:
         ]
         return "\n".join(p for p in parts if p).rstrip() + "\n"
 
-    @property
-    def _app_only(self) -> bool:
-        """Only app results (``dbbench app``) and nothing measured: the report reads the app result on its own."""
-        return bool(self.r.documents.get("app")) and not self.r.backends and not self.r.documents.get("benchmark")
-
     def _verdict_section(self) -> str:
         out = ['<a id="verdict"></a>\n## Verdict\n']
-        if not self.verdicts and self.r.documents.get("app") and not self.r.backends:
-            from dbbench.app.render import verdict_lines
-
-            _, document = self.r.documents["app"][-1]
-            return "\n".join([*out, *verdict_lines(document["data"]), ""])
+        if not self.verdicts and app_only_verdict(self.r):
+            return "\n".join([*out, app_only_verdict(self.r), ""])
         if not self.verdicts:
             if not self.r.backends:
                 why = "no benchmark results were given"
