@@ -28,6 +28,7 @@ import sysconfig
 import threading
 import time
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 CONFIG_ENV = "DBBENCH_CAPTURE"  # JSON: {"dir": ..., "keep": ..., "params": ..., "project": {...}, ...}
@@ -111,7 +112,7 @@ class Recorder:
         return [r + os.sep for r in roots]
 
     def call_site(self) -> str:
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None:
             name = frame.f_code.co_filename
             if not name.startswith(self.roots) and not name.startswith("<"):
@@ -122,7 +123,7 @@ class Recorder:
         return ""
 
     def in_setup(self) -> bool:
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None:
             name = frame.f_code.co_filename
             if any(part in name for part in _SETUP_PARTS):
@@ -247,7 +248,7 @@ def install(config: dict[str, Any]) -> Recorder:
     for cls in (compiler.SQLCompiler, compiler.SQLInsertCompiler, compiler.SQLUpdateCompiler):
         if "execute_sql" in vars(cls):
             cls.execute_sql = _noting(cls.execute_sql)  # type: ignore[method-assign]
-    original = utils.CursorWrapper._execute_with_wrappers
+    original = utils.CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]  # Django's private hook
 
     def execute(self: Any, sql: str, params: Any, many: bool, executor: Callable[..., Any]) -> Any:
         if not recorder.active or not getattr(_local, "on", recorder.default_on):
@@ -262,7 +263,7 @@ def install(config: dict[str, Any]) -> Recorder:
             _local.query = query
             recorder.record(self.db.vendor, sql, params, many, seconds, query)
 
-    utils.CursorWrapper._execute_with_wrappers = execute  # type: ignore[method-assign]
+    utils.CursorWrapper._execute_with_wrappers = execute  # type: ignore[attr-defined]
     atexit.register(recorder.flush)
     return recorder
 
