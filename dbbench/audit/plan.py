@@ -107,6 +107,8 @@ DOCS = {
 def phase_of(finding: dict[str, Any]) -> str:
     area, rule = finding.get("area", "app"), finding["rule"]
     name = finding["file"].rsplit("/", 1)[-1]
+    if rule in _START_UP and area == "migrations":
+        return PHASES[1]  # an import only migrations make fails at migrate time, not when the site starts
     if rule in _START_UP or (rule == "vendor-refusal" and "settings" in finding["file"].lower()):
         return PHASES[0]
     if area == "tests" and not name.startswith("settings"):
@@ -130,7 +132,8 @@ def root_causes(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     causes = []
     for (rule_id, key), places in groups.items():
-        places = sorted(places, key=lambda f: f["severity"] == HANDLED)  # what needs work first, then what is handled
+        # what needs work first (the places that put the cause in its phase first), then what is handled
+        places = sorted(places, key=lambda f: (f["severity"] == HANDLED, PHASES.index(phase_of(f))))
         worst = min((f["severity"] for f in places), key=rank.__getitem__)
         open_places = [f for f in places if f["severity"] != HANDLED] or places
         # where most of its places are (60 select_for_update(of=) calls in app code and one in a migration are
