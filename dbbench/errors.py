@@ -52,7 +52,8 @@ _SECRET_PARAMS = re.compile(rf"([?&;](?:{'|'.join(SECRET_PARAMS)})=)[^&\s#]*", r
 
 
 class _HasPassword(Protocol):
-    password: str | None
+    @property
+    def password(self) -> str | None: ...
 
 
 def mask_url(text: str) -> str:
@@ -75,7 +76,9 @@ def mask_secrets(text: str, targets: Iterable[_HasPassword] = ()) -> str:
             v for k, v in (getattr(target, "options", None) or {}).items() if k.lower() in SECRET_PARAMS
         ]
         for secret in filter(None, secrets):
-            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+            for spelling in {secret, quote(secret, safe="")}:
+                # Only where it stands alone: a short password ("es") must not garble words ("res***onse").
+                text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(spelling)}(?![A-Za-z0-9])", "***", text)
     return mask_url(text)
 
 

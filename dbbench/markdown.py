@@ -12,24 +12,33 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 _MARKUP = re.compile(r"([\\`*_{}\[\]()#+!|<>~&])")
+# C0 and C1 control characters (tab and newline aside): ANSI/OSC escape sequences act on the terminal of whoever
+# prints or cats the report, so none is passed on.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(value: object) -> str:
+    """``value`` as text without control characters (what a terminal would act on)."""
+    return _CONTROL.sub("", str(value))
 
 
 def text(value: object) -> str:
     """Free text: every character that could start markup is backslash-escaped; line breaks become spaces."""
-    return _MARKUP.sub(r"\\\1", " ".join(str(value).split()))
+    return _MARKUP.sub(r"\\\1", " ".join(plain(value).split()))
 
 
 def code(value: object) -> str:
     """A code span: its content is literal, so only backticks and the column separator need care."""
-    return "`" + str(value).replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
+    return "`" + plain(value).replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
 
 
 def cell(value: Any) -> str:
-    """A table cell: numbers shortened, HTML escaped, no column separator or line break left."""
-    shown = str(value)
+    """A table cell: numbers shortened, HTML escaped, no link, column separator or line break left."""
+    shown = plain(value)
     if isinstance(value, float):
         shown = f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return html.escape(shown, quote=False).replace("|", "\\|").replace("\n", " ")
+    shown = html.escape(shown, quote=False).replace("|", "\\|").replace("\n", " ")
+    return shown.replace("[", "\\[").replace("]", "\\]")  # "[text](javascript:...)" stays text
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> list[str]:

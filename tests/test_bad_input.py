@@ -18,7 +18,8 @@ from tests.helpers import FIXTURES, ROOT, TARGETS, run_cli, url_for
 SECRET = "Wr0ng-Pa55word"
 # A database name no test uses: after a failing command it must still not exist.
 UNTOUCHED = f"dbbench_badinput_{uuid.uuid4().hex[:6]}"
-MYSQL = next(t for t in TARGETS if t.family == "mysql")
+# None with the targets of one family: the case that needs it is left out (collection must not stop at import).
+MYSQL = next((t for t in TARGETS if t.family == "mysql"), None)
 
 
 def _closed_port() -> int:
@@ -39,10 +40,22 @@ Case = tuple[str, Callable[[Path], list[str]], str]
 CASES: list[Case] = [
     ("malformed URL", lambda t: ["doctor", "--target", "pg=postgres://h:port/db"], "malformed URL"),
     ("unknown scheme", lambda t: ["seed", "--target", "x=oracle://h/db", "--attempts", "10"], "unknown URL scheme"),
-    (
-        "wrong password",
-        lambda t: ["seed", "--target", f"my={url_for(MYSQL, MYSQL.user, SECRET, UNTOUCHED)}", "--attempts", "10"],
-        "Access denied",
+    *(
+        [
+            (
+                "wrong password",
+                lambda t: [
+                    "seed",
+                    "--target",
+                    f"my={url_for(MYSQL, MYSQL.user, SECRET, UNTOUCHED)}",
+                    "--attempts",
+                    "10",
+                ],
+                "Access denied",
+            )
+        ]
+        if MYSQL is not None
+        else []
     ),
     (
         "server down",

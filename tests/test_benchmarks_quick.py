@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from dbbench.backends.database import drop_database
-from dbbench.backends.targets import Target
+from dbbench.backends.targets import Target, baseline
 from dbbench.bench.measure import rotation
 from dbbench.bench.runner import (
     CONTROL_OPERATIONS,
@@ -36,7 +36,7 @@ from dbbench.results import load_result
 from tests.helpers import ROOT, TARGETS, run_cli
 
 QUICK_SIZES = (1_000, 2_000)
-BASELINE = next(t.name for t in TARGETS if t.family == "postgresql")
+BASELINE = baseline(TARGETS).name  # as the run picks it (no StopIteration at import without a PostgreSQL target)
 CONTROL = f"{BASELINE}_control"
 
 

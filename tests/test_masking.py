@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dbbench.backends.targets import parse_target
-from dbbench.errors import mask_url
+from dbbench.errors import mask_secrets, mask_url
 from tests.helpers import run_cli
 
 pytestmark = pytest.mark.nodb
@@ -27,3 +27,16 @@ def test_the_console_never_shows_a_query_password_with_an_at_sign() -> None:
     proc = run_cli("doctor", env={"DBBENCH_TARGETS": "", "DBBENCH_POSTGRES_URL": url, "DBBENCH_MYSQL_URL": ""})
     assert proc.returncode != 0
     assert "cr/et" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_a_short_password_does_not_garble_words() -> None:
+    target = parse_target("t", "postgres://u:es@127.0.0.1:9/db")  # L6
+    text = mask_secrets("the response was: es (u:es@127.0.0.1)", [target])
+    assert "response" in text and "es" not in text.replace("response", "") and text.count("***") == 2, text
+
+
+def test_an_ipv6_url_survives_another_database_name() -> None:
+    target = parse_target("t", "postgres://u:pw@[::1]:5432/db")  # L13
+    other = target.with_database("db_seedbench")
+    assert (other.host, other.port, other.database) == ("::1", 5432, "db_seedbench")
+    assert other.safe_url == "postgres://u:***@[::1]:5432/db_seedbench"

@@ -98,6 +98,14 @@ class ModelRules:
         if named and not catalog.MYSQL_COLLATION.match(value.value):
             message = f"db_collation={value.value!r} is not a MySQL/MariaDB collation: the migration fails there"
             self.report("db-collation", collation or node, message)
+        key = next((kw[k] for k in _KEY_OPTIONS if k in kw and not _false(kw[k].value)), None)
+        if name.endswith("TextField") and key is not None:
+            self.report(
+                "text-key",
+                key,
+                f"TextField({key.arg}=True): MySQL/MariaDB cannot key a TEXT column without a prefix length "
+                "(error 1170), so the migration and the test database fail there",
+            )
         index = kw.get("db_index")
         if name.endswith("JSONField") and index and not _false(index.value):
             self.report("json-db-index", index, "JSONField(db_index=True): MySQL/MariaDB create no index")
@@ -120,7 +128,7 @@ class ModelRules:
             strings[target.id] = value
             kw = _kw(value)
             unique = next((kw[k] for k in ("unique", "primary_key") if k in kw and not _false(kw[k].value)), None)
-            if unique is not None:
+            if unique is not None and not callee(value.func).endswith("TextField"):  # text-key: no table at all
                 self._ci_unique(value, f"{target.id} ({callee(value.func)}, {unique.arg}=True)")
         meta = next((s for s in node.body if isinstance(s, ast.ClassDef) and s.name == "Meta"), None)
         if meta is None or not strings:
@@ -155,6 +163,9 @@ class ModelRules:
             "utf8mb4_general_ci (MySQL 8: utf8mb4_0900_ai_ci) treats them, and accents, as equal, so the "
             "second insert raises IntegrityError",
         )
+
+
+_KEY_OPTIONS = ("primary_key", "unique", "db_index")
 
 
 def _case_matters(name: str, call: ast.Call) -> bool:

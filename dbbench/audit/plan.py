@@ -31,6 +31,7 @@ _MODELS = frozenset(
         "constraint-skipped",
         "json-db-index",
         "unique-string-ci",
+        "text-key",
     }
 )
 EFFORT = {
@@ -55,6 +56,7 @@ EFFORT = {
     "json-lookup": FUNCTION,
     "json-db-index": MODEL,
     "unique-string-ci": MODEL,
+    "text-key": MODEL,
     "db-collation": LINE,
     "index-skipped": MODEL,
     "constraint-skipped": MODEL,

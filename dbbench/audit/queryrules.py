@@ -69,8 +69,10 @@ class QueryRules:
             # type: a missing index (a performance risk), not a failure. MySQL 8 would build it, USING brin fails.
             message = f"{name} over expressions: MariaDB skips expression indexes without an error"
             self.report("index-skipped", node, message)
-            for part in (*node.args, *node.keywords):
-                self.visit(part)
+            for arg in node.args:
+                self.visit(arg)
+            for keyword in node.keywords:
+                self.visit(keyword)
             return
         if name in ("Index", "UniqueConstraint") and not self._django_name(node.func):
             pass  # tantivy.Index(...), another library's class of the same name

@@ -140,6 +140,8 @@ _RULE_LIST = [
     _r("unique-string-ci", BEHAVIOUR, "case-sensitive unique string field",
        "normalise values (e.g. lower()) before saving, or give the column a _bin collation on MySQL/MariaDB",
        "str_unique_case", "str_unique_accent"),
+    _r("text-key", BLOCKER, "TextField as a primary key, unique or indexed",
+       "a CharField with a max_length (up to 768 characters in a utf8mb4 key), or drop the key"),
     _r("db-collation", BLOCKER, "PostgreSQL collation name in db_collation",
        "a MySQL/MariaDB collation (utf8mb4_bin, utf8mb4_unicode_ci) set in a backend-specific migration"),
     _r("index-skipped", PERFORMANCE, "index MySQL/MariaDB silently do not create",

@@ -66,7 +66,8 @@ class Target:
         if self.password:
             userinfo += ":" + quote(self.password, safe="")
         query = urlencode(self.options)  # without a ?password= (it moved into the userinfo)
-        url = f"{scheme}://{userinfo}@{self.host}:{self.port}/{database}" + (f"?{query}" if query else "")
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address keeps its brackets
+        url = f"{scheme}://{userinfo}@{host}:{self.port}/{database}" + (f"?{query}" if query else "")
         return parse_target(self.name, url)
 
     def django_database(self) -> dict[str, object]:

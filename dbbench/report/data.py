@@ -114,21 +114,38 @@ class ResultSet:
         return sorted({m.size for m in self.measurements})
 
     @property
+    def missing_size(self) -> str | None:
+        """A sentence when a run asked for a larger size than any measured (it crashed or was stopped before it):
+        the verdict then stands at a smaller size, which the report must say."""
+        requested = [
+            s
+            for _, doc in self.documents.get("benchmark", [])
+            for s in (doc.get("dbbench_run") or {}).get("sizes") or []
+            if isinstance(s, int) and not isinstance(s, bool)
+        ]
+        if not requested or not self.sizes or max(requested) <= max(self.sizes):
+            return None
+        return (
+            f"the run asked for {max(requested):,} attempts but nothing was measured at that size (did it crash or "
+            f"stop early?): every figure and the verdict are at {max(self.sizes):,}, the largest size measured"
+        )
+
+    @property
     def operations(self) -> list[str]:
         return list(dict.fromkeys(m.operation for m in self.measurements))
 
 
 def load_results(paths: Iterable[Path | str]) -> ResultSet:
     """Load every file (one-line :class:`ResultsError` for anything missing, empty, corrupt or foreign)."""
-    paths = [Path(p) for p in paths]
-    if not paths:
+    given = [Path(p) for p in paths]
+    if not given:
         raise ResultsError("no results files given")
     files: list[tuple[Path, str]] = []
     documents: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     by_key: dict[tuple[str, str, str, int], Measurement] = {}
     backends: dict[str, Backend] = {}
     notes: list[str] = []
-    for path in paths:
+    for path in given:
         kind, document = load_result(path)
         files.append((path, kind))
         documents.setdefault(kind, []).append((path, document))
