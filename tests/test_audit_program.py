@@ -86,7 +86,7 @@ def test_settings_that_exit_on_mysql_lead_the_report(result) -> None:  # type: i
     (finding,) = _at(result, "settings.py", "sys.exit")
     assert finding.severity == BLOCKER and "exits" in finding.message
     text = render_text(result.as_dict())
-    assert text.index("START HERE") < text.index("settings.py:12") < text.index("BLOCKERS")
+    assert text.index("START HERE") < text.index("settings.py:13") < text.index("BLOCKERS")
     start = text[text.index("START HERE") :]
     assert start.index("[vendor-refusal]") < start.index("[distinct-on]") < start.index("[select-for-update-of]")
 

@@ -18,7 +18,7 @@ PHASES = ("settings and start-up", "models and migrations", "queries", "tests")
 LINE, FUNCTION, MODEL, REDESIGN = "a line", "a function", "a model change with a data migration", "a redesign"
 
 # Rules that stop the project from starting (an import that fails, settings that refuse the server).
-_START_UP = frozenset({"pg-app", "pg-driver-import", "pg-import", "python-syntax"})
+_START_UP = frozenset({"pg-engine", "pg-app", "pg-driver-import", "pg-import", "python-syntax"})
 _MODELS = frozenset(
     {
         "pg-field",
@@ -38,6 +38,7 @@ EFFORT = {
     "pg-import": LINE,
     "pg-driver-import": FUNCTION,
     "pg-app": LINE,
+    "pg-engine": REDESIGN,
     "pg-field": MODEL,
     "pg-index": LINE,
     "pg-index-plain": LINE,
@@ -82,6 +83,7 @@ DOCS = {
     "pg-import": _CONTRIB,
     "pg-driver-import": _MYSQL_NOTES,
     "pg-app": _CONTRIB,
+    "pg-engine": _DJANGO + "ref/settings/#engine",
     "pg-field": _CONTRIB + "fields/",
     "pg-index": _CONTRIB + "indexes/",
     "pg-index-plain": _CONTRIB + "indexes/",
