@@ -129,7 +129,7 @@ class SqlRules:
                 message = f"{via}: sqlglot cannot read this as PostgreSQL ({check.parse_error})"
                 self.report("raw-sql-unparsed", node, message)
             return
-        skip = _FINE_ON_MYSQL8 if self.target == MYSQL8 else ()
+        skip: tuple[str, ...] = _FINE_ON_MYSQL8 if self.target == MYSQL8 else ()
         if self.target != MYSQL8 and not _MARIADB_SEQUENCE_EXTRAS.search(text):
             skip = ("statement CREATE SEQUENCE",)  # MariaDB 10.3+ has sequences (not OWNED BY, not AS type)
         self._report_constructs(node, via, check, only_untranslatable, skip)
