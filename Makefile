@@ -16,11 +16,13 @@ run: bootstrap
 test: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 	.venv/bin/mkdocs build --strict --quiet
 	.venv/bin/dbbench servers exec -- .venv/bin/pytest tests -q --durations=15
 
+# ruff, then mypy on the package and the tests ([tool.mypy] in pyproject.toml says what it checks and relaxes).
 lint: bootstrap
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 	.venv/bin/python scripts/docs_facts.py --check
 	.venv/bin/mkdocs build --strict --quiet
 

@@ -52,7 +52,8 @@ _SECRET_PARAMS = re.compile(rf"([?&;](?:{'|'.join(SECRET_PARAMS)})=)[^&\s#]*", r
 
 
 class _HasPassword(Protocol):
-    password: str | None
+    @property
+    def password(self) -> str | None: ...
 
 
 def mask_url(text: str) -> str:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from dbbench import __version__
 from dbbench.errors import ResultsError
@@ -27,6 +27,46 @@ from dbbench.files import RESULTS_LIMIT, FileRefused, read_regular_text
 SCHEMA = 1
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS_DIR = Path(os.environ.get("DBBENCH_RESULTS_DIR", "results"))
+
+
+# --- the envelope, as written (readers check what they read: a shared file may hold anything) --------------------
+
+
+class Machine(TypedDict):
+    node: str
+    system: str
+    release: str
+    machine: str
+    cpus: int | None
+    memory_bytes: int | None
+
+
+class Commit(TypedDict):
+    id: str | None  # None outside a checkout of dbbench itself
+    dirty: bool | None  # uncommitted changes to tracked files
+
+
+class Environment(TypedDict):
+    """Where a result was measured: every result file records it (the benchmark's JSON as ``dbbench_run``)."""
+
+    dbbench: str
+    django: str
+    python: str
+    machine: Machine
+    commit: Commit
+    drivers: dict[str, str]  # psycopg, mysqlclient: versions
+
+
+class Header(TypedDict):
+    kind: str  # seed, parity, load, rehearsal, audit, app, run...
+    schema: int
+    created: str  # ISO 8601, UTC
+    environment: Environment
+
+
+class Envelope(TypedDict):
+    dbbench: Header
+    data: dict[str, Any]  # the stage's own figures
 
 
 def stamp() -> str:
@@ -50,7 +90,7 @@ def output_path(path: Path | None, default_name: str) -> Path:
     return path
 
 
-def environment() -> dict[str, Any]:
+def environment() -> Environment:
     """Machine, software and commit: what every result records about where it was measured."""
     import django
 
@@ -71,7 +111,7 @@ def environment() -> dict[str, Any]:
     }
 
 
-def commit_info() -> dict[str, Any]:
+def commit_info() -> Commit:
     """The git commit of the dbbench checkout, and whether it had uncommitted changes."""
 
     def git(*args: str) -> str:
@@ -164,7 +204,7 @@ def _umask() -> int:
 
 def write_result(path: Path, kind: str, data: dict[str, Any]) -> Path:
     """Write one result file of ``kind`` atomically; returns the path."""
-    envelope = {
+    envelope: Envelope = {
         "dbbench": {
             "kind": kind,
             "schema": SCHEMA,
@@ -177,7 +217,7 @@ def write_result(path: Path, kind: str, data: dict[str, Any]) -> Path:
     return Path(path)
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path | str) -> Any:
     """Parse a JSON file, turning every failure into a one-line :class:`ResultsError`."""
     path = Path(path)
     if not path.exists():
@@ -252,7 +292,8 @@ def _check_shape(path: Path, kind: str, document: dict[str, Any]) -> None:
             value = holder.get(key)
             if value is None:
                 continue  # an older or partial file: the readers treat a missing part as absent
-            if not isinstance(value, outer) or (inner is not None and not all(isinstance(v, inner) for v in value)):
+            items: list[Any] = value if isinstance(value, list) else []
+            if not isinstance(value, outer) or (inner is not None and not all(isinstance(v, inner) for v in items)):
                 want = f"a list of {'objects' if inner is dict else 'strings'}" if outer is list else "an object"
                 raise ResultsError(f"{path}: malformed {kind} file: {where}{key} is not {want}")
 

@@ -37,6 +37,9 @@ MIN_SAMPLES = 5  # fewer timings than this give no label: a bootstrap of 2 value
 BLOCKS = 10  # contiguous blocks per benchmark for the block bootstrap (fewer rounds: one round per block)
 _CHUNK_ELEMENTS = 2_000_000  # bound the memory of one bootstrap step (~16 MB of float64)
 
+# Timings in the order they were taken: a list, or the array the report reads them into.
+Samples = Sequence[float] | np.ndarray
+
 
 class Label(StrEnum):
     FASTER = "faster"
@@ -59,7 +62,7 @@ class Summary:
     max: float
 
 
-def summarize(samples: Sequence[float]) -> Summary:
+def summarize(samples: Samples) -> Summary:
     data = _array(samples)
     p50, p95, p99 = np.percentile(data, [50, 95, 99])
     return Summary(
@@ -118,8 +121,8 @@ def classify(ratio: float, low: float, high: float, threshold: float = DEFAULT_T
 
 
 def compare(
-    baseline: Sequence[float],
-    candidate: Sequence[float],
+    baseline: Samples,
+    candidate: Samples,
     *,
     threshold: float = DEFAULT_THRESHOLD,
     confidence: float = DEFAULT_CONFIDENCE,
@@ -164,12 +167,12 @@ def combine(
     if len(usable) < len(pairs):
         return Comparison(ratio, math.nan, math.nan, Label.TOO_FEW, threshold, confidence)
     size = min(c.log_replicates.size for c, _ in usable)
-    log_reps = sum(w * c.log_replicates[:size] for c, w in usable) / total
-    low, high = _interval(np.asarray(log_reps), confidence)
+    log_reps = np.asarray(sum(w * c.log_replicates[:size] for c, w in usable) / total)
+    low, high = _interval(log_reps, confidence)
     return Comparison(ratio, low, high, classify(ratio, low, high, threshold), threshold, confidence, log_reps)
 
 
-def drift(samples: Sequence[float], blocks: int = BLOCKS) -> float | None:
+def drift(samples: Samples, blocks: int = BLOCKS) -> float | None:
     """How unsteady a run was: the slowest block median over the fastest (1.0 = perfectly steady).
 
     A quiet machine gives ~1.1; another process competing for the CPU during part of a run gives 1.5 and more.
@@ -204,7 +207,7 @@ def crossovers(a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]
     return found
 
 
-def _array(samples: Sequence[float]) -> np.ndarray:
+def _array(samples: Samples) -> np.ndarray:
     data = np.asarray(samples, dtype=float)
     if data.ndim != 1 or data.size == 0:
         raise ValueError("need a non-empty list of timings")

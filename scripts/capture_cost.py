@@ -15,6 +15,7 @@ Run with the targets configured (DBBENCH_POSTGRES_URL...) on a seeded quiz datab
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import os
 import pickle
@@ -41,6 +42,8 @@ def _apply(functions: dict[tuple[type, str], Any]) -> None:
 
 def site(args: argparse.Namespace) -> None:
     from dbbench import djangoenv
+
+    os.environ["DBBENCH_ALLOWED_HOSTS"] = "testserver"  # Django's test client's host name
 
     alias = djangoenv.setup()[0].name
     os.environ["DBBENCH_SITE_DB"] = alias
@@ -88,6 +91,7 @@ def site(args: argparse.Namespace) -> None:
             for mode in modes[r % 3 :] + modes[: r % 3]:
                 rates[mode].append(run(mode))
         _apply(plain)
+        atexit.unregister(recorder.flush)  # its folder goes with this block
     off = statistics.median(rates["off"])
     print(f"load average before/after: {args.load} / {_load()}")
     for mode in modes:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.nodb  # runs on a machine without database servers
 
 PROJECTS = FIXTURES / "audit_projects"
 PROJECT_NAMES = ["postgres_contrib", "queries", "json", "strings", "schema", "raw_sql", "broken", "clean", "guards",
-                 "fields", "custom_sql", "behaviour", "newer_python"]  # fmt: skip
+                 "fields", "custom_sql", "behaviour", "newer_python", "whole_program"]  # fmt: skip
 # A fixed "differing" table for the JSON sample project, so that its expected findings do not move when the parity
 # suite re-observes the servers (test_json_rule_follows_the_parity_list covers the live table).
 SAMPLE_JSON_NOTES = dict.fromkeys(["contains", "in", "gt", "gte", "lt", "exact", "order_by"], "differs")
@@ -198,9 +198,9 @@ def test_cli_text_output_groups_by_severity_and_exits_1_on_blockers() -> None:
     proc = run_cli("audit", str(PROJECTS / "queries"))
     assert proc.returncode == 1, proc.stderr
     out = proc.stdout
-    assert out.splitlines()[0].endswith(
-        "(target: mariadb): 7 findings in 3 Python files (4 blockers, 1 behaviour change, 1 performance risk, "
-        "1 handled)"
+    assert out.splitlines()[0].endswith("(target: mariadb): 7 findings in 3 Python files")
+    assert out.index("START HERE") < out.index(
+        "by severity: 4 blockers, 1 behaviour change, 1 performance risk, 1 handled"
     )
     assert out.index("by rule: upsert-unique-fields 2,") < out.index("== app (7) ==")
     assert out.index("BLOCKERS (4)") < out.index("BEHAVIOUR CHANGES (1)") < out.index("PERFORMANCE RISKS (1)")
@@ -215,13 +215,13 @@ def test_cli_json_shape_and_result_file(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr  # no blockers in schema/
     data = json.loads(proc.stdout)
     assert set(data) == {"path", "files", "target", "counts", "findings", "rules", "notes", "ignored",
-                         "differing_json_lookups", "sqlglot"}  # fmt: skip
+                         "differing_json_lookups", "sqlglot", "root_causes"}  # fmt: skip
     assert data["counts"] == {"blocker": 0, "behaviour change": 4, "performance risk": 3, "handled": 0}
     assert set(data["rules"]) == {"index-skipped", "constraint-skipped"}
     assert data["rules"]["index-skipped"]["probes"] == ["functional_index_lower"]
     first = data["findings"][0]
     assert set(first) == {"file", "line", "col", "rule", "severity", "message", "instead", "code", "probes", "guard",
-                          "area", "baselined"}  # fmt: skip
+                          "area", "why", "baselined"}  # fmt: skip
     assert first["probes"] == ["functional_index_lower"]
     assert (first["file"], first["line"], first["rule"]) == ("catalog/models.py", 16, "index-skipped")
     kind, document = load_result(output, "audit")

@@ -55,8 +55,8 @@ def test_the_app_server_is_named_with_its_figures() -> None:
                 },
                 "cpu_accounting": {"total_core_s": 20, "other_core_s": 17, "tiers_core_s": {"app": 2}},
             },
-            "machine",
-            "waited for a CPU 69% of a core's time while running 22%: their CPUs were busy with other processes",
+            "app",
+            "waited for a CPU 60% of a core's time while running 17%: its CPUs were busy with other processes",
         ),
         (
             {
@@ -65,9 +65,10 @@ def test_the_app_server_is_named_with_its_figures() -> None:
                     "app": {"label": "app server", "cpu_percent": 90, "cpu_core_percent": 90, "cpu_wait_percent": 150},
                     "database": {"label": "PostgreSQL", "cpu_percent": 5, "cpu_core_percent": 5, "cpu_wait_percent": 9},
                 },
+                "cpu_accounting": {"total_core_s": 20, "other_core_s": 5, "tiers_core_s": {"app": 9, "database": 1}},
             },
             "app",
-            "busy with their own work, most of it app server",
+            "busy with this test's own work, most of it app server",
         ),
         (
             _step(
@@ -85,6 +86,18 @@ def test_the_app_server_is_named_with_its_figures() -> None:
 def test_rules(step: dict[str, Any], tier: str | None, words: str) -> None:
     found = bottleneck.name(step, "PostgreSQL")
     assert found["tier"] == tier and words in found["sentence"], found
+
+
+@pytest.mark.nodb
+def test_some_waiting_for_a_cpu_does_not_hide_a_database_that_sleeps() -> None:
+    """8 requests/s spending 260 ms each inside Django: 30% of a core spent waiting for a CPU is not what limits."""
+    step = _step(8, 1, 0.95, rps=8.0, cpu_accounting={"total_core_s": 20, "other_core_s": 15, "tiers_core_s": {}})
+    step["tiers"]["app"]["cpu_wait_percent"] = 30
+    step["timing"]["app_mean_ms"] = 260.0
+    assert bottleneck.name(step)["tier"] == "database"
+    step["tiers"]["app"]["cpu_wait_percent"] = 150  # more than half the time inside Django: starved
+    found = bottleneck.name(step)
+    assert found["tier"] == "app" and "busy with other processes" in found["sentence"]
 
 
 @pytest.mark.nodb
@@ -151,7 +164,8 @@ def test_views_waiting_in_sql_make_the_database_the_bottleneck(sites: list[Targe
     found = run["bottleneck"]
     assert found["tier"] == "database", found
     assert found["sql_share_of_app"] >= 0.8 and found["sql_p95_ms"] >= 250
-    assert "waiting, not computing" in found["sentence"]  # pg_sleep and SLEEP use no CPU
+    # pg_sleep and SLEEP use no CPU (on a shared server its other clients' work may make it wait for one).
+    assert "it was waiting" in found["sentence"]
 
 
 @pytest.mark.slow
@@ -160,4 +174,5 @@ def test_views_spinning_in_python_make_the_app_server_the_bottleneck(sites: list
     found = run["bottleneck"]
     assert found["tier"] == "app", found
     assert found["sql_share_of_app"] < 0.2
-    assert found["app_cpu_percent"] > found["database_cpu_percent"]
+    # The app server's CPU, with the figures (the database server, a shared one here, may serve others too).
+    assert "the app server" in found["sentence"] and "CPU" in found["sentence"]

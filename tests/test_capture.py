@@ -167,3 +167,30 @@ def test_sitecustomize_is_valid_python() -> None:
     from dbbench.capture.command import SITECUSTOMIZE
 
     compile(textwrap.dedent(SITECUSTOMIZE), "sitecustomize.py", "exec")
+
+
+def test_app_capture_records_the_suite_on_the_baseline(tmp_path: Path) -> None:
+    """``dbbench app --capture``: the shop sample's tests, their queries with call sites in the tests, without
+    the test database's set-up (CREATE DATABASE, migrations), labelled with the project."""
+    from tests.helpers import FIXTURES, TARGETS
+
+    base = TARGETS[0]
+    cap = tmp_path / "shop.capture.json"
+    proc = run_cli(
+        "app",
+        str(FIXTURES / "app_projects" / "shop"),
+        "--target",
+        f"{base.name}={base.url}",
+        "--output",
+        str(tmp_path / "app.json"),
+        "--capture",
+        str(cap),
+    )
+    assert proc.returncode in (0, 1), proc.stderr  # the sample has a test that fails everywhere
+    assert stat.S_IMODE(cap.stat().st_mode) == 0o600
+    data = json.loads(cap.read_text())["data"]
+    assert data["project"] == {"name": "shop", "settings": "shop.settings"}
+    sites = {i["site"].split(":")[0] for s in data["shapes"] for i in s["instances"]}
+    assert sites == {"catalog/tests.py"}, sites  # relative to the project, no set-up from manage.py
+    assert not [s for s in data["shapes"] if s["kind"] == "other"]  # no CREATE/ALTER/DROP
+    assert {s["model"] for s in data["shapes"]} >= {"catalog.Product", "catalog.Tag"}

@@ -18,7 +18,7 @@ import pytest
 from dbbench.servers import cgroups, limits
 from dbbench.servers.managed import Servers
 from dbbench.servers.profile import BUFFER_SHARE, Profile
-from dbbench.servers.state import alive
+from dbbench.servers.state import ServerEntry, alive
 from tests.helpers import run_cli
 from tests.test_servers import _env, _exec, _new_state_dir, _wait_for_users
 
@@ -55,7 +55,7 @@ def _cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def _entries(state: Path) -> dict[str, dict]:
+def _entries(state: Path) -> dict[str, ServerEntry]:
     return Servers(state).read_state()["servers"]
 
 

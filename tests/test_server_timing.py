@@ -1,4 +1,4 @@
-"""Server-Timing (dbbench/quiz/timing.py): the SQL time the quiz site reports agrees with the time Django's own
+"""Server-Timing (dbbench/load/timing.py): the SQL time the quiz site reports agrees with the time Django's own
 query log gives for the same requests, on every backend; Locust's side parses and merges it."""
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,29 @@ def test_processes_sharing_one_cpu_wait_for_it() -> None:
     work = sampler.window(start, end)["tiers"]["work"]
     assert work["cpu_core_percent"] > 0
     assert work["cpu_wait_percent"] >= 0.5 * work["cpu_core_percent"], work
+
+
+def test_an_orphan_that_ends_keeps_its_time() -> None:
+    """A process whose parent has gone is reaped by init: its CPU time moves into init's children's time when
+    it ends, and the accounting still adds up (neither lost nor counted twice)."""
+    sampler = TierSampler(interval=0.5)
+    with sampler:
+        start = time.time()
+        subprocess.run(["sh", "-c", f'"{sys.executable}" -c "$0" 12 >/dev/null & exit 0', SPINNER], check=True)
+        time.sleep(0.5)
+        orphans = [p for p, stat in tiers.scan().items() if stat.ppid == 1 and SPINNER[:20] in _cmdline(p)]
+        deadline = time.time() + 30
+        while any(os.path.exists(f"/proc/{p}") for p in orphans) and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.2)
+        end = time.time()
+    check = sampler.window(start, end)["cpu_accounting"]
+    assert orphans, "the spinner was not reparented to init"
+    assert check["ok"], check
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""

@@ -98,6 +98,25 @@ def test_the_pool_fits_gunicorn_s_workers() -> None:
     assert most.workers * pool.pool["max_size"] < 300
 
 
+def test_more_app_server_variants_run_when_named() -> None:
+    """Twice the workers or four threads per worker, on the baseline only, never in the default set."""
+    config = build_config(workers=3, conn_max_age="60")
+    assert not [v for v in variants_for([PG, MY], config) if v.workers or v.threads]
+    named = build_config(workers=3, conn_max_age="60", variants="pg-cma60-w6,pg-cma60-t4")
+    more, threads = variants_for([PG, MY], named)
+    assert (more.name, more.gunicorn(named), more.conn_max_age, more.change_kind) == (
+        "pg-cma60-w6",
+        (6, 1),
+        60,
+        "settings",
+    )
+    assert "`--workers 6`" in more.change
+    assert (threads.gunicorn(named), threads.as_dict()["threads"]) == ((3, 4), 4)
+    assert "`--worker-class gthread --threads 4`" in threads.change
+    with pytest.raises(ConfigError, match="unknown variant 'my-cma60-w6'"):
+        variants_for([PG, MY], build_config(workers=3, conn_max_age="60", variants="my-cma60-w6"))
+
+
 def test_variants_by_name_keep_the_catalogue_order() -> None:
     config = build_config(variants="my-cma60,pg-pgbouncer,my-cma60")
     assert config.variants == ("my-cma60", "pg-pgbouncer")
@@ -108,7 +127,11 @@ def test_variants_by_name_keep_the_catalogue_order() -> None:
     ("variants", "message"),
     [
         ("pg-cma30", "unknown variant 'pg-cma30' .*CONN_MAX_AGE values come from --conn-max-age"),
-        ("my-pool", "unknown variant 'my-pool' \\(known here: pg-cma0, my-cma0, pg-pool, pg-pgbouncer"),
+        (
+            "my-pool",
+            "unknown variant 'my-pool' \\(known here: pg-cma0, my-cma0, pg-cma0-w\\d+, pg-cma0-t4, pg-pool, "
+            "pg-pgbouncer",
+        ),
     ],
 )
 def test_an_unknown_variant_is_one_line(variants: str, message: str) -> None:

@@ -113,9 +113,46 @@ KNOWN: tuple[Known, ...] = (
     ),
     Known(
         "ddl_long_unique_varchar",
-        "an index key longer than InnoDB allows",
-        "max_length <= 191 on unique columns",
+        "an index key longer than InnoDB allows (error 1071: 3072 bytes, 768 utf8mb4 characters over its columns)",
+        "shorten the CharField (max_length <= 768 alone, less in a composite key) or index it through a shorter column",
         error=r"\(1071, .Specified key was too long",
+    ),
+    Known(
+        "ddl_text_key",
+        "a TextField used as a primary key, unique or indexed: MySQL/MariaDB cannot key a TEXT column without a "
+        "prefix length (error 1170)",
+        "make the field a CharField with a max_length (up to 768 characters in a utf8mb4 key), or drop its "
+        "primary_key/unique/db_index",
+        error=r"\(1170, ",
+        probe=False,
+    ),
+    Known(
+        "ddl_row_size",
+        "the row is too large for InnoDB (error 1118): too many long CharFields in one table",
+        "turn the longest CharFields into TextFields (stored off the row), or split the model",
+        error=r"\(1118, ",
+        probe=False,
+    ),
+    Known(
+        "ddl_varchar_too_long",
+        "a CharField longer than a VARCHAR can hold (error 1074: 16383 characters in utf8mb4)",
+        "use a TextField for such long values",
+        error=r"\(1074, ",
+        probe=False,
+    ),
+    Known(
+        "ddl_fk_type_mismatch",
+        "a foreign key column's type differs from the key it references (error 3780; MariaDB: 1005 errno 150)",
+        "give both columns the same type (e.g. migrate the referencing columns when a primary key's type changes)",
+        error=r"\(3780, |\(1005, .*errno: ?150",
+        probe=False,
+    ),
+    Known(
+        "ddl_invalid_default",
+        "a column default the server refuses (error 1067)",
+        "set the default in Python (default=) rather than in the database (db_default=) for this column",
+        error=r"\(1067, ",
+        probe=False,
     ),
     Known(
         "dt_trunc_day_named_zone",
@@ -195,33 +232,105 @@ def compare(runs: Sequence[Mapping[str, Any]], *, audit: Mapping[str, Any] | Non
 
 def _compare_pair(base: Mapping[str, Any], cand: Mapping[str, Any], findings: list, root: Path) -> dict[str, Any]:
     b_tests, c_tests = base["tests"], cand["tests"]
-    both = sorted(set(b_tests) & set(c_tests))
-    breaks, fixed, failing, passing = [], [], [], 0
-    for test in both:
-        b, c = b_tests[test]["outcome"], c_tests[test]["outcome"]
-        if b in GOOD and c in BAD:
-            breaks.append(_break(test, c_tests[test], findings, root))
-        elif b in BAD and c in GOOD:
-            fixed.append({"test": test, "error": _first_line(b_tests[test].get("error"))})
-        elif b in BAD and c in BAD:
-            failing.append({"test": test, "error": _first_line(c_tests[test].get("error"))})
-        elif b in GOOD and c in GOOD:
-            passing += 1
+    groups = coverage(b_tests, c_tests)
+    both = groups["compared"]
+    breaks = [_break(t, c_tests[t], findings, root) for t in groups["breaks"]]
     b_time = sum(b_tests[t]["seconds"] for t in both)
     c_time = sum(c_tests[t]["seconds"] for t in both)
     return {
         "baseline": base["target"],
         "candidate": cand["target"],
         "tests_compared": len(both),
-        "only_on_baseline": len(set(b_tests) - set(c_tests)),
-        "only_on_candidate": len(set(c_tests) - set(b_tests)),
         "breaks": breaks,
-        "passes_only_on_candidate": fixed,
-        "already_failing": failing,
-        "passes_on_both": passing,
+        "setup_findings": [setup_finding(e) for e in cand.get("setup_errors") or ()],
+        "candidate_crashed": cand.get("crashed"),
+        "passes_only_on_candidate": [
+            {"test": t, "error": _first_line(b_tests[t].get("error"))} for t in groups["passes_only_on_candidate"]
+        ],
+        "already_failing": [
+            {"test": t, "error": _first_line(c_tests[t].get("error"))} for t in groups["already_failing"]
+        ],
+        "passes_on_both": len(groups["passes_on_both"]),
+        "only_on_baseline": groups["only_on_baseline"],
+        "only_on_candidate": groups["only_on_candidate"],
+        "skipped_only_on_baseline": [_skip(t, b_tests[t]) for t in groups["skipped_only_on_baseline"]],
+        "skipped_only_on_candidate": [_skip(t, c_tests[t]) for t in groups["skipped_only_on_candidate"]],
+        "not_run_on_candidate": groups["not_run_on_candidate"],
+        "not_run_on_baseline": groups["not_run_on_baseline"],
+        "coverage": {k: len(v) for k, v in groups.items() if k != "compared"},
+        "totals": {"baseline": len(b_tests), "candidate": len(c_tests)},
         "test_seconds": {"baseline": round(b_time, 3), "candidate": round(c_time, 3)},
         "time_ratio": round(c_time / b_time, 3) if b_time > 0 else None,
         "slower": _slower(both, b_tests, c_tests),
+    }
+
+
+# Every test of either run falls in exactly one of these, so the counts add up to the union of both runs.
+GROUPS = (
+    "passes_on_both",
+    "breaks",
+    "passes_only_on_candidate",
+    "already_failing",
+    "skipped_on_both",
+    "skipped_only_on_baseline",
+    "skipped_only_on_candidate",
+    "not_run_on_candidate",
+    "not_run_on_baseline",
+    "only_on_baseline",
+    "only_on_candidate",
+    "other",
+)
+
+
+def coverage(b_tests: Mapping[str, Any], c_tests: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Sort every test into one group (:data:`GROUPS`), plus ``compared``: those that ran on both."""
+    groups: dict[str, list[str]] = {g: [] for g in (*GROUPS, "compared")}
+    for test in sorted(set(b_tests) | set(c_tests)):
+        if test not in c_tests:
+            groups["only_on_baseline"].append(test)
+            continue
+        if test not in b_tests:
+            groups["only_on_candidate"].append(test)
+            continue
+        b, c = b_tests[test]["outcome"], c_tests[test]["outcome"]
+        if c == "not_run" or b == "not_run":
+            groups["not_run_on_candidate" if c == "not_run" else "not_run_on_baseline"].append(test)
+            continue
+        groups["compared"].append(test)
+        if b == "skipped" or c == "skipped":
+            side = "both" if b == c else ("only_on_baseline" if b == "skipped" else "only_on_candidate")
+            groups[f"skipped_{'on_both' if side == 'both' else side}"].append(test)
+        elif b in GOOD and c in BAD:
+            groups["breaks"].append(test)
+        elif b in BAD and c in GOOD:
+            groups["passes_only_on_candidate"].append(test)
+        elif b in BAD and c in BAD:
+            groups["already_failing"].append(test)
+        elif b in GOOD and c in GOOD:
+            groups["passes_on_both"].append(test)
+        else:
+            groups["other"].append(test)
+    return groups
+
+
+def _skip(test: str, result: Mapping[str, Any]) -> dict[str, str]:
+    return {"test": test, "reason": str(result.get("reason") or "")}
+
+
+def setup_finding(event: Mapping[str, Any]) -> dict[str, Any]:
+    """One set-up failure (a migration or a table the server refused): where, the server's error, why, the fix."""
+    error = event.get("error") or {}
+    during = event.get("during") or {}
+    return {
+        "migration": during.get("migration"),
+        "model": during.get("model"),
+        "field": during.get("field"),
+        "index": during.get("index") or during.get("constraint"),
+        "fixture": during.get("fixture"),
+        "test_class": during.get("class"),
+        "error": _first_line(error),
+        "explanation": explain(error, event.get("sql") or ()),
+        "sql": [s.get("sql", "") for s in event.get("sql") or ()][-1:],
     }
 
 

@@ -47,13 +47,19 @@ def run_app(
     with runner.temp_workdir() as tmp:
         workdir = runner.prepare(Path(tmp))
         for target in targets:
-            if capture is not None and target is targets[0]:
-                from dbbench.capture.command import record_suite
+            try:
+                if capture is not None and target is targets[0]:
+                    from dbbench.capture.command import record_suite
 
-                with record_suite(project, capture) as extra:
-                    run = runner.run_suite(project, target, timeout=timeout, workdir=workdir, extra_env=extra)
-            else:
-                run = runner.run_suite(project, target, timeout=timeout, workdir=workdir)
+                    with record_suite(project, capture) as extra:
+                        run = runner.run_suite(project, target, timeout=timeout, workdir=workdir, extra_env=extra)
+                else:
+                    run = runner.run_suite(project, target, timeout=timeout, workdir=workdir)
+            except DbbenchError as exc:
+                if not runs:
+                    raise  # nothing to compare with: the project cannot run here at all
+                # The baseline's results are kept whatever the candidate does; the crash is part of the answer.
+                run = runner.crashed_run(target, str(exc))
             run.update(servers[target.name], counts=compare.counts(run))
             runs.append(run)
     return {
@@ -62,6 +68,7 @@ def run_app(
         "settings": project.settings,
         "settings_source": project.settings_source,
         "runner": project.runner,
+        "python": project.python,
         "command": runner.test_command(project),
         "timeout_s": timeout,
         "baseline": targets[0].name,
@@ -86,6 +93,11 @@ def timed_out(data: dict[str, Any]) -> list[str]:
     return [run["target"] for run in data["runs"] if run["timed_out"]]
 
 
+def crashed(data: dict[str, Any]) -> list[str]:
+    """The targets on which the suite could not run at all, with the reason."""
+    return [run["crashed"] for run in data["runs"] if run.get("crashed")]
+
+
 def exit_code(data: dict[str, Any]) -> int:
-    """1 when the move breaks any test (for CI), else 0."""
-    return 1 if any(c["breaks"] for c in data["comparisons"]) else 0
+    """1 when the move breaks any test or the test database cannot be built (for CI), else 0."""
+    return 1 if any(c["breaks"] or c.get("setup_findings") for c in data["comparisons"]) else 0

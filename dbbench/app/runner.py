@@ -7,15 +7,20 @@ each alias goes to the target's server with a test database name that dbbench ow
 (``dbbench_app_<random>_<alias>``). The child runs with ``DJANGO_SETTINGS_MODULE`` set to the shim, and for
 pytest also ``--ds`` (which beats an environment variable set by a conftest). Django's test framework creates and
 drops those databases as usual; after a timeout or a crash dbbench drops the ones left behind, by exact name.
+
+The suite runs in the project's own interpreter (``--python``, or the project's virtualenv), so its requirements
+never touch dbbench's: dbbench's child-side hooks are copied next to the shim as a small package that imports
+only the standard library, Django and pytest. Nothing is written into the project's tree: no bytecode
+(``PYTHONDONTWRITEBYTECODE``, and a cache prefix in dbbench's folder), no pytest cache, no ``.benchmarks``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from dbbench import processes
+from dbbench.app.child_settings import test_database_name as scratch_database_name
 from dbbench.app.detect import Project
 from dbbench.app.recorder import EVENTS_ENV
 from dbbench.backends.targets import Target
@@ -33,58 +39,49 @@ from dbbench.errors import ConfigError, DbbenchError, StageFailed, mask_secrets,
 DEFAULT_TIMEOUT_S = 15 * 60
 PREFLIGHT_TIMEOUT_S = 120
 SHIM_MODULE = "dbbench_app_settings"
-# Settings keys of a project's DATABASES entry that describe how it is used, not where it is: they are kept.
-_KEPT_KEYS = ("ATOMIC_REQUESTS", "AUTOCOMMIT", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "TIME_ZONE")
+# dbbench's child-side modules, copied into a package of this name in the temporary folder: the suite runs in
+# the project's own interpreter, where dbbench is not installed, and these import only the standard library,
+# Django and pytest.
+CHILD_PACKAGE = "dbbench_app_child"
+CHILD_MODULES = ("recorder.py", "child_settings.py", "child_pytest.py", "child_django.py", "child_launch.py")
 
 SHIM = f'''"""Written by dbbench app: the project's settings, with every database alias pointed at one target."""
 import importlib as _importlib
-import json as _json
 import os as _os
 
-from dbbench.app.runner import scratch_database_name as _scratch_database_name
+from {CHILD_PACKAGE}.child_settings import RUNNER as _RUNNER, point_all as _point_all
 
 _project = _importlib.import_module(_os.environ["DBBENCH_APP_SETTINGS"])
 globals().update({{_k: _v for _k, _v in vars(_project).items() if _k.isupper()}})
-_target = _json.loads(_os.environ["DBBENCH_APP_TARGET"])
-_prefix = _os.environ["DBBENCH_APP_PREFIX"]
-
-
-def _point(alias, entry):
-    name = _scratch_database_name(_prefix, alias)
-    test = dict(_target.get("TEST") or {{}}, NAME=name)
-    for key in ("MIRROR", "DEPENDENCIES"):
-        if key in (entry.get("TEST") or {{}}):
-            test[key] = entry["TEST"][key]
-    kept = {{k: entry[k] for k in {_KEPT_KEYS!r} if k in entry}}
-    return dict(_target, **kept, NAME=name, TEST=test)
-
-
-DATABASES = {{a: _point(a, e) for a, e in (globals().get("DATABASES") or {{"default": {{}}}}).items()}}
+DATABASES = _point_all(globals().get("DATABASES"))
 if _os.environ.get("DBBENCH_APP_DJANGO_RUNNER"):
-    TEST_RUNNER = "dbbench.app.child_django.Runner"
+    TEST_RUNNER = _RUNNER
 '''
 
-
-def scratch_database_name(prefix: str, alias: str) -> str:
-    """The test database of one alias in one run: its readable start, and a digest of the whole alias so that
-    two aliases that share their first 16 characters (or differ only in punctuation) never share a database."""
-    readable = re.sub(r"[^a-z0-9_]", "_", alias.lower())[:16]
-    return f"{prefix}_{readable}_{hashlib.sha256(alias.encode()).hexdigest()[:6]}"
-
-
+# Run in the project's interpreter: imports the settings through the shim (or, for settings built in code, only
+# Django and the target's driver) and says which module is missing, if one is.
 PREFLIGHT = """
 import json, sys
 try:
     import django
-    django.setup()
-    from django.conf import settings
+    if sys.argv[2]:
+        django.setup()
+        from django.conf import settings
+        aliases = list(settings.DATABASES)
+        from django.db import connections
+        [connections[a] for a in aliases]  # loads the target's driver
+    else:
+        from django.db.utils import load_backend
+        load_backend(sys.argv[3])
+        aliases = []
     if sys.argv[1] == "pytest":
         import pytest_django  # noqa: F401
-    out = {"aliases": list(settings.DATABASES), "test_runner": getattr(settings, "TEST_RUNNER", "")}
+    out = {"aliases": aliases}
 except BaseException as exc:
     lines = [l for l in str(exc).splitlines() if l.strip()]
+    cause = exc if isinstance(exc, ModuleNotFoundError) else exc.__cause__ or exc.__context__
     out = {"error": type(exc).__name__, "message": lines[0] if lines else "",
-           "missing": getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None}
+           "missing": getattr(cause, "name", None) if isinstance(cause, ModuleNotFoundError) else None}
 print("DBBENCH_PREFLIGHT " + json.dumps(out))
 """
 
@@ -98,8 +95,14 @@ class SuiteTimedOut(StageFailed):
 
 
 def prepare(workdir: Path) -> Path:
-    """Write the settings shim into ``workdir`` (a temporary folder of dbbench's); returns the folder."""
+    """Write the settings shim and dbbench's child package into ``workdir`` (a temporary folder of dbbench's)."""
     (workdir / f"{SHIM_MODULE}.py").write_text(SHIM, encoding="utf-8")
+    package = workdir / CHILD_PACKAGE
+    package.mkdir(exist_ok=True)
+    (package / "__init__.py").write_text('"""dbbench app\'s hooks inside a project\'s test process."""\n')
+    here = Path(__file__).parent
+    for name in CHILD_MODULES:
+        shutil.copyfile(here / name, package / name)
     return workdir
 
 
@@ -109,63 +112,80 @@ def child_env(project: Project, target: Target, prefix: str, shim_dir: Path, eve
     path = [str(shim_dir), *(str(p) for p in project.pythonpath)]
     if env.get("PYTHONPATH"):
         path.append(env["PYTHONPATH"])
+    if project.python != sys.executable:
+        # The project's virtualenv first, as if activated: a suite that calls `python` or a tool gets its own.
+        env.pop("PYTHONHOME", None)
+        env.update(VIRTUAL_ENV=str(Path(project.python).parent.parent))
+        env["PATH"] = os.pathsep.join([str(Path(project.python).parent), env.get("PATH", "")])
     env.update(
         PYTHONPATH=os.pathsep.join(path),
         DJANGO_SETTINGS_MODULE=SHIM_MODULE,
         DBBENCH_APP_SETTINGS=project.settings,
         DBBENCH_APP_TARGET=json.dumps(target.django_database()),
         DBBENCH_APP_PREFIX=prefix,
+        DBBENCH_APP_WORKDIR=str(shim_dir),
         # Settings written for dj-database-url read this; the shim replaces DATABASES anyway. It names the test
         # database of the run (as the shim's "default"), never the target's own: a project that connects with it
         # by hand writes into the scratch database dbbench drops afterwards.
         DATABASE_URL=target.with_database(scratch_database_name(prefix, "default")).url,
-        PYTHONDONTWRITEBYTECODE="1",  # leave no __pycache__ in the project
+        # Nothing written into the project's tree: no __pycache__ (and any bytecode cache kept in dbbench's folder).
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONPYCACHEPREFIX=str(shim_dir / "pycache"),
         **{EVENTS_ENV: str(events)},
     )
+    if not project.settings:
+        env.pop("DJANGO_SETTINGS_MODULE")  # settings built in code: settings.configure is patched instead
     if project.runner == "django":
         env["DBBENCH_APP_DJANGO_RUNNER"] = "1"
     return env
 
 
 def test_command(project: Project) -> list[str]:
-    """The command that runs the suite, with dbbench's recorder and settings added."""
-    pytest_args = ["-p", "dbbench.app.child_pytest", f"--ds={SHIM_MODULE}", "-p", "no:cacheprovider"]
+    """The command that runs the suite, in the project's interpreter, with dbbench's recorder and settings."""
+    python = project.python
+    pytest_args = ["-p", f"{CHILD_PACKAGE}.child_pytest", "-p", "no:cacheprovider"]
+    if project.settings:
+        pytest_args.insert(2, f"--ds={SHIM_MODULE}")
     if project.command:
-        return [*_own_python(project.command), *(pytest_args if project.runner == "pytest" else [])]
+        return [*_own_python(project.command, python), *(pytest_args if project.runner == "pytest" else [])]
+    if project.script is not None:
+        launch = [python, "-m", f"{CHILD_PACKAGE}.child_launch", str(project.script)]
+        return launch if project.runner == "django" else [*launch, *pytest_args]
     if project.runner == "pytest":
-        return [sys.executable, "-m", "pytest", *pytest_args]
-    manage = ["manage.py"] if (project.root / "manage.py").is_file() else ["-m", "django"]
-    return [sys.executable, *manage, "test", f"--settings={SHIM_MODULE}", "--noinput"]
+        return [python, "-m", "pytest", *pytest_args]
+    manage = ["manage.py"] if (project.workdir / "manage.py").is_file() else ["-m", "django"]
+    return [python, *manage, "test", f"--settings={SHIM_MODULE}", "--noinput"]
 
 
-def _own_python(command: tuple[str, ...]) -> list[str]:
-    """``python ...`` and ``pytest ...`` run in dbbench's own interpreter, where the recorder is importable."""
+def _own_python(command: tuple[str, ...], python: str) -> list[str]:
+    """``python ...`` and ``pytest ...`` run in the suite's interpreter (the project's, where it has one)."""
     first, rest = command[0], list(command[1:])
     if first in ("python", "python3"):
-        return [sys.executable, *rest]
+        return [python, *rest]
     if first in ("pytest", "py.test"):
-        return [sys.executable, "-m", "pytest", *rest]
+        return [python, "-m", "pytest", *rest]
     return list(command)
 
 
-def preflight(project: Project, env: Mapping[str, str]) -> list[str]:
-    """Import the settings (through the shim) in a subprocess; returns the aliases or raises one line."""
+def preflight(project: Project, env: Mapping[str, str], engine: str) -> list[str]:
+    """Import the settings (through the shim) in the suite's interpreter; returns the aliases or raises one line."""
+    what = f"settings {project.settings}" if project.settings else "Django"
     try:
         done = subprocess.run(
-            [sys.executable, "-c", PREFLIGHT, project.runner],
+            [project.python, "-c", PREFLIGHT, project.runner, project.settings, engine],
             env=dict(env),
-            cwd=project.root,
+            cwd=project.workdir,
             capture_output=True,
             text=True,
             timeout=PREFLIGHT_TIMEOUT_S,
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise SuiteCrashed(f"app: importing settings {project.settings} took over {PREFLIGHT_TIMEOUT_S} s") from None
+        raise SuiteCrashed(f"app: importing {what} took over {PREFLIGHT_TIMEOUT_S} s") from None
     lines = [line for line in done.stdout.splitlines() if line.startswith("DBBENCH_PREFLIGHT ")]
     if not lines:
         tail = " | ".join(done.stderr.strip().splitlines()[-2:])
-        raise SuiteCrashed(f"app: importing settings {project.settings} crashed: {tail or 'no output'}")
+        raise SuiteCrashed(f"app: importing {what} with {project.python} crashed: {tail or 'no output'}")
     result = json.loads(lines[-1].removeprefix("DBBENCH_PREFLIGHT "))
     if "error" in result:
         raise _preflight_error(project, result)
@@ -173,26 +193,17 @@ def preflight(project: Project, env: Mapping[str, str]) -> list[str]:
 
 
 def _preflight_error(project: Project, result: dict[str, Any]) -> DbbenchError:
+    from dbbench.app.hints import missing_module
+
     missing, settings = result.get("missing"), project.settings
-    if missing and (settings == missing or settings.startswith(missing + ".")):
+    if missing and settings and (settings == missing or settings.startswith(missing + ".")):
         return ConfigError(
             f"app: settings module {settings!r} cannot be imported from {project.root} "
             f"(no module {missing!r}); pass --settings MODULE"
         )
-    if missing == "pytest_django":
-        return ConfigError(
-            f"app: the project runs its tests with pytest-django, which is not installed: {_pip('pytest-django')}"
-        )
     if missing:
-        return ConfigError(
-            f"app: the project needs {missing!r}, which is not installed for {sys.executable}: install the project's "
-            f"requirements there ({_pip(missing.split('.')[0])}, or pip install -r the project's requirements file)"
-        )
+        return ConfigError(f"app: {missing_module(missing, project)}")
     return ConfigError(f"app: settings {settings} cannot be loaded: {result['error']}: {one_line(result['message'])}")
-
-
-def _pip(package: str) -> str:
-    return f"{Path(sys.executable).name} -m pip install {package}"
 
 
 def run_suite(
@@ -209,20 +220,23 @@ def run_suite(
     if extra_env:
         path = os.pathsep.join(p for p in (extra_env.get("PYTHONPATH"), env.get("PYTHONPATH")) if p)
         env.update(extra_env, PYTHONPATH=path)
-    aliases = preflight(project, env)
+    aliases = preflight(project, env, target.spec.engine)
     started = time.perf_counter()
-    child = processes.spawn(f"tests on {target.name}", test_command(project), env=env, cwd=project.root, log=log)
+    child = processes.spawn(f"tests on {target.name}", test_command(project), env=env, cwd=project.workdir, log=log)
     try:
         code = processes.wait(child, timeout)
     finally:
         # Also after a normal finish: a server or worker the suite started and never stopped is in its group.
         processes.stop(child)
         seconds = time.perf_counter() - started
-        leftovers = drop_test_databases(target, prefix, aliases)
+        events_read = read_events(events)
+        started_on = list((events_read["start"] or {}).get("databases") or {})
+        leftovers = drop_test_databases(target, prefix, list(dict.fromkeys([*aliases, *started_on, "default"])))
     # The suite's own words (messages, recorded SQL and its parameters) may hold the target's password.
-    run = masked(read_events(events), [target])
+    run = masked(events_read, [target])
     run.update(
         target=target.name,
+        aliases=aliases or started_on,
         seconds=round(seconds, 3),
         exit_code=code,
         timed_out=code is None,
@@ -231,6 +245,24 @@ def run_suite(
     )
     check_started(run, target, project)
     return run
+
+
+def crashed_run(target: Target, message: str) -> dict[str, Any]:
+    """A candidate on which the suite could not run at all: no tests, the one line that says why."""
+    return {
+        "start": None,
+        "tests": {},
+        "stopped_during": None,
+        "collect_errors": [],
+        "setup_errors": [],
+        "target": target.name,
+        "seconds": 0.0,
+        "exit_code": None,
+        "timed_out": False,
+        "leftover_databases_dropped": [],
+        "output_tail": "",
+        "crashed": mask_secrets(message.removeprefix("app: "), [target]),
+    }
 
 
 def masked(value: Any, targets: list[Target]) -> Any:
@@ -254,6 +286,7 @@ def read_events(path: Path) -> dict[str, Any]:
     start: dict[str, Any] | None = None
     running: str | None = None
     collect_errors: list[dict[str, str]] = []
+    setup_errors: list[dict[str, Any]] = []
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     for line in lines:
         try:
@@ -270,13 +303,23 @@ def read_events(path: Path) -> dict[str, Any]:
             running = None
         elif kind == "collect_error":
             collect_errors.append(event)
-    return {"start": start, "tests": tests, "stopped_during": running, "collect_errors": collect_errors}
+        elif kind == "setup_error":
+            setup_errors.append(event)
+        elif kind == "not_run":
+            tests.update({test: {"outcome": "not_run", "seconds": 0.0} for test in event["tests"]})
+    return {
+        "start": start,
+        "tests": tests,
+        "stopped_during": running,
+        "collect_errors": collect_errors,
+        "setup_errors": setup_errors,
+    }
 
 
 def check_started(run: dict[str, Any], target: Target, project: Project) -> None:
     """Raise one line when the suite never reached its tests, or ran them on databases dbbench did not give it."""
-    if run["timed_out"]:
-        return
+    if run["timed_out"] or (run["setup_errors"] and run["start"] is None):
+        return  # a test database that could not be built is a finding, not a crash
     crash = run["collect_errors"][0] if run["collect_errors"] else None
     if not run["tests"] and crash:
         raise SuiteCrashed(

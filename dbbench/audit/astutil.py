@@ -47,3 +47,10 @@ def chain_model(node: ast.expr) -> str | None:
     while isinstance(node, ast.Call | ast.Attribute | ast.Subscript):
         node = node.func if isinstance(node, ast.Call) else node.value
     return node.id if isinstance(node, ast.Name) and node.id[:1].isupper() else None
+
+
+def root_name(node: ast.expr) -> str:
+    """The name a chain starts from: ``connections["x"].cursor().execute`` -> connections."""
+    while isinstance(node, ast.Call | ast.Attribute | ast.Subscript):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else ""

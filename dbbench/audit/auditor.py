@@ -15,10 +15,21 @@ from dbbench.audit import catalog, guards
 from dbbench.audit.astutil import callee, dotted
 from dbbench.audit.fields import FieldIndex
 from dbbench.audit.modelrules import ModelRules
+from dbbench.audit.program import Program
 from dbbench.audit.queryrules import QueryRules
 from dbbench.audit.rules import HANDLED, MARIADB, RULES, Finding
 from dbbench.audit.sqlrules import LazyScope, SqlRules
 
+_NO_GUARD = (
+    "no vendor or feature guard seen: not under an if/else on connection.vendor, an ENGINE string or "
+    "connection.features, not after an early return on one, not in as_postgresql()/as_mysql(), not in a test "
+    "class skipped off PostgreSQL (decorator, setUp/setUpClass, base class), not in a class registered per vendor, "
+    "and no guarded name (of this module or imported) is used"
+)
+_SETTINGS_REFUSAL = (
+    "accept the MySQL/MariaDB engine (ENGINE django.db.backends.mysql, OPTIONS charset utf8mb4) and add "
+    "'django_mysql' to INSTALLED_APPS on the target: its system checks warn when strict mode or utf8mb4 is missing"
+)
 _IGNORE = re.compile(r"#\s*dbbench:\s*ignore(?:\[([\w\-, ]+)\])?")
 
 
@@ -49,6 +60,34 @@ def area_of(rel: str) -> str:
     return "app"
 
 
+def _needs_driver(module: str, names: list[str]) -> bool:
+    """Whether importing ``module`` (or ``names`` from it) loads psycopg, so fails without PostgreSQL's driver."""
+    parts = module.split(".")
+    if len(parts) > 3:
+        return parts[3] in catalog.PG_NEEDS_DRIVER
+    return not names or any(n in catalog.PG_NEEDS_DRIVER for n in names) or not set(names) <= _SUBMODULES
+
+
+_SUBMODULES = frozenset(
+    [
+        "aggregates",
+        "constraints",
+        "expressions",
+        "fields",
+        "forms",
+        "functions",
+        "indexes",
+        "lookups",
+        "operations",
+        "search",
+        "signals",
+        "serializers",
+        "validators",
+        "apps",
+    ]
+)
+
+
 class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
     """Runs every rule over one parsed file."""
 
@@ -60,6 +99,7 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         json_notes: Mapping[str, str],
         target: str = MARIADB,
         guard_functions: Mapping[str, guards.Guard] | None = None,
+        program: Program | None = None,
     ) -> None:
         self.file = file
         self.area = area_of(file)
@@ -73,9 +113,14 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         self._seen: set[tuple[str, int, int, str]] = set()
         self._scopes: list[LazyScope] = []
         self._classes: list[LazyScope] = []
+        self._class_names: list[str] = []  # enclosing classes, innermost last (a Meta's model is the one before)
+        self._index_model: str | None = None  # AddIndex(model_name=...) being visited
         self._guards: list[guards.Guard] = []
         self._guard_functions = dict(guard_functions or {})
         self._guard_names: dict[str, guards.Guard] = {}
+        self.program = program or Program()
+        self._pending_else: list[ast.stmt] | None = None  # the statements after an "if ...: return" block
+        self._decided: dict[int, tuple[guards.Guard | None, guards.Guard | None]] = {}  # if node -> its guards
 
     # --- reporting ----------------------------------------------------------------------------------------
 
@@ -101,9 +146,15 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
             self.ignored += 1
             return
         guard = self.guard or self._guard_in(node)
-        severity = HANDLED if guard else rule.severity
-        if guard:
+        severity = HANDLED if guard and not guard.refused else rule.severity
+        if guard and guard.refused:
+            message += f" [not handled: {guard.refused}]"
+            why = f"under `{guard.text}`, but not handled: {guard.refused}"
+        elif guard:
             message += f" [handled: under `{guard.text}`; verify on the target]"
+            why = f"under `{guard.text}`" + (f", decided in {guard.origin}" if guard.origin else "")
+        else:
+            why = _NO_GUARD
         self.findings.append(
             Finding(
                 self.file,
@@ -117,6 +168,7 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
                 rule.probes,
                 guard.text if guard else "",
                 self.area,
+                why=why,
             )  # fmt: skip
         )
 
@@ -141,7 +193,8 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 for alias in node.names:
                     self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-        self._guard_names = {**self._guard_functions, **guards.guarded_names(tree)}
+        imported = self.program.imported_guards(self.file, tree)
+        self._guard_names = {**self._guard_functions, **imported, **guards.guarded_names(tree)}
         self._scopes.append(LazyScope(tree.body, ()))
         self._block(tree.body)
         return sorted(self.findings, key=lambda f: (f.line, f.col, f.rule))
@@ -158,10 +211,14 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
     def _block(self, nodes: list) -> None:
         """Visit a statement list; ``if vendor != 'postgresql': return`` guards the statements after it."""
         pushed = 0
-        for node in nodes:
+        for i, node in enumerate(nodes):
+            early = isinstance(node, ast.If) and not node.orelse and guards.exits(node.body)
+            if early:
+                self._pending_else = nodes[i + 1 :]
             self.visit(node)
-            if isinstance(node, ast.If) and not node.orelse and guards.exits(node.body):
-                _, rest = guards.branches(node.test, self._guard_names)
+            self._pending_else = None
+            if early:
+                _, rest = self._decided.pop(id(node), (None, None))
                 if rest:
                     self._guards.append(rest)
                     pushed += 1
@@ -169,9 +226,43 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
 
     def visit_If(self, node: ast.If) -> None:
         body, orelse = guards.branches(node.test, self._guard_names)
+        other = node.orelse or self._pending_else or []
+        self._pending_else = None
+        body, orelse = self._refusals(node, body, orelse, other)
+        self._decided[id(node)] = (body, orelse)
         self.visit(node.test)
         self._under(body, node.body)
         self._under(orelse, node.orelse)
+
+    def _refusals(
+        self, node: ast.If, body: guards.Guard | None, orelse: guards.Guard | None, other: list[ast.stmt]
+    ) -> tuple[guards.Guard | None, guards.Guard | None]:
+        """A branch is handled only if its other side works on the target: a side that runs there and raises,
+        exits or builds a queryset it never uses is a ``vendor-refusal`` blocker, and the code it "handles"
+        is reported with its own severity and the reason."""
+        kind, negated = guards.classify(node.test, self._guard_names)
+        if kind is None:
+            return body, orelse
+        if kind == guards.FEATURE:
+            missing = guards.missing_feature(node.test, self.target)
+            if not missing:
+                return body, orelse
+            runs_body = negated  # "if not features.x:" runs its body when x is missing
+        else:
+            runs_body = body is None or body.kind == guards.MYSQL
+        sides = [(node.body, body, orelse)] if runs_body else [(other, orelse, body)]
+        for side, _, handled in sides:
+            reason = guards.failure(side)
+            if not reason:
+                continue
+            where = side[-1]
+            instead = _SETTINGS_REFUSAL if "settings" in self.file.lower() else None
+            self.report("vendor-refusal", where, f"on MySQL/MariaDB this branch {reason}", instead)
+            refused = f"the other side {reason} (line {where.lineno})"
+            if handled is not None:
+                handled = guards.Guard(handled.kind, handled.text, handled.origin, refused)
+            return (body, handled) if runs_body else (handled, orelse)
+        return body, orelse
 
     def visit_IfExp(self, node: ast.IfExp) -> None:
         body, orelse = guards.branches(node.test, self._guard_names)
@@ -194,6 +285,8 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.name.startswith("django.contrib.postgres"):
+                if not _needs_driver(alias.name, []):
+                    continue
                 self.report("pg-import", node, f"imports {alias.name}: PostgreSQL-only")
             elif alias.name.split(".")[0] in catalog.PG_MODULES or alias.name.startswith(catalog.PG_MODULES[0]):
                 self.report("pg-driver-import", node, f"imports {alias.name}: loads only with PostgreSQL")
@@ -207,6 +300,8 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         if node.level:
             return
         if module.startswith("django.contrib.postgres"):
+            if not _needs_driver(module, names):
+                return  # it loads without psycopg: the names it provides are reported where they are used
             self.report("pg-import", node, f"imports {module}{listed}: PostgreSQL-only")
         elif module.split(".")[0] in catalog.PG_MODULES or module.startswith(catalog.PG_MODULES[0]):
             self.report("pg-driver-import", node, f"imports {module}{listed}: loads only with PostgreSQL")
@@ -260,6 +355,10 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         params = [a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)]
         params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a]
         self._scopes.append(LazyScope(node.body, params))
+        outer = self._guard_names
+        local = guards.guarded_names(node)  # unique_fields = [...] if connection.features.x else None
+        if local:
+            self._guard_names = {**outer, **local}
         guard = guards.function_guard(node, self._guard_names)
         if guard:
             self._guards.append(guard)
@@ -267,6 +366,7 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         self._block(node.body)
         if guard:
             self._guards.pop()
+        self._guard_names = outer
         self._scopes.pop()
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
@@ -276,15 +376,18 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
             self.visit(part)
         guard = guards.function_guard(node, self._guard_names)
         guard = guard or self.fields.inherited_guard([callee(b) for b in node.bases])
+        guard = guard or self.program.registered.get(node.name)
         if guard:
             self._guards.append(guard)
         self._model_fields(node)
         scope = LazyScope(node.body, ())
         self._classes.append(scope)
+        self._class_names.append(node.name)
         self._scopes.append(scope)  # class-body names, e.g. a Migration's SQL constant used in operations
         self._custom_sql_class(node)
         self._block(node.body)
         self._scopes.pop()
         self._classes.pop()
+        self._class_names.pop()
         if guard:
             self._guards.pop()

@@ -60,11 +60,11 @@ PG_SUBMODULES = {
     "expressions": "pg-function",
 }
 PG_ADVICE = {
-    "ArrayField": "a JSONField holding the list (JSON_CONTAINS for membership), a child table, or django-mysql's "
-    "ListCharField for short lists",
+    "ArrayField": "a JSONField holding the list (JSON_CONTAINS for membership), a child table, or "
+    "django_mysql.models.ListCharField / ListTextField for short lists of strings or integers",
     "HStoreField": "a JSONField",
     "JSONField": "django.db.models.JSONField",
-    "StringAgg": "django-mysql's GroupConcat (Django 6.0 adds a portable django.db.models.StringAgg)",
+    "StringAgg": "django_mysql.models.GroupConcat (GROUP_CONCAT; mind group_concat_max_len)",
     "ArrayAgg": "aggregate in Python, or JSON_ARRAYAGG through a Func subclass",
     "JSONBAgg": "aggregate in Python, or JSON_ARRAYAGG through a Func subclass",
     "BoolAnd": "Min() over the boolean (stored as 0/1)",
@@ -73,6 +73,10 @@ PG_ADVICE = {
     "CIEmailField": "EmailField: MariaDB's default utf8mb4_general_ci collation already ignores case",
     "CITextField": "TextField: MariaDB's default utf8mb4_general_ci collation already ignores case",
 }
+# django.contrib.postgres modules that import psycopg when loaded (Django 5.2, checked by importing each with psycopg
+# blocked); the others (constraints, functions, indexes, lookups, search, validators, serializers) load without it,
+# so importing them is not a finding: what the code uses from them is.
+PG_NEEDS_DRIVER = ("aggregates", "expressions", "operations", "fields", "forms", "apps", "signals")
 PG_APPS = frozenset({"django.contrib.postgres", "django.contrib.postgres.apps.PostgresConfig"})
 PG_LOOKUPS = frozenset(
     {"search", "trigram_similar", "trigram_word_similar", "trigram_strict_word_similar", "unaccent", "overlap"}

@@ -38,7 +38,7 @@ class FieldIndex:
 
         self.returns.extend(returns_of(tree))
         for node in getattr(tree, "body", ()):
-            if isinstance(node, ast.ClassDef) and node.decorator_list:
+            if isinstance(node, ast.ClassDef):  # decorators, or a setUp/setUpClass that skips
                 guard = function_guard(node, {})
                 if guard is not None:
                     self.class_guards[node.name] = guard
@@ -53,6 +53,9 @@ class FieldIndex:
         kind = callee(call.func)
         if not kind.endswith(("Field", "Key")) and kind not in _RELATIONS:
             return
+        owner = call.func.value if isinstance(call.func, ast.Attribute) else None
+        if owner is not None and callee(owner) in _NOT_MODEL_FIELDS:
+            return  # serializers.JSONField(), forms.JSONField(): not a column, so no JSON lookups on it
         self.models.setdefault(model.lower(), {})[name] = kind
         self.by_name.setdefault(name, set()).add(kind)
         if kind in _RELATIONS:
@@ -140,6 +143,10 @@ class FieldIndex:
 
     def types_of(self, name: str) -> set[str]:
         return {self.kind_of(k) for k in self.by_name.get(name, ())}
+
+
+# Modules whose *Field classes are not model fields (DRF serializers, Django and django-filter forms).
+_NOT_MODEL_FIELDS = frozenset({"serializers", "forms", "filters", "django_filters", "fields"})
 
 
 def _outside_functions(tree: ast.AST) -> list[ast.AST]:

@@ -21,6 +21,8 @@ _VENDOR_WORDS = re.compile(r"(?i)(vendor|engine|backend|display_name|db_type|dat
 _PG_NAME = re.compile(r"(?i)^(is_|using_|on_|has_|use_)?(postgres|postgresql|pg|psql)(_db|_database|_backend)?$")
 _MYSQL_NAME = re.compile(r"(?i)^(is_|using_|on_|use_)?(mysql|mariadb)(_db|_database|_backend)?$")
 _METHODS = {"as_postgresql": POSTGRES, "as_sqlite": OTHER, "as_oracle": OTHER, "as_mysql": MYSQL}
+_SETUPS = ("setUp", "setUpClass", "setUpTestData", "asyncSetUp", "setup_method", "setup_class")
+_SKIP_CALLS = ("skipTest", "skip", "SkipTest", "skipif")
 _SKIPS = re.compile(r"(?i)^(skip(Unless|If)DBFeature|skip_unless_db_feature|skipUnlessAnyDBFeature)$")
 
 
@@ -28,6 +30,8 @@ _SKIPS = re.compile(r"(?i)^(skip(Unless|If)DBFeature|skip_unless_db_feature|skip
 class Guard:
     kind: str  # POSTGRES, MYSQL or FEATURE
     text: str  # the guard as written, shortened, for the finding's message
+    origin: str = ""  # where a guard seen in another module was decided (file:line), for --explain
+    refused: str = ""  # why the branch is not handled after all: its other side raises, exits or drops work
 
 
 def _vendor_of(text: str) -> str | None:
@@ -135,8 +139,13 @@ def function_guard(
         methods = [s for s in node.body if isinstance(s, ast.FunctionDef)]
         if any(m.name == "as_mysql" for m in methods):  # its default SQL is for the others; MySQL gets as_mysql()
             return Guard(POSTGRES, f"{node.name} defines as_mysql()")
-        if any(_refuses_off_postgres(m, names) for m in methods):
-            return Guard(POSTGRES, f"{node.name} raises off PostgreSQL")
+        refusal = next((r for r in (_refuses_off_postgres(m, names) for m in methods) if r), "")
+        if refusal:
+            return Guard(POSTGRES, f"{node.name} raises off PostgreSQL", refused=f"the class {refusal}")
+        for method in methods:
+            guard = _setup_skip(method, names) if method.name in _SETUPS else None
+            if guard is not None:
+                return Guard(guard.kind, f"{node.name}.{method.name}() skips the tests when {guard.text}")
     for deco in node.decorator_list:
         call = deco if isinstance(deco, ast.Call) else None
         func = call.func if call else deco
@@ -153,14 +162,87 @@ def function_guard(
     return None
 
 
-def _refuses_off_postgres(method: ast.FunctionDef, names: dict[str, Guard]) -> bool:
-    """``if connection.vendor != "postgresql": raise NotImplementedError(...)`` at the top of a method."""
+def _refuses_off_postgres(method: ast.FunctionDef, names: dict[str, Guard]) -> str:
+    """``if connection.vendor != "postgresql": raise NotImplementedError(...)`` at the top of a method: the
+    reason (the class refuses MySQL/MariaDB, so its PostgreSQL code is not handled), else ""."""
     for stmt in method.body[:3]:
         if isinstance(stmt, ast.If) and stmt.body and isinstance(stmt.body[-1], ast.Raise):
             inside, _ = branches(stmt.test, names)
             if inside is None and classify(stmt.test, names)[0] in (POSTGRES, OTHER):
-                return True
-    return False
+                reason = failure(stmt.body)
+                if reason:
+                    return f"{reason} off PostgreSQL (line {stmt.body[-1].lineno})"
+    return ""
+
+
+def _setup_skip(method: ast.FunctionDef, names: dict[str, Guard]) -> Guard | None:
+    """``if connection.vendor != "postgresql": self.skipTest(...)`` (or ``raise SkipTest``) in a set-up method:
+    the guard the class's tests run under."""
+    for stmt in method.body[:4]:
+        if isinstance(stmt, ast.If) and stmt.body and _skips(stmt.body[-1]) and not stmt.orelse:
+            _, rest = branches(stmt.test, names)
+            if rest is not None:
+                return Guard(rest.kind, _short(stmt.test))
+    return None
+
+
+def _skips(stmt: ast.stmt) -> bool:
+    call = stmt.value if isinstance(stmt, ast.Expr) else stmt.exc if isinstance(stmt, ast.Raise) else None
+    func = call.func if isinstance(call, ast.Call) else call
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name in _SKIP_CALLS
+
+
+_EXITS = ("exit", "_exit", "quit")
+
+
+def failure(body: list[ast.stmt]) -> str:
+    """How a branch fails when it runs: "raises X", "exits", "builds a queryset that is never evaluated"; ""
+    when it works (as far as a static reader can tell)."""
+    if not body:
+        return ""
+    last = body[-1]
+    if isinstance(last, ast.Raise) and last.exc is not None and not _skips(last):
+        exc = last.exc.func if isinstance(last.exc, ast.Call) else last.exc
+        name = exc.attr if isinstance(exc, ast.Attribute) else exc.id if isinstance(exc, ast.Name) else "an error"
+        return f"raises {name}"
+    if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
+        func = last.value.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in _EXITS:
+            return f"exits ({ast.unparse(func)})"
+    if all(_unused_queryset(s) for s in body):
+        return "builds a queryset that is never evaluated"
+    return ""
+
+
+_QUERYSET_METHODS = frozenset(
+    [
+        "filter",
+        "exclude",
+        "select_for_update",
+        "order_by",
+        "distinct",
+        "annotate",
+        "values",
+        "values_list",
+        "select_related",
+        "prefetch_related",
+        "only",
+        "defer",
+        "using",
+        "all",
+        "none",
+    ]
+)
+
+
+def _unused_queryset(stmt: ast.stmt) -> bool:
+    """``qs.select_for_update()`` as a statement: querysets are lazy, so the call does nothing."""
+    value = stmt.value if isinstance(stmt, ast.Expr) else None
+    return (
+        isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in _QUERYSET_METHODS
+    )
 
 
 def exits(body: list[ast.stmt]) -> bool:
@@ -227,3 +309,17 @@ def returns_of(tree: ast.AST) -> list[tuple[str, ast.expr]]:
             if isinstance(last, ast.Return) and last.value is not None and len(node.body) <= 3:
                 out.append((node.name, last.value))
     return out
+
+
+def missing_feature(test: ast.AST, target: str) -> str:
+    """The ``connection.features`` flag a test reads that is false on ``target`` ("" when none is known to be)."""
+    from dbbench.audit.features import missing
+
+    for sub in ast.walk(test):
+        if isinstance(sub, ast.Attribute) and callee_name(sub.value) == "features" and sub.attr in missing(target):
+            return sub.attr
+    return ""
+
+
+def callee_name(node: ast.AST) -> str:
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""

@@ -28,11 +28,18 @@ def _false(node: ast.expr) -> bool:
     return isinstance(node, ast.Tuple | ast.List) and not node.elts
 
 
+# Field types whose columns MySQL/MariaDB cannot index without a key length (TEXT, JSON) or cannot create at all.
+_UNINDEXABLE = ("TextField", "JSONField", "SearchVectorField", "ArrayField", "HStoreField", "RangeField", "CITextField")
+
+
 class ModelRules:
     """Mixed into :class:`~dbbench.audit.auditor.ModuleAuditor` (which provides ``report`` and ``target``)."""
 
     target: str
     report: Any
+    fields: Any
+    _class_names: list[str]
+    _index_model: str | None
 
     def _skipped_index(self, node: ast.Call, kw: dict[str, ast.keyword]) -> None:
         reasons = [f"{k}= ({catalog.SKIPPED_OPTIONS[k]})" for k in ("condition", "include") if k in kw]
@@ -57,10 +64,32 @@ class ModelRules:
                 if len(reasons) == 1 and node.args and self.target != MYSQL8
                 else "MySQL and MariaDB skip"
             )
-            message = (
-                f"UniqueConstraint with {', '.join(reasons)}: {who} it without an error: uniqueness is not enforced"
-            )
+            message = f"UniqueConstraint with {', '.join(reasons)}: {who} it without an error"
+            message += " (the database does not check it)"
             self.report("constraint-skipped", node, message)
+
+    def _pg_index(self, node: ast.Call, name: str, kw: dict[str, ast.keyword]) -> bool:
+        """A django.contrib.postgres index on MySQL/MariaDB: Django's MySQL schema editor leaves out ``USING gin``
+        (its CREATE INDEX template has no ``%(using)s``), so the index is built as a plain B-tree. That fails only
+        with storage parameters (``WITH (...)``), operator classes, or a TEXT/JSON column (no key length); a
+        BTreeIndex is then the same index. Returns False when it cannot tell (the reference rule reports it)."""
+        params = set(kw) - {"fields", "name", "db_tablespace", "condition", "include"}
+        model = self._index_model or (self._class_names[-2] if len(self._class_names) > 1 else None)
+        columns = kw.get("fields")
+        if params or model is None or columns is None or not isinstance(columns.value, ast.List | ast.Tuple):
+            return False
+        kinds = self.fields.models.get(model.lower(), {})
+        names = [e.value.lstrip("-") for e in columns.value.elts if isinstance(e, ast.Constant)]
+        # "channel_id" is the column of the relation "channel" (an integer key: indexable)
+        types = [kinds.get(n) or (kinds.get(n[:-3]) if n.endswith("_id") else None) for n in names]
+        if not names or any(t is None or t.endswith(_UNINDEXABLE) for t in types):
+            return False  # a TEXT/JSON/array column, or one it cannot resolve: the pg-index blocker stands
+        if "condition" in kw or "include" in kw:  # Django skips a partial or covering index there altogether
+            self._skipped_index(node, kw)
+        elif name != "BTreeIndex":
+            message = f"{name} on {', '.join(names)}: MySQL/MariaDB build a plain B-tree index instead"
+            self.report("pg-index-plain", node, message)
+        return True
 
     def _field_options(self, node: ast.Call, name: str, kw: dict[str, ast.keyword]) -> None:
         collation = kw.get("db_collation")
@@ -69,6 +98,14 @@ class ModelRules:
         if named and not catalog.MYSQL_COLLATION.match(value.value):
             message = f"db_collation={value.value!r} is not a MySQL/MariaDB collation: the migration fails there"
             self.report("db-collation", collation or node, message)
+        key = next((kw[k] for k in _KEY_OPTIONS if k in kw and not _false(kw[k].value)), None)
+        if name.endswith("TextField") and key is not None:
+            self.report(
+                "text-key",
+                key,
+                f"TextField({key.arg}=True): MySQL/MariaDB cannot key a TEXT column without a prefix length "
+                "(error 1170), so the migration and the test database fail there",
+            )
         index = kw.get("db_index")
         if name.endswith("JSONField") and index and not _false(index.value):
             self.report("json-db-index", index, "JSONField(db_index=True): MySQL/MariaDB create no index")
@@ -91,7 +128,7 @@ class ModelRules:
             strings[target.id] = value
             kw = _kw(value)
             unique = next((kw[k] for k in ("unique", "primary_key") if k in kw and not _false(kw[k].value)), None)
-            if unique is not None:
+            if unique is not None and not callee(value.func).endswith("TextField"):  # text-key: no table at all
                 self._ci_unique(value, f"{target.id} ({callee(value.func)}, {unique.arg}=True)")
         meta = next((s for s in node.body if isinstance(s, ast.ClassDef) and s.name == "Meta"), None)
         if meta is None or not strings:
@@ -126,6 +163,9 @@ class ModelRules:
             "utf8mb4_general_ci (MySQL 8: utf8mb4_0900_ai_ci) treats them, and accents, as equal, so the "
             "second insert raises IntegrityError",
         )
+
+
+_KEY_OPTIONS = ("primary_key", "unique", "db_index")
 
 
 def _case_matters(name: str, call: ast.Call) -> bool:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dbbench.audit import catalog
-from dbbench.audit.astutil import callee, chain_model, chain_names, false
+from dbbench.audit.astutil import callee, chain_model, chain_names, false, root_name
+from dbbench.audit.rules import MYSQL8
 
 if TYPE_CHECKING:
     from dbbench.audit.fields import FieldIndex
@@ -20,6 +21,8 @@ class QueryRules:
 
     # Provided by ModuleAuditor and the other mixins (report, generic_visit, _raw_sql, _skipped_index, ...).
     fields: FieldIndex
+    program: Any
+    imports: dict[str, str]
     json_notes: Any
     target: str
     report: Any
@@ -51,9 +54,31 @@ class QueryRules:
         if method and name in ("update", "aupdate") and _ordered(node.func.value):
             message = ".order_by(...).update(): MySQL/MariaDB update in that order, PostgreSQL in any order"
             self.report("ordered-update", node, message)
-        if name == "Index" and (node.args or "condition" in kw or "include" in kw):
+        if name in ("AddIndex", "AddIndexConcurrently"):
+            model = kw.get("model_name")
+            self._index_model = model.value.value if model and isinstance(model.value, ast.Constant) else None
+            self.generic_visit(node)
+            self._index_model = None
+            return
+        if not node.args and catalog.PG_SYMBOLS.get(name) == "pg-index" and self._pg_index(node, name, kw):
+            for part in node.keywords:
+                self.visit(part)
+            return
+        if node.args and catalog.PG_SYMBOLS.get(name) == "pg-index" and self.target != MYSQL8:
+            # Django creates no expression index on MariaDB (supports_expression_indexes is False), whatever its
+            # type: a missing index (a performance risk), not a failure. MySQL 8 would build it, USING brin fails.
+            message = f"{name} over expressions: MariaDB skips expression indexes without an error"
+            self.report("index-skipped", node, message)
+            for arg in node.args:
+                self.visit(arg)
+            for keyword in node.keywords:
+                self.visit(keyword)
+            return
+        if name in ("Index", "UniqueConstraint") and not self._django_name(node.func):
+            pass  # tantivy.Index(...), another library's class of the same name
+        elif name == "Index" and (node.args or "condition" in kw or "include" in kw):
             self._skipped_index(node, kw)
-        if name == "UniqueConstraint":
+        if name == "UniqueConstraint" and self._django_name(node.func):
             self._skipped_constraint(node, kw)
         if name == "Round" and node.args:
             self._round(node)
@@ -81,6 +106,14 @@ class QueryRules:
 
     # --- lookups ----------------------------------------------------------------------------------------------
 
+    def _django_name(self, func: ast.expr) -> bool:
+        """``models.Index`` or an ``Index`` imported from Django (not ``tantivy.Index``)."""
+        if isinstance(func, ast.Name):
+            origin = self.imports.get(func.id, "")
+            return not origin or origin.startswith("django")  # unknown origin (a star import): assume Django's
+        head = root_name(func)
+        return head in ("models", "django") or self.imports.get(head, "").startswith("django")
+
     def _lookup_names(self, node: ast.Call) -> Iterator[tuple[str, ast.AST, ast.expr]]:
         for keyword in node.keywords:
             if keyword.arg and keyword.arg not in catalog.NOT_LOOKUPS:
@@ -95,7 +128,7 @@ class QueryRules:
         for name, where, value in self._lookup_names(node):
             parts = name.split("__")
             for part in parts[1:]:
-                if part in catalog.PG_LOOKUPS:
+                if part in catalog.PG_LOOKUPS and part not in self.program.lookups:  # not the project's own
                     message = f"{name}: the '{part}' lookup exists only with django.contrib.postgres"
                     self.report("pg-lookup", where, message)
             pattern = value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else ""

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from dbbench import markdown
+from dbbench.audit.plan import start_here
 from dbbench.audit.rules import HANDLED, SEVERITIES
 
 AREAS = ("app", "migrations", "tests")
@@ -28,12 +29,15 @@ def _plural(n: int, word: str) -> str:
 
 
 def summary_line(data: dict[str, Any]) -> str:
+    found, files = len(data["findings"]), data["files"]
+    return f"{_plural(found, 'finding')} in {_plural(files, 'Python file')} ({_by_severity(data)})"
+
+
+def _by_severity(data: dict[str, Any]) -> str:
     counts = data["counts"]
-    parts = ", ".join(
+    return ", ".join(
         f"{counts[s]} handled" if s == HANDLED else _plural(counts[s], s) for s in SEVERITIES if s in counts
     )
-    found, files = len(data["findings"]), data["files"]
-    return f"{_plural(found, 'finding')} in {_plural(files, 'Python file')} ({parts})"
 
 
 def root_causes(findings: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -46,7 +50,9 @@ def root_causes(findings: list[dict[str, Any]]) -> list[tuple[dict[str, Any], li
 
 def _summary(data: dict[str, Any]) -> list[str]:
     findings = data["findings"]
-    lines = [f"dbbench audit {data['path']} (target: {data.get('target', 'mariadb')}): {summary_line(data)}"]
+    found, files = len(findings), data["files"]
+    where = f"{_plural(found, 'finding')} in {_plural(files, 'Python file')}"
+    lines = [f"dbbench audit {data['path']} (target: {data.get('target', 'mariadb')}): {where}"]
     new = data.get("new_findings")
     if new is not None:
         lines.append(f"baseline: {len(findings) - new} known, {new} new")
@@ -56,12 +62,11 @@ def _summary(data: dict[str, Any]) -> list[str]:
         lines.append(f"note: {note}")
     if not findings:
         return lines
+    lines += ["", *start_here(data), "", f"by severity: {_by_severity(data)}"]
     by_rule = Counter(f["rule"] for f in findings)
-    lines += ["", "by rule: " + ", ".join(f"{rule} {n}" for rule, n in by_rule.most_common())]
+    lines.append("by rule: " + ", ".join(f"{rule} {n}" for rule, n in by_rule.most_common()))
     by_area = Counter(f.get("area", "app") for f in findings)
     lines.append("by area: " + ", ".join(f"{area} {by_area[area]}" for area in AREAS if by_area[area]))
-    by_file = Counter(f["file"] for f in findings)
-    lines.append("most findings: " + ", ".join(f"{file} ({n})" for file, n in by_file.most_common(5)))
     return lines
 
 
@@ -119,4 +124,25 @@ def render_markdown(data: dict[str, Any]) -> str:
             where += f" and {len(places) - _PLACES_SHOWN} more"
         cells = [first["severity"], where, first["rule"], first["message"], first["instead"]]
         lines.append("| " + " | ".join(markdown.cell(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def render_explain(data: dict[str, Any], where: str) -> str:
+    """``--explain FILE:LINE``: each finding there, its class, and why it has it (the guard seen, or that none was)."""
+    file, _, line = where.rpartition(":")
+    here = [f for f in data["findings"] if f["file"] == file and str(f["line"]) == line]
+    if not here:
+        near = sorted({f["line"] for f in data["findings"] if f["file"] == file})
+        hint = f" (findings in {file} are on lines {', '.join(map(str, near[:20]))})" if near else ""
+        return f"no finding at {where}{hint}"
+    lines = []
+    for f in here:
+        lines += [
+            f"{where}  [{f['rule']}] {f['severity']}: {f['message']}",
+            f"  code: {f['code']}",
+            f"  why {f['severity']}: {f.get('why') or 'no explanation recorded'}",
+            f"  instead: {f['instead']}",
+        ]
+        if f.get("probes"):
+            lines.append(f"  measured by: dbbench parity probes {', '.join(f['probes'])}")
     return "\n".join(lines)

@@ -68,6 +68,7 @@ class Finding:
     probes: tuple[str, ...] = ()
     guard: str = ""  # the vendor/feature guard the code sits under ("" when unguarded)
     area: str = "app"  # app, migrations or tests
+    why: str = ""  # why it has its severity: which guard was seen, or that none was (``--explain``)
     baselined: bool = field(default=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -88,17 +89,21 @@ def _r(rule_id: str, severity: str, title: str, instead: str, *probes: str, fine
 # fmt: off
 _RULE_LIST = [
     _r("pg-import", BLOCKER, "imports django.contrib.postgres",
-       "replace what it provides, then drop the import (the module needs psycopg, PostgreSQL's driver, to load)"),
+       "replace what it provides, then drop the import (this module needs psycopg, PostgreSQL's driver, to load)"),
     _r("pg-driver-import", BLOCKER, "imports a PostgreSQL driver, backend or lock library",
-       "import it only inside a vendor branch, or use the portable Django API (connection, transaction)"),
+       "import it only inside a vendor branch; for advisory locks (django_pglocks, pglock) use "
+       "django_mysql.locks.Lock (GET_LOCK) on MySQL/MariaDB"),
     _r("pg-app", BLOCKER, "django.contrib.postgres in INSTALLED_APPS",
        "remove it once its fields, lookups and search are replaced"),
     _r("pg-field", BLOCKER, "PostgreSQL-only model field",
        "a JSONField, separate columns or a child table (no MySQL/MariaDB column type matches)"),
     _r("pg-index", BLOCKER, "PostgreSQL-only index type",
        "a plain models.Index (B-tree), or a FULLTEXT index through RunSQL for text search"),
+    _r("pg-index-plain", PERFORMANCE, "PostgreSQL index type built as a plain B-tree on MySQL/MariaDB",
+       "check the queries it served: a GIN/GiST/BRIN/hash index becomes an ordinary B-tree index on the same "
+       "columns there (Django leaves out USING), so containment and range searches lose their index"),
     _r("pg-aggregate", BLOCKER, "PostgreSQL-only aggregate",
-       "django-mysql's GroupConcat for StringAgg, or aggregate in Python"),
+       "django_mysql.models.GroupConcat for StringAgg, or aggregate in Python"),
     _r("pg-search", BLOCKER, "PostgreSQL full-text or trigram search",
        "a FULLTEXT index with MATCH ... AGAINST (custom lookup or raw SQL), or an external search engine"),
     _r("pg-constraint", BLOCKER, "ExclusionConstraint",
@@ -135,13 +140,17 @@ _RULE_LIST = [
     _r("unique-string-ci", BEHAVIOUR, "case-sensitive unique string field",
        "normalise values (e.g. lower()) before saving, or give the column a _bin collation on MySQL/MariaDB",
        "str_unique_case", "str_unique_accent"),
+    _r("text-key", BLOCKER, "TextField as a primary key, unique or indexed",
+       "a CharField with a max_length (up to 768 characters in a utf8mb4 key), or drop the key"),
     _r("db-collation", BLOCKER, "PostgreSQL collation name in db_collation",
        "a MySQL/MariaDB collation (utf8mb4_bin, utf8mb4_unicode_ci) set in a backend-specific migration"),
     _r("index-skipped", PERFORMANCE, "index MySQL/MariaDB silently do not create",
        "a plain index on the columns, or a GeneratedField with db_index=True for an expression",
        "functional_index_lower"),
     _r("constraint-skipped", BEHAVIOUR, "unique constraint MySQL/MariaDB silently do not create",
-       "uniqueness is not enforced there: a GeneratedField plus a plain UniqueConstraint, or a check in code",
+       "the database does not check it there; Django's validate_constraints() (full_clean(), ModelForm) still "
+       "does, but bulk_create(), update() and concurrent saves bypass it: a GeneratedField plus a plain "
+       "UniqueConstraint, or a select_for_update() check in code",
        "conditional_unique_constraint", "functional_unique_lower"),
     _r("in-sliced-subquery", BLOCKER, "sliced queryset inside __in",
        "MySQL/MariaDB reject LIMIT inside IN (subquery): list() the ids first, or join on a subquery",
@@ -169,6 +178,9 @@ _RULE_LIST = [
        "check the strings it is built from by hand, or move the query to the ORM"),
     _r("pg-sql-expression", BLOCKER, "custom lookup, expression or field with PostgreSQL SQL",
        "give the class an as_mysql() method (or a vendor branch) with MySQL/MariaDB SQL"),
+    _r("vendor-refusal", BLOCKER, "code that refuses MySQL/MariaDB: it raises, exits or drops work there",
+       "give the MySQL/MariaDB side real code (a per-vendor branch that does the work), or remove the refusal "
+       "once the code it protects is portable"),
     _r("python-syntax", BLOCKER, "file that is not valid Python",
        "fix it, or leave it out with --exclude: the audit cannot vouch for code it could not read"),
 ]

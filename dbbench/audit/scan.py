@@ -37,9 +37,9 @@ from typing import Any
 import sqlglot
 
 from dbbench.audit import baseline as baselines
-from dbbench.audit import fields, guards
+from dbbench.audit import fields, guards, plan, program
 from dbbench.audit.auditor import ModuleAuditor, area_of
-from dbbench.audit.render import render_markdown, render_text, summary_line
+from dbbench.audit.render import render_explain, render_markdown, render_text, summary_line
 from dbbench.audit.rules import (
     BLOCKER,
     DIFFERING_JSON_LOOKUPS,
@@ -53,7 +53,16 @@ from dbbench.audit.rules import (
 from dbbench.errors import ConfigError
 from dbbench.files import SOURCE_LIMIT, read_regular
 
-__all__ = ["AuditResult", "audit_path", "python_files", "render_markdown", "render_text", "summary_line"]
+__all__ = [
+    "AuditResult",
+    "audit_path",
+    "explain_spec",
+    "python_files",
+    "render_explain",
+    "render_markdown",
+    "render_text",
+    "summary_line",
+]
 
 # Folders that hold other people's code or build output, never the project's own source.
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", ".git", ".hg", ".tox", ".nox", ".venv"})
@@ -104,6 +113,7 @@ class AuditResult:
             "differing_json_lookups": sorted(self.json_notes),
             "sqlglot": sqlglot.__version__,
         }
+        data["root_causes"] = plan.root_causes(data["findings"])
         if self.baseline_used:
             data["new_findings"] = len(self.new_findings)
         return data
@@ -171,6 +181,7 @@ def audit_path(
     result = AuditResult(str(path), len(files), json_notes=notes, target=target)
 
     index = fields.FieldIndex()
+    whole = program.Program()  # the project-wide pass: guards, lookups and registrations across modules
     readable: list[tuple[Path, str]] = []
     for file in files:  # pass 1: the project-wide field index (each tree is dropped once read: see Memory above)
         rel = file.relative_to(root).as_posix()
@@ -180,7 +191,10 @@ def audit_path(
             result.findings.append(_unreadable(rel, exc))
             continue
         try:
-            index.add_file(ast.parse(source, filename=rel))
+            tree = ast.parse(source, filename=rel)
+            index.add_file(tree)
+            whole.add_file(rel, tree, source)
+            del tree
             readable.append((file, rel))
         except SyntaxError as exc:
             _unparsed(result, rel, exc, index, notes, target, source)
@@ -194,7 +208,7 @@ def audit_path(
     for file, rel in readable:  # pass 2: the rules
         try:
             source = _read(file)
-            auditor = ModuleAuditor(rel, source, index, notes, target, guard_functions)
+            auditor = ModuleAuditor(rel, source, index, notes, target, guard_functions, whole)
             result.findings.extend(auditor.run(ast.parse(source, filename=rel)))
             result.ignored += auditor.ignored
         except Exception as exc:
@@ -245,6 +259,22 @@ def _unparsed(
     auditor = ModuleAuditor(rel, source, index, notes, target)
     auditor.scan_strings(source)
     result.findings.extend(auditor.findings)
+
+
+def explain_spec(spec: str, root: str | Path) -> str:
+    """``--explain`` takes FILE:LINE, FILE relative to the audited folder (or under it as typed): the same spelling
+    as the findings' ``file:line``."""
+    file, _, line = spec.rpartition(":")
+    if not file or not line.isdigit():
+        raise ConfigError(f"audit: --explain {spec}: expected FILE:LINE, e.g. shop/views.py:42")
+    base = Path(root)
+    candidate = Path(file)
+    if candidate.is_absolute() or candidate.parts[: len(base.parts)] == base.parts:
+        try:
+            file = candidate.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            raise ConfigError(f"audit: --explain {spec}: {file} is not under {root}") from None
+    return f"{file}:{int(line)}"
 
 
 def check_output(path: Path) -> Path:

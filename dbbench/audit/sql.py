@@ -172,6 +172,7 @@ _NODES: dict[type[exp.Expression], Construct] = {
     exp.Fetch: _c("FETCH FIRST n ROWS", REWRITE, "LIMIT n"),
     exp.NullSafeEQ: _c("IS NOT DISTINCT FROM", REWRITE, "<=>"),
     exp.NullSafeNEQ: _c("IS DISTINCT FROM", REWRITE, "NOT (a <=> b)"),
+    exp.Host: _c("host()", UNTRANSLATABLE, _INET),
     exp.Uuid: _c("gen_random_uuid()", REWRITE, "UUID()"),
     exp.GroupConcat: _c(
         "string_agg()", REWRITE, "GROUP_CONCAT (MySQL truncates at group_concat_max_len, 1024 bytes by default)"
@@ -254,8 +255,27 @@ _PG_FUNCTIONS = frozenset(
         "quote_literal",
         "initcap",
         "btrim",
+        # inet/cidr functions (MySQL/MariaDB have no network types) and TEXT(x), PostgreSQL's function-style cast
+        "host",
+        "hostmask",
+        "masklen",
+        "netmask",
+        "network",
+        "broadcast",
+        "set_masklen",
+        "inet_same_family",
+        "inet_merge",
+        "abbrev",
+        "family",
+        "text",
     }
 )
+ADVISORY_LOCK_ADVICE = (
+    "django_mysql.locks.Lock (GET_LOCK/RELEASE_LOCK): MySQL/MariaDB locks are named strings and held by the "
+    "session, not the transaction, so release them yourself (a with-block); there is no shared mode"
+)
+# PostgreSQL operators sqlglot cannot read (so a template using them would otherwise pass unnoticed).
+PG_OPERATORS = re.compile(r"(>>=|<<=|-\|-|&<|&>|<->|\?\||\?&|@@@?|#>>?|<@|@>|&&|!~\*?|~\*)")
 # Statements sqlglot keeps as opaque commands that only PostgreSQL has; other opaque commands are "unparsed".
 _PG_STATEMENTS: dict[str, str] = {
     **dict.fromkeys(
@@ -331,8 +351,77 @@ def _quiet_sqlglot() -> Iterator[None]:
         logger.setLevel(level)
 
 
+# What sqlglot quietly rewrites for MySQL, so that the SQL as written does not run there: cast types MariaDB's
+# CAST rejects (checked on MariaDB 10.11: BOOLEAN, TEXT, BIGINT, SMALLINT, TIMESTAMP fail; INTEGER, INT, VARCHAR,
+# CHAR, DATE, DECIMAL, FLOAT pass), and reserved words used as bare names (MySQL's list, less the MySQL 8 window
+# words MariaDB accepts, such as rank and groups).
+_CAST_TYPES = frozenset(
+    [
+        "INT",
+        "UINT",
+        "CHAR",
+        "NCHAR",
+        "VARCHAR",
+        "NVARCHAR",
+        "BINARY",
+        "VARBINARY",
+        "DATE",
+        "DATETIME",
+        "TIME",
+        "DECIMAL",
+        "DOUBLE",
+        "FLOAT",
+        "JSON",
+    ]
+)
+_MARIADB_NAMES = frozenset(
+    [
+        "cume_dist",
+        "dense_rank",
+        "empty",
+        "first_value",
+        "grouping",
+        "groups",
+        "json_table",
+        "lag",
+        "last_value",
+        "lateral",
+        "lead",
+        "nth_value",
+        "ntile",
+        "of",
+        "percent_rank",
+        "rank",
+        "system",
+        "window",
+    ]
+)
+_RESERVED = frozenset(MySQL.Generator.RESERVED_KEYWORDS) - _MARIADB_NAMES
+
+
+def _as_written(node: exp.Expression) -> Construct | None:
+    if isinstance(node, exp.Cast) and isinstance(node.to, exp.DataType):
+        name = node.to.this.name if isinstance(node.to.this, exp.DataType.Type) else ""
+        if name and name not in _CAST_TYPES and name not in _TYPES:
+            return _c(f"CAST(... AS {name}) does not run as written", REWRITE, "a type MySQL/MariaDB's CAST takes")
+    if isinstance(node, exp.Identifier) and not node.quoted and node.name.lower() in _RESERVED:
+        parent = node.parent
+        if isinstance(parent, exp.Column) and parent.args.get("table") is not None:
+            return None  # t.order: MySQL takes a reserved word after a qualifier
+        if isinstance(parent, exp.Column | exp.Table | exp.TableAlias | exp.Alias | exp.ColumnDef):
+            return _c(
+                f"reserved word {node.name} as a name does not run as written",
+                REWRITE,
+                "quote it with backticks on MySQL/MariaDB",
+            )
+    return None
+
+
 def _classify(node: exp.Expression) -> Construct | None:
     """The construct a node stands for, or None when it is portable."""
+    written = _as_written(node)
+    if written is not None:
+        return written
     if isinstance(node, exp.Distinct) and node.args.get("on") is not None:
         return _c("DISTINCT ON", REWRITE, "ROW_NUMBER() OVER (PARTITION BY ...) in a subquery (sqlglot's rewrite)")
     if isinstance(node, exp.Identifier) and node.quoted:
@@ -381,6 +470,8 @@ def _classify(node: exp.Expression) -> Construct | None:
         return None
     if isinstance(node, exp.Anonymous):
         fname = node.name.lower()
+        if "advisory" in fname and fname.startswith("pg_"):
+            return _c(f"{fname}()", UNTRANSLATABLE, ADVISORY_LOCK_ADVICE)
         if fname in _PG_FUNCTIONS or fname.startswith(_PG_FUNCTION_PREFIXES):
             return _c(f"{fname}()", UNTRANSLATABLE, "a MySQL/MariaDB function chosen by hand (none is equivalent)")
         return None
@@ -490,6 +581,7 @@ def _check(sql: str, fragment: str | None) -> SqlCheck:
             generator = _DjangoMySQL().generator(unsupported_level=ErrorLevel.IGNORE)
             rendered.append(generator.generate(_fragment_of(tree, fragment)))
             messages.extend(generator.unsupported_messages)
+
         for message in messages:
             construct = _c(f"sqlglot: {message}", UNTRANSLATABLE, "redesign this part by hand")
             if construct not in seen:
@@ -502,13 +594,16 @@ def _check(sql: str, fragment: str | None) -> SqlCheck:
     return result
 
 
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
 def _statement_precheck(sql: str) -> SqlCheck | None:
     """Statements decided from their first words, before sqlglot (which misreads some, e.g. LISTEN x)."""
     result = SqlCheck()
     if _TRANSACTION_CONTROL.fullmatch(sql):
         result.translation = sql.strip()
         return result
-    words = sql.upper().split()
+    words = _COMMENTS.sub(" ", sql).upper().split()  # a leading "-- source" line must not hide a DO block
     lead = next((w for w in (" ".join(words[:2]), words[0] if words else "") if w in _PG_STATEMENTS), None)
     if lead:
         label = " ".join(words[:4]) if lead == "CREATE OR" else lead  # CREATE OR REPLACE FUNCTION

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dbbench.audit import catalog, guards
-from dbbench.audit.astutil import chain_names
+from dbbench.audit.astutil import chain_names, root_name
 from dbbench.audit.rules import MYSQL8
-from dbbench.audit.sql import REWRITE, SEMANTICS, UNTRANSLATABLE, check_mysql, check_sql
+from dbbench.audit.sql import PG_OPERATORS, REWRITE, SEMANTICS, UNTRANSLATABLE, check_mysql, check_sql
 
 _TEMPLATE_VARS = re.compile(r"%\(\w+\)s|%s")
 # Constructs MySQL 8 has (MariaDB does not): not a finding when the target is MySQL 8.
@@ -56,6 +56,11 @@ class SqlRules:
             manager = bool({"objects", "_default_manager", "using"} & set(chain_names(receiver)))
             self._check_sql(arg(0, "raw_query"), ".raw()", strict=manager)
         elif method and name in ("execute", "executemany") and receiver is not None:
+            if self._foreign_database(receiver):
+                return  # sqlite3.connect(...).cursor(): a side database, not the project's Django one
+            names = {root_name(receiver), *chain_names(receiver)}
+            if "sqlite3" in self.imports and not {"connection", "connections", "schema_editor"} & names:
+                return  # a module working on its own sqlite3 file (conn: sqlite3.Connection passed in)
             cursorish = isinstance(receiver, ast.Call) and callee(receiver.func) == "cursor"
             cursorish = cursorish or bool(catalog.CURSOR_NAME.search(callee(receiver)))
             self._check_sql(arg(0, "sql", "operation", "query"), f"{name}()", strict=cursorish)
@@ -70,7 +75,13 @@ class SqlRules:
             # ", ".join(f"pg_advisory_xact_lock({k})" for k in keys): the element is the SQL to read
             comp = node.args[0]
             if isinstance(comp, ast.GeneratorExp | ast.ListComp):
-                self._check_sql(comp.elt, "joined SQL", strict=False, fragment="expression", only_untranslatable=True)
+                # a conditional element (f"a({k})" if shared else f"b({k})") is both of its SQL texts
+                parts = [comp.elt.body, comp.elt.orelse] if isinstance(comp.elt, ast.IfExp) else [comp.elt]
+                texts = [self._sql_text(p) for p in parts]
+                text = ", ".join(t for t in texts if t) if all(texts) else None
+                self._check_sql(
+                    comp.elt, "joined SQL", strict=False, fragment="expression", only_untranslatable=True, text=text
+                )
         if "template" in kw or "function" in kw:
             self._check_template(kw.get("template"), kw.get("function"), f"{name}(template=...)", kw.get("arg_joiner"))
 
@@ -82,12 +93,20 @@ class SqlRules:
         strict: bool,
         fragment: str | None = None,
         only_untranslatable: bool = False,
+        text: str | None = None,
     ) -> None:
         if node is None or (isinstance(node, ast.Attribute) and node.attr == "noop"):
             return
-        text = self._sql_text(node)
+        text = text if text is not None else self._sql_text(node)
+        if text is None and isinstance(node, ast.Name) and self._scopes:
+            choices = self._scopes[-1].bindings(node.id)  # sql = "..." in each branch of an if: check each
+            texts = [self._sql_text(value) for value in choices]
+            if len(texts) > 1 and all(t is not None for t in texts):
+                for choice in dict.fromkeys(texts):
+                    self._check_sql(node, via, strict=strict, fragment=fragment, text=choice)
+                return
         if text is None:
-            if strict:
+            if strict and not self._djangos_own(node):
                 self.report("raw-sql-dynamic", node, f"{via}: SQL built at run time; dbbench cannot check it")
             return
         if text is not None and not text.strip():
@@ -148,11 +167,62 @@ class SqlRules:
             check = check_sql(text, fragment="expression")
             if not check.parse_error:
                 self._report_custom(template, via, check)
+            else:
+                self._pg_operators(template, via, text)
         elif fname and re.fullmatch(r"\w+", fname):
             check = check_sql(f"{fname}({catalog.EXPR})", fragment="expression")
             self._report_custom(function, via.replace("template", "function"), check)
 
+    def _foreign_database(self, node: ast.expr, depth: int = 0) -> bool:
+        """A cursor or connection made by a DB-API module directly (``sqlite3.connect(...)``), never Django's."""
+        if depth > 5:
+            return False
+        if isinstance(node, ast.Call):
+            if _FOREIGN_DRIVERS & set(chain_names(node.func)):
+                return True
+            func = node.func
+            return isinstance(func, ast.Attribute) and self._foreign_database(func.value, depth + 1)
+        if isinstance(node, ast.Attribute):
+            return self._foreign_database(node.value, depth + 1)
+        if isinstance(node, ast.Name):
+            for scope in reversed(self._scopes):
+                if node.id in scope:
+                    value = scope[node.id]
+                    return value is not None and self._foreign_database(value, depth + 1)
+        return False
+
+    def _pg_operators(self, node: ast.AST, via: str, text: str) -> None:
+        """SQL sqlglot cannot read (``%s >>= %s``): PostgreSQL-only operators found by pattern."""
+        found = sorted(set(PG_OPERATORS.findall(text)))
+        if found:
+            if self.guard is not None and self.guard.kind in (guards.MYSQL, guards.OTHER):
+                return
+            labels = ", ".join(f"{op} operator" for op in found)
+            advice = "no MySQL/MariaDB operator: an as_mysql() with equivalent SQL, or filter in Python"
+            self.report("pg-sql-expression", node, f"{via}: PostgreSQL SQL: {labels}", advice)
+
+    def _djangos_own(self, node: ast.expr) -> bool:
+        """SQL Django writes per vendor itself: ``connection.ops.sequence_reset_sql(...)`` (or ``sql_flush``), run
+        directly, through a name, or by a loop over it."""
+        if _from_ops(node):
+            return True
+        if not isinstance(node, ast.Name) or not self._scopes:
+            return False
+        scope = self._scopes[-1]
+        value = scope.get(node.id)
+        if value is not None:
+            return _from_ops(value)
+        for sub in _walk_scope(scope.body):
+            if isinstance(sub, ast.For) and isinstance(sub.target, ast.Name) and sub.target.id == node.id:
+                source = sub.iter
+                if isinstance(source, ast.Name):
+                    source = scope.get(source.id) or source
+                return _from_ops(source)
+        return False
+
     def _report_custom(self, node: ast.AST, via: str, check: Any) -> None:
+        if self.guard is not None and self.guard.kind in (guards.MYSQL, guards.OTHER):
+            return  # SQL for MySQL/MariaDB (or SQLite/Oracle) only: never judged as PostgreSQL
         bad = [*check.of_kind(UNTRANSLATABLE), *check.of_kind(REWRITE)]
         if bad:
             self.report("pg-sql-expression", node, f"{via}: PostgreSQL SQL: {_labels(bad)}", _advice(bad))
@@ -182,6 +252,8 @@ class SqlRules:
                     check = check_sql(_TEMPLATE_VARS.sub(catalog.EXPR, text), fragment="expression")
                     if not check.parse_error:
                         self._report_custom(first, f"{node.name}()", check)
+                    else:
+                        self._pg_operators(first, f"{node.name}()", text)
 
     def scan_strings(self, source: str) -> None:
         """For a file this Python cannot parse: read SQL-looking string literals with a regex."""
@@ -229,11 +301,19 @@ class SqlRules:
         return None
 
 
+_FOREIGN_DRIVERS = frozenset({"sqlite3", "duckdb", "apsw", "clickhouse_driver", "pymssql", "cx_Oracle", "oracledb"})
+
+
+def _from_ops(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and "ops" in chain_names(node.func)
+
+
 class LazyScope:
     """A scope's constants, computed on the first SQL name looked up in it (most scopes never are)."""
 
     def __init__(self, body: list[ast.stmt], params: Iterable[str]) -> None:
         self._body, self._params = body, tuple(params)
+        self.body = body
         self._names: dict[str, ast.expr | None] | None = None
 
     @property
@@ -250,6 +330,20 @@ class LazyScope:
 
     def get(self, name: str) -> ast.expr | None:
         return self.names.get(name)
+
+    def bindings(self, name: str) -> list[ast.expr]:
+        """Every value a name is bound to by a plain assignment in this scope (empty if any other binding)."""
+        found: list[ast.expr] = []
+        for node in _walk_scope(self.body):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+                if len(node.targets) != 1:
+                    return []
+                found.append(node.value)
+            elif isinstance(node, ast.For | ast.AugAssign | ast.NamedExpr) and name in {
+                n.id for n in ast.walk(getattr(node, "target", node)) if isinstance(n, ast.Name)
+            }:
+                return []
+        return found
 
 
 def constants(body: list[ast.stmt], params: Iterable[str]) -> dict[str, ast.expr | None]:
@@ -303,4 +397,7 @@ def _labels(constructs: list[Any]) -> str:
 
 
 def _advice(constructs: list[Any]) -> str:
-    return "; ".join(f"{c.label}: {c.advice}" for c in constructs)
+    by_advice: dict[str, list[str]] = {}  # constructs that share advice (two advisory lock calls) share one line
+    for c in constructs:
+        by_advice.setdefault(c.advice, []).append(c.label)
+    return "; ".join(f"{', '.join(labels)}: {advice}" for advice, labels in by_advice.items())

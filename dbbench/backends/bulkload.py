@@ -13,10 +13,10 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections
-from django.db.models import Model
+from django.db.models import Field, Model
 
 from dbbench.backends.spec import FOREIGN_KEY, BackendSpec, Deferrable
 from dbbench.backends.targets import Target
@@ -48,7 +48,7 @@ class BatchFile:
             self._fd, self._tmp = tempfile.mkstemp(prefix=f"dbbench-{label}-", suffix=".tsv")
             self.path = self._tmp
 
-    def write(self, chunk: bytes, rows: int) -> None:
+    def write(self, chunk: bytes | bytearray, rows: int) -> None:
         view = memoryview(chunk)
         while view:
             view = view[os.write(self._fd, view) :]
@@ -183,7 +183,8 @@ def rebuild_constraints(spec: BackendSpec, cursor: Any) -> int:
 
 def read_rows(model: type[Model], columns: Sequence[str], path: str) -> list[dict[str, Any]]:
     """Parse a batch file back into field values (the ``bulk_create`` fallback and tests use it)."""
-    fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
+    # Concrete columns only (a batch file holds no relation objects): each is a Field.
+    fields = [cast(Field, model._meta.get_field(c.removesuffix("_id"))) for c in columns]
     kinds = [f.get_internal_type() for f in fields]
     rows = []
     with open(path, encoding="utf-8") as handle:

@@ -439,6 +439,10 @@ class MySQLSpec(BackendSpec):
     finite_floats_only = True
     duration_limit_us = (1 << 63) - 1
 
+    def json_rewritten_sql(self, column: str) -> str:
+        # Raw non-ASCII (MySQL 8's JSON type, text another client wrote) or a \u escape of a code point >= 0x80.
+        return f"{self.quote_name(column)} REGEXP '[^[:ascii:]]|\\\\\\\\u(00[89a-fA-F]|0[1-9a-fA-F]|[1-9a-fA-F])'"
+
     def fold_text_sql(self, column: str) -> str:
         return f"LOWER(TRIM(TRAILING ' ' FROM {self.quote_name(column)}))"
 

@@ -24,6 +24,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -272,13 +273,13 @@ def _restore(
 
     if operation.inserts:
         for alias, run in runs.items():
-            guarded(alias, lambda run=run, alias=alias: _remove_added(run, subjects[alias].last_id))
+            guarded(alias, partial(_remove_added, run, subjects[alias].last_id))
     for alias, pk, score in reversed(originals):
-        guarded(alias, lambda alias=alias, pk=pk, score=score: _w().restore_scores(alias, {pk: score}))
+        guarded(alias, partial(_w().restore_scores, alias, {pk: score}))
     if originals:
         for alias in {a for a, _, _ in originals}:
             # The old row versions of an UPDATE are dead rows too (PostgreSQL).
-            guarded(alias, lambda alias=alias: _w().reclaim_space(alias))
+            guarded(alias, partial(_w().reclaim_space, alias))
 
 
 def check_data(runs: Mapping[str, BackendRun], operation: w.Operation, size: int) -> None:

@@ -468,9 +468,10 @@ def _calibrate(suite: Suite, subjects: list[Any], runs: dict[str, Any], size: in
         timings = runs[subject.alias].timings
         if not timings:
             continue
-        found = calibrate(subject).as_dict()
-        found["harness_ms"] = round(statistics.median(timings) * 1e3, 4)
-        found["harness_over_bare"] = round(found["harness_ms"] / max(float(found["bare_driver_ms"]), 1e-9), 3)
+        bare = calibrate(subject)
+        found = bare.as_dict()
+        found["harness_ms"] = harness_ms = round(statistics.median(timings) * 1e3, 4)
+        found["harness_over_bare"] = round(harness_ms / max(round(bare.bare_driver_ms, 4), 1e-9), 3)
         found["size"] = size
         suite.calibration[subject.alias] = found
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections, transaction
 from django.db.models import Avg, Count, Max, QuerySet
@@ -195,7 +195,7 @@ def compile_insert(using: str, objs: Sequence[QuizAttempt]) -> tuple[Statement, 
     features = connections[using].features
     returns = features.can_return_columns_from_insert if len(objs) == 1 else features.can_return_rows_from_bulk_insert
     query = InsertQuery(QuizAttempt)
-    query.insert_values(fields, objs)
+    query.insert_values(fields, list(objs))
     compiler = query.get_compiler(using=using)
     compiler.returning_fields = opts.db_returning_fields if returns else None
     return tuple(compiler.as_sql())
@@ -203,7 +203,7 @@ def compile_insert(using: str, objs: Sequence[QuizAttempt]) -> tuple[Statement, 
 
 def compile_update(qs: QuerySet[Any, Any], **values: Any) -> Statement:
     """The UPDATE that ``qs.update(**values)`` sends."""
-    query = qs.query.chain(UpdateQuery)
+    query = cast(UpdateQuery, qs.query.chain(UpdateQuery))
     query.add_update_values(values)
     query.clear_select_clause()
     return query.get_compiler(using=qs.db).as_sql()

@@ -28,6 +28,7 @@ import sysconfig
 import threading
 import time
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 CONFIG_ENV = "DBBENCH_CAPTURE"  # JSON: {"dir": ..., "keep": ..., "params": ..., "project": {...}, ...}
@@ -37,14 +38,15 @@ FLUSH_EVERY_S = 5.0
 # Statements that are Django's own transaction bookkeeping (atomic blocks, test cases): not the app's queries.
 _BOOKKEEPING = ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "START TRANSACTION", "SET ")
 
-_SETUP_FILES = tuple(
-    os.path.join("django", *parts)
+_SETUP_PARTS = tuple(
+    os.sep + os.path.join("django", *parts)
     for parts in (
         ("db", "backends", "base", "creation.py"),
-        ("db", "migrations", "executor.py"),
+        ("db", "migrations", ""),
         ("core", "management", "commands", "migrate.py"),
         ("core", "management", "commands", "flush.py"),
         ("core", "management", "sql.py"),
+        ("core", "checks", ""),
     )
 )
 
@@ -110,7 +112,7 @@ class Recorder:
         return [r + os.sep for r in roots]
 
     def call_site(self) -> str:
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None:
             name = frame.f_code.co_filename
             if not name.startswith(self.roots) and not name.startswith("<"):
@@ -121,9 +123,10 @@ class Recorder:
         return ""
 
     def in_setup(self) -> bool:
-        frame = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)
         while frame is not None:
-            if frame.f_code.co_filename.endswith(_SETUP_FILES):
+            name = frame.f_code.co_filename
+            if any(part in name for part in _SETUP_PARTS):
                 return True
             frame = frame.f_back
         return False
@@ -199,10 +202,14 @@ class Recorder:
             return
         path = os.path.join(self.dir, f"part-{os.getpid()}.json")
         tmp = f"{path}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the user's data: private from the start
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(part, handle)
-        os.replace(tmp, path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the user's data: private from the start
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(part, handle)
+            os.replace(tmp, path)
+        except OSError as exc:  # the folder went away (capture ended): never break the app for it
+            self.active = False
+            print(f"dbbench capture: stopped recording: cannot write {path}: {exc.strerror}", file=sys.stderr)
 
 
 def _pickled(value: Any) -> str | None:
@@ -241,7 +248,7 @@ def install(config: dict[str, Any]) -> Recorder:
     for cls in (compiler.SQLCompiler, compiler.SQLInsertCompiler, compiler.SQLUpdateCompiler):
         if "execute_sql" in vars(cls):
             cls.execute_sql = _noting(cls.execute_sql)  # type: ignore[method-assign]
-    original = utils.CursorWrapper._execute_with_wrappers
+    original = utils.CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]  # Django's private hook
 
     def execute(self: Any, sql: str, params: Any, many: bool, executor: Callable[..., Any]) -> Any:
         if not recorder.active or not getattr(_local, "on", recorder.default_on):
@@ -256,7 +263,7 @@ def install(config: dict[str, Any]) -> Recorder:
             _local.query = query
             recorder.record(self.db.vendor, sql, params, many, seconds, query)
 
-    utils.CursorWrapper._execute_with_wrappers = execute  # type: ignore[method-assign]
+    utils.CursorWrapper._execute_with_wrappers = execute  # type: ignore[attr-defined]
     atexit.register(recorder.flush)
     return recorder
 

@@ -58,7 +58,7 @@ class LoadConfig:
     p95_threshold_ms: float = loadstats.DEFAULT_P95_THRESHOLD_MS
     expected_users: int | None = None  # the team's own peak: the report gives each configuration's p95 there
     max_failure_rate: float = loadstats.DEFAULT_MAX_FAILURE_RATE
-    # Every tier's CPU and memory (load/tiers.py) and the site's Server-Timing (quiz/timing.py); off measures
+    # Every tier's CPU and memory (load/tiers.py) and the site's Server-Timing (load/timing.py); off measures
     # what measuring costs.
     measure: bool = True
     # The single small box (servers/box.py): the app server and the database server under test in one limit of

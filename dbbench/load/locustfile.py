@@ -65,11 +65,12 @@ def _init(environment: Environment, **_: Any) -> None:
 
 
 def _reset_worker(environment: Environment, msg: Any, **_: Any) -> None:
+    assert environment.runner is not None  # a message reaches a worker through its runner
     environment.runner.stats.reset_all()
     _timing.reset()
 
 
-# Server-Timing of every response (quiz/timing.py): SQL time and the request's time inside Django, beside the
+# Server-Timing of every response (load/timing.py): SQL time and the request's time inside Django, beside the
 # whole request as Locust saw it. Workers send theirs with each report to the master, which merges them.
 _timing = TimingHistograms()
 TIMING_KEY = "dbbench_timing"
@@ -118,6 +119,7 @@ def _spawned(user_count: int, **_: Any) -> None:
 def _reset(environment: Environment) -> None:
     if isinstance(environment.runner, MasterRunner):
         environment.runner.send_message(RESET_MESSAGE)  # workers drop what they have not reported yet
+    assert environment.runner is not None  # the test is running: _init saw its runner
     environment.runner.stats.reset_all()
     _timing.reset()
     _window["reset_at"] = time.time()

@@ -17,8 +17,8 @@ from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.errors import DbbenchError, mask_secrets
 from dbbench.load.config import LoadConfig
 from dbbench.load.shapes import ENV_SHAPES_DIR
+from dbbench.load.timing import ENV_SERVER_TIMING
 from dbbench.load.variants import Variant
-from dbbench.quiz.timing import ENV_SERVER_TIMING
 
 STARTUP_TIMEOUT_S = 30.0  # gunicorn importing Django and answering /health/
 MAX_LOG_BYTES = 4 * 1024 * 1024  # a step's share of the site log read for its errors; enough for thousands of 500s
@@ -120,15 +120,16 @@ def start_site(
     process)`` once /health/ answers. ``target`` is where the site connects (see :func:`site_env`); ``enter``
     runs in gunicorn's process before exec (the single box's control groups)."""
     port = processes.free_port(config.listen)
+    workers, threads = variant.gunicorn(config)
     argv = [
         sys.executable,
         "-m",
         "gunicorn",
         "dbbench.quiz.wsgi:application",
         f"--bind={config.listen}:{port}",
-        f"--workers={config.workers}",
-        f"--threads={config.threads}",
-        f"--worker-class={'gthread' if config.threads > 1 else 'sync'}",
+        f"--workers={workers}",
+        f"--threads={threads}",
+        f"--worker-class={'gthread' if threads > 1 else 'sync'}",
         "--timeout=30",
         "--preload",  # import Django once, before forking: workers start in milliseconds
         "--graceful-timeout=5",
@@ -147,7 +148,7 @@ def start_site(
     url = f"http://{connect_host(config.listen)}:{port}"
     try:
         wait_ready(url, server, target)
-        warm_up(url, config.workers * config.threads)
+        warm_up(url, workers * threads)
     except BaseException:
         processes.stop(server)
         raise

@@ -51,7 +51,7 @@ class StepFigures:
     locust_note: str | None = None  # what dbbench did about it, e.g. "locust saturated ...: 2 workers used"
     started_at: float | None = None  # the measured window, wall-clock (time.time()): the tiers' figures use it
     stopped_at: float | None = None
-    # Server-Timing (quiz/timing.py): sql_/app_/request_ p50, p95 and mean in ms, sql_share, timed_requests.
+    # Server-Timing (load/timing.py): sql_/app_/request_ p50, p95 and mean in ms, sql_share, timed_requests.
     timing: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -244,7 +244,7 @@ def timing_figures(data: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def percentile(histogram: Mapping[float, int], fraction: float) -> float:
+def percentile(histogram: Mapping[Any, int], fraction: float) -> float:
     """Nearest-rank percentile of a ``{response_ms: count}`` histogram (0 for an empty one)."""
     total = sum(histogram.values())
     if total <= 0:
@@ -283,7 +283,7 @@ def step_figures(locust: Mapping[str, Any], users: int) -> StepFigures:
         endpoints[name] = Endpoint(
             int(e.get("num_requests") or 0), int(e.get("num_failures") or 0), percentile(h, 0.5), percentile(h, 0.95)
         )
-    errors = [
+    errors: list[dict[str, Any]] = [
         {
             "endpoint": f"{e.get('method', '')} {e.get('name', '')}".strip(),
             "error": str(e.get("error")),

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbbench import processes
 from dbbench.backends.database import exclusive_all
+from dbbench.backends.spec import ServerRecord
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, mask_secrets
 from dbbench.load import bottleneck
@@ -87,7 +88,7 @@ class SiteData:
     quizzes: int
     student_ids: str
     last_attempt_id: int
-    server: dict[str, Any]
+    server: ServerRecord
 
 
 def default_output() -> Path:
@@ -154,6 +155,7 @@ def open_box(targets: Sequence[Target], config: LoadConfig) -> Boxed | None:
     from dbbench.servers.box import Boxed, check_fits
     from dbbench.servers.session import managed_entry
 
+    workers = max([v.gunicorn(config)[0] for v in variants_for(targets, config)] or [config.workers])
     for target in targets:
         entry = managed_entry(target)
         if entry is None:
@@ -161,9 +163,8 @@ def open_box(targets: Sequence[Target], config: LoadConfig) -> Boxed | None:
                 f"--box: {target.name} is not a server dbbench started; only those are moved into the box "
                 "(a server given by URL is not dbbench's to limit)"
             )
-        check_fits(
-            box, int((entry.get("profile") or {}).get("buffers") or entry.get("memory_bytes") or 0), config.workers
-        )
+        profile = entry.get("profile")
+        check_fits(box, int((profile and profile.get("buffers")) or entry.get("memory_bytes") or 0), workers)
     return Boxed(box)
 
 
@@ -389,8 +390,9 @@ def declare_tiers(
 ) -> None:
     """The tiers of one variant's sweep: the app server, the database server (found by its listening port, so a
     server given by URL is measured too when it runs here), the pooler in front of it, and dbbench itself."""
-    threads = f" x {config.threads} threads" if config.threads > 1 else ""
-    sampler.set(APP, f"app server (gunicorn, {config.workers} workers{threads})", [site_pid], cap=config.workers)
+    workers, threads = variant.gunicorn(config)
+    each = f" x {threads} threads" if threads > 1 else ""
+    sampler.set(APP, f"app server (gunicorn, {workers} workers{each})", [site_pid], cap=workers)
     database = f"{run['vendor']} {run['version']}".strip()
     pid, why = listener(variant.target.host, variant.target.port)
     sampler.set(DATABASE, database, [pid] if pid else [], unknown=why)

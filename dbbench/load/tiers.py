@@ -206,7 +206,8 @@ class TierSampler:
                 ticks[tier] = ticks.get(tier, 0) + stat.total - (seen[1] if seen else 0)
                 current[pid] = (tier, stat.total)
             for pid, (tier, total) in self._prev.items():
-                if pid not in now:  # reaped: its reaper's children's time now holds all of it
+                # Reaped: its reaper's (an orphan's: init's) children's time now holds all of it.
+                if pid not in now:
                     ticks[tier] = ticks.get(tier, 0) - total
             first = not self._prev
             self._prev = current
@@ -241,7 +242,7 @@ class TierSampler:
         figures: dict[str, Any] = {}
         for key, tier in tiers.items():
             figures[key] = tier_figures(tier, inside)
-        found = {"tiers": figures, "cpu_accounting": accounting(inside, list(tiers))}
+        found: dict[str, Any] = {"tiers": figures, "cpu_accounting": accounting(inside, list(tiers))}
         with_shapes = [s for s in inside if s.shapes is not None]
         if len(with_shapes) >= 2:
             first, last = with_shapes[0], with_shapes[-1]

@@ -6,7 +6,10 @@ user's words what adopting it takes, so the report can set "what a setting buys"
 Which variants a target has comes from its backend spec (``django_pool``, ``pooler``), not from its vendor.
 
 Names are stable ids, written into the results and taken by ``--variants``: ``<target>-cma<N>`` for plain
-CONN_MAX_AGE N, ``<target>-pool`` for Django's pool, ``<target>-<pooler>`` (``postgres-pgbouncer``) for a pooler.
+CONN_MAX_AGE N, ``<target>-pool`` for Django's pool, ``<target>-<pooler>`` (``postgres-pgbouncer``) for a pooler,
+and for the baseline ``<target>-cma<N>-w<W>`` (twice the gunicorn workers) and ``<target>-cma<N>-t<T>``
+(``T`` threads per worker): what helps when the app server, not the database, is the limit. Those two run only
+when named: the default set stays the same size.
 """
 
 from __future__ import annotations
@@ -58,6 +61,12 @@ class Variant:
     service: str | None = None  # a key of SERVICES started in front of the target, e.g. "pgbouncer"
     service_options: dict[str, Any] | None = None  # the service's own settings, e.g. {"pool_size": 5}
     disable_server_side_cursors: bool = False  # Django's DISABLE_SERVER_SIDE_CURSORS, needed by transaction pooling
+    workers: int | None = None  # gunicorn --workers instead of the load test's (None: the load test's)
+    threads: int | None = None  # gunicorn --threads (with the gthread worker) instead of the load test's
+
+    def gunicorn(self, config: LoadConfig) -> tuple[int, int]:
+        """The app server's ``(workers, threads)`` for this variant."""
+        return self.workers or config.workers, self.threads or config.threads
 
     @property
     def setting(self) -> str:
@@ -98,6 +107,8 @@ class Variant:
             "service": self.service,
             "service_options": self.service_options,
             "disable_server_side_cursors": self.disable_server_side_cursors,
+            "workers": self.workers,
+            "threads": self.threads,
         }
 
 
@@ -156,6 +167,7 @@ def all_variants(targets: Sequence[Target], config: LoadConfig) -> list[Variant]
     found: list[Variant] = []
     for conn_max_age in config.conn_max_ages:
         found += [_plain(t, base, conn_max_age) for t in targets]
+        found += _app_server(_plain(base, base, conn_max_age), config)
         if conn_max_age == 0:
             found += pooled
     if 0 not in config.conn_max_ages:
@@ -174,8 +186,12 @@ def variants_for(targets: Sequence[Target], config: LoadConfig) -> list[Variant]
         return [
             v
             for v in every
-            if (base and v.target.name == base.name)
-            or (v.pool is None and v.service is None and (ages is None or v.conn_max_age in ages))
+            if v.workers is None
+            and v.threads is None
+            and (
+                (base and v.target.name == base.name)
+                or (v.pool is None and v.service is None and (ages is None or v.conn_max_age in ages))
+            )
         ]
     by_name = {v.name: v for v in every}
     unknown = [name for name in config.variants if name not in by_name]
@@ -207,6 +223,35 @@ def _plain(target: Target, base: Target, conn_max_age: int) -> Variant:
     else:
         kind, change = SETTING, setting
     return Variant(f"{target.name}-cma{conn_max_age}", target, conn_max_age, change_kind=kind, change=change)
+
+
+APP_THREADS = 4  # gthread: four requests at once per worker, each waiting on SQL frees the CPU for another
+
+
+def _app_server(plain: Variant, config: LoadConfig) -> list[Variant]:
+    """More app server for a plain baseline variant: twice the workers, or threads per worker."""
+    setting = f"`CONN_MAX_AGE = {plain.conn_max_age}`"
+    workers = 2 * config.workers
+    return [
+        Variant(
+            f"{plain.name}-w{workers}",
+            plain.target,
+            plain.conn_max_age,
+            change_kind=SETTING,
+            change=f"gunicorn `--workers {workers}` (twice {config.workers}; each worker is a process with its own "
+            f"memory), with {setting}",
+            workers=workers,
+        ),
+        Variant(
+            f"{plain.name}-t{APP_THREADS}",
+            plain.target,
+            plain.conn_max_age,
+            change_kind=SETTING,
+            change=f"gunicorn `--worker-class gthread --threads {APP_THREADS}` ({config.workers} workers), with "
+            f"{setting} (a connection per thread)",
+            threads=APP_THREADS,
+        ),
+    ]
 
 
 def _pooled(target: Target, base: Target, config: LoadConfig) -> list[Variant]:

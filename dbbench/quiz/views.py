@@ -4,7 +4,7 @@ Which database the site uses is a setting, not code: ``DBBENCH_SITE_DB`` (Django
 variable, else ``default``). gunicorn serves one backend with ``settings.all`` and a single target, so
 ``default`` is that target; tests point the views at each alias in turn.
 
-There is no CSRF or session middleware (``settings.MIDDLEWARE`` holds only Server-Timing, quiz/timing.py, and
+There is no CSRF or session middleware (``settings.MIDDLEWARE`` holds only Server-Timing, load/timing.py, and
 CommonMiddleware, for the Host check): the student is named in the request, as a load-test client would after
 logging in. Every view runs a fixed, small number of queries.
 """
@@ -16,7 +16,7 @@ import math
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.db import connections
@@ -70,8 +70,7 @@ def start_quiz(request: HttpRequest, quiz_id: int) -> JsonResponse:
     if quiz is None:
         return _error(404, f"no quiz {quiz_id}")
     questions = Question.objects.using(db).filter(quiz_id=quiz_id).order_by("position")
-    quiz["questions"] = list(questions.values("position", "text", "choices"))
-    return JsonResponse(quiz)
+    return JsonResponse({**quiz, "questions": list(questions.values("position", "text", "choices"))})
 
 
 @require_POST
@@ -120,7 +119,7 @@ def student_history(request: HttpRequest, student_id: int) -> JsonResponse:
         .order_by("-started_at", "-pk")
         .values("id", "quiz_id", "quiz__title", "score", "started_at", "finished_at")[:HISTORY_LIMIT]
     )
-    student["attempts"] = [
+    history = [
         {
             "id": a["id"],
             "quiz": a["quiz_id"],
@@ -131,7 +130,7 @@ def student_history(request: HttpRequest, student_id: int) -> JsonResponse:
         }
         for a in attempts
     ]
-    return JsonResponse(student)
+    return JsonResponse({**student, "attempts": history})
 
 
 @require_GET
@@ -148,8 +147,8 @@ def leaderboard(request: HttpRequest, quiz_id: int) -> JsonResponse:
         .annotate(best=Max("score"), attempts=Count("id"))
         .order_by("-best", "student_id")[:LEADERBOARD_LIMIT]
     )
-    quiz["leaders"] = [{"student": r["student_id"], "best": r["best"], "attempts": r["attempts"]} for r in rows]
-    return JsonResponse(quiz)
+    leaders = [{"student": r["student_id"], "best": r["best"], "attempts": r["attempts"]} for r in rows]
+    return JsonResponse({**quiz, "leaders": leaders})
 
 
 # --- submissions --------------------------------------------------------------------------------------------
@@ -173,7 +172,7 @@ def score_percent(correct: int, total: int) -> int:
     return (200 * correct + total) // (2 * total)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is not a choice
 
 

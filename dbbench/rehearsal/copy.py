@@ -219,9 +219,9 @@ def _read_source(
                 cursor.close()
                 put(("table", model, (total, int(size[0] or 0) if size else 0)))
                 columns = select_as_text(spec, model)[0]
-                for text, rows in source_batches(spec, conn, model, batch_size):
+                for chunk, rows in source_batches(spec, conn, model, batch_size):
                     batch = BatchFile(table)
-                    batch.write(text, rows)
+                    batch.write(chunk, rows)
                     put(("batch", model, (columns, batch)))
                 # Before the next table's COUNT(*), which takes seconds at 10M rows: that is the next table's time.
                 put(("end", model, None))

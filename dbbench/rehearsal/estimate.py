@@ -52,10 +52,15 @@ class Point:
 class Rehearsal(Protocol):
     """What an estimate needs of a rehearsal (``rehearse.Rehearsal``; a protocol keeps the imports one-way)."""
 
-    copies: Sequence[TableCopy]
-    copy_seconds: float
-    verify_seconds: float
-    verify_table_seconds: dict[str, float]
+    # Read-only (properties): a protocol's plain attributes would have to match the implementation's types exactly.
+    @property
+    def copies(self) -> Sequence[TableCopy]: ...
+    @property
+    def copy_seconds(self) -> float: ...
+    @property
+    def verify_seconds(self) -> float: ...
+    @property
+    def verify_table_seconds(self) -> dict[str, float]: ...
 
     @property
     def attempts(self) -> int: ...

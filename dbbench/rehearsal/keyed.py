@@ -9,9 +9,9 @@ and only buckets whose count or sum differ are read back and matched by their ke
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
-from django.db.models import Model
+from django.db.models import Field, Model
 
 from dbbench.rehearsal.compare import CHUNK_IDS, Side, _checksum, _rows, _text
 from dbbench.rehearsal.fields import kind_of, same, text_sql
@@ -30,15 +30,15 @@ def compare_keyed(
     ours, theirs = (job.result() for job in jobs)
     check = TableCheck(table, _rows(ours), _rows(theirs), _checksum(ours), _checksum(theirs), 0)
     for bucket in sorted(b for b in ours.keys() | theirs.keys() if ours.get(b) != theirs.get(b)):
-        jobs = [pool.submit(_bucket_rows, side, model, buckets, bucket) for side in (source, target)]
-        _compare(model, *(job.result() for job in jobs), check, limit)
+        fetches = [pool.submit(_bucket_rows, side, model, buckets, bucket) for side in (source, target)]
+        _compare(model, fetches[0].result(), fetches[1].result(), check, limit)
     return check
 
 
 def _parts(side: Side, model: type[Model], buckets: int) -> tuple[str, str, list[str]]:
     spec = side.target.spec
     texts = [expr for _, expr in text_columns(spec, model)]
-    first = model._meta.get_field(_first_key(model))
+    first = cast(Field, model._meta.get_field(_first_key(model)))  # a key column: a concrete field
     bucket = spec.text_bucket_sql(text_sql(spec, first), buckets)
     return bucket, spec.row_digest_sql(texts), texts
 

@@ -113,7 +113,7 @@ def load_order(models: list[type[Model]]) -> tuple[list[type[Model]], set[str]]:
         return {
             f.related_model._meta.db_table
             for f in model._meta.local_concrete_fields
-            if f.is_relation and f.related_model is not None and f.related_model is not model
+            if f.is_relation and isinstance(f.related_model, type) and f.related_model is not model
         }
 
     tables = {m._meta.db_table for m in models}

@@ -363,9 +363,10 @@ def _same_database(entry: dict[str, Any], target: Target) -> bool:
 def _check_source(src: Target, models: list[type[Model]]) -> None:
     from django.db import Error, connections
 
+    errors: tuple[type[BaseException], ...] = (Error, *src.spec.driver_errors)
     try:
         tables = set(connections[src.name].introspection.table_names())
-    except (Error, *src.spec.driver_errors) as exc:
+    except errors as exc:
         text = mask_secrets(" ".join(str(exc).split()), [src])
         raise DbbenchError(f"{src.name}: cannot read {src.safe_url}: {text}") from None
     missing = [m._meta.db_table for m in models if m._meta.db_table not in tables]

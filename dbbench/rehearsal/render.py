@@ -54,9 +54,9 @@ def render(result: Rehearsal) -> str:
         lines += [f"  {s}" for s in result.smoke]
     if result.conversions:
         lines.append("converted:")
-        for c in result.conversions:
-            lines.append(f"  {c.what}: {c.source} -> {c.target}: {c.note}")
-            lines.append(f"    ({c.columns})")
+        for conv in result.conversions:
+            lines.append(f"  {conv.what}: {conv.source} -> {conv.target}: {conv.note}")
+            lines.append(f"    ({conv.columns})")
     estimates = result.estimates()
     if estimates:
         copy_fit, verify_fit = fits(result)

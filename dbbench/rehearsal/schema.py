@@ -23,9 +23,10 @@ class SchemaMismatch(ConfigError):
 def source_tables(src: Target) -> set[str]:
     from django.db import Error, connections
 
+    errors: tuple[type[BaseException], ...] = (Error, *src.spec.driver_errors)
     try:
         return set(connections[src.name].introspection.table_names())
-    except (Error, *src.spec.driver_errors) as exc:
+    except errors as exc:
         text = mask_secrets(" ".join(str(exc).split()), [src])
         raise DbbenchError(f"{src.name}: cannot read {src.safe_url}: {text}") from None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,8 +102,11 @@ def compile_instance(shape: dict[str, Any], instance: dict[str, Any], alias: str
     return Statement(sql, tuple(params), mode, False, compiler if mode == READ else None, ordered)
 
 
-def run(call: Call) -> Any:
-    """Send the statement (timed by the harness): a read's rows, or a write's row count, rolled back."""
+def run(call: Call, *, check: Callable[[], None] | None = None) -> Any:
+    """Send the statement (timed by the harness): a read's rows, or a write's row count, rolled back.
+
+    ``check`` runs after a write, before the rollback (the answers pass: deferred constraints checked now).
+    """
     st, cur = call.statement, call.cursor
     if st.mode == READ:
         cur.execute(st.sql, st.params)
@@ -113,9 +117,19 @@ def run(call: Call) -> Any:
             cur.executemany(st.sql, st.params)
         else:
             cur.execute(st.sql, st.params)
+        if check is not None:
+            check()
         return cur.rowcount
     finally:
         cur.execute("ROLLBACK")
+
+
+def constraint_check(alias: str) -> Callable[[], None] | None:
+    """What makes a rolled-back write meet the checks a commit would: on a backend that defers foreign-key checks
+    to the commit (PostgreSQL), the rollback would skip them, and a write the captured data allowed but this data
+    does not would pass on the baseline and fail on the candidate (which checks at once): a false difference."""
+    connection = connections[alias]
+    return connection.check_constraints if connection.features.can_defer_constraint_checks else None
 
 
 def converted(statement: Statement, rows: Any) -> list[tuple[Any, ...]]:

@@ -130,9 +130,14 @@ class _Document:
     @property
     def title(self) -> str:
         if self.base and self.cands:
-            base = self.r.backends[self.base]
             cands = " / ".join(_cell(self.r.backends[c].display) for c in self.cands)
-            return f"Should this Django app move from {_cell(base.display)} to {cands}?"
+            return f"Should this Django app move from {_cell(self.r.backends[self.base].display)} to {cands}?"
+        if self.r.documents.get("app"):
+            data = self.r.documents["app"][-1][1]["data"]
+            labels = {r.get("target"): r.get("label", r.get("target")) for r in data.get("runs") or []}
+            cands = " / ".join(_cell(labels.get(c.get("candidate"))) for c in data.get("comparisons") or [])
+            base = _cell(labels.get(data.get("baseline")))
+            return f"What breaks if `{_cell(data.get('name'))}` moves from {base} to {cands}?"
         return "dbbench report"
 
     def name(self, alias: str) -> str:
@@ -187,6 +192,10 @@ class _Document:
     # --- rendering --------------------------------------------------------------------------------------------
 
     def render(self) -> str:
+        if self._app_only:
+            # An app result alone: its verdict and its section, not empty benchmark sections.
+            parts = [f"# {self.title}\n", self._verdict_section(), *extra_sections(self.r, self.figures)]
+            return "\n".join(p for p in parts if p).rstrip() + "\n"
         parts = [
             f"# {self.title}\n",
             self._verdict_section(),
@@ -200,8 +209,18 @@ class _Document:
         ]
         return "\n".join(p for p in parts if p).rstrip() + "\n"
 
+    @property
+    def _app_only(self) -> bool:
+        """Only app results (``dbbench app``) and nothing measured: the report reads the app result on its own."""
+        return bool(self.r.documents.get("app")) and not self.r.backends and not self.r.documents.get("benchmark")
+
     def _verdict_section(self) -> str:
         out = ['<a id="verdict"></a>\n## Verdict\n']
+        if not self.verdicts and self.r.documents.get("app") and not self.r.backends:
+            from dbbench.app.render import verdict_lines
+
+            _, document = self.r.documents["app"][-1]
+            return "\n".join([*out, *verdict_lines(document["data"]), ""])
         if not self.verdicts:
             if not self.r.backends:
                 why = "no benchmark results were given"
@@ -270,7 +289,7 @@ class _Document:
                 f"{max(check.floor, self.threshold):.1%} are the databases', not the machine's._\n"
             )
         # The caveat once: when a reason above already says it, this line only adds what it means.
-        said = any(check.caveat in r.text for v in self.verdicts.values() for r in v.reasons)
+        said = any(check.caveat in r.text for v in self.verdicts.values() for r in v.reasons if check.caveat)
         caveat = "see the caveat above" if said else check.caveat
         if check.false_differences or check.floor > CONTROL_FLOOR_LIMIT:
             return f"_Control failed ({caveat}): differences below {check.floor:.0%} cannot be told from noise._\n"
@@ -294,19 +313,23 @@ class _Document:
                 server = _cell(f"{b.vendor} {b.version}")
                 out.append(f"| {_code(alias)} | {server} | {durable} | {buffer} | {data} | {collation} |")
             out.append("")
+            details = []  # every server setting and the harness's own cost: folded (report.html), as a reference
             for alias, b in self.r.backends.items():
                 if b.settings:
                     listed = ", ".join(_code(f"{k}={v}") for k, v in sorted(b.settings.items()))
-                    out.append(f"- **{_code(alias)} settings**: {listed}")
+                    details.append(f"- **{_code(alias)} settings**: {listed}")
+            for c in calibration(self.r):
+                details.append(
+                    f"- **Harness calibration** ({_code(str(c.get('alias')))}, {_cell(c.get('size'))} attempts): raw "
+                    f"`pk_lookup` {_cell(c.get('harness_ms'))} ms in dbbench's rounds against "
+                    f"{_cell(c.get('bare_driver_ms'))} ms in a bare driver loop "
+                    f"({_cell(c.get('harness_over_bare'))}x); "
+                    f"timing an empty call costs {_cell(c.get('empty_call_us'))} us"
+                )
+            if details:
+                out.append(markdown.fold("Every server setting, and the harness's own cost", "\n".join(details)))
         for _, doc in self.r.documents.get("benchmark", []):
             out += benchmark_run_lines(doc.get("dbbench_run") or {})
-        for c in calibration(self.r):
-            out.append(
-                f"- **Harness calibration** ({_code(str(c.get('alias')))}, {_cell(c.get('size'))} attempts): raw "
-                f"`pk_lookup` {_cell(c.get('harness_ms'))} ms in dbbench's rounds against "
-                f"{_cell(c.get('bare_driver_ms'))} ms in a bare driver loop ({_cell(c.get('harness_over_bare'))}x); "
-                f"timing an empty call costs {_cell(c.get('empty_call_us'))} us"
-            )
         sizes = ", ".join(f"{format_count(s)} ({s:,})" for s in self.r.sizes) or "-"
         seeds = sorted({_cell(m.seed) for m in self.r.measurements if m.seed is not None})
         out += [
@@ -423,8 +446,8 @@ class _Document:
             for r in (x for x in self.rows if x.operation == op):
                 cells = [_cell(r.variant), _rows(r)]
                 for a in backends:
-                    s = r.summaries.get(a)
-                    cells += [_ms(s.p50), _ms(s.p95), _ms(s.p99)] if s else ["-", "-", "-"]
+                    timing = r.summaries.get(a)
+                    cells += [_ms(timing.p50), _ms(timing.p95), _ms(timing.p99)] if timing else ["-", "-", "-"]
                 for c in self.cands:
                     comp = r.comparisons.get(c)
                     label = _label(comp) + (" (unsteady)" if r.unsteady else "") if comp else "-"
@@ -465,7 +488,7 @@ class _Document:
                 for x, y, lower in crossovers(per[self.base], per[cand]):
                     before = max((s for s in sizes if s < x), default=None)
                     after = min((s for s in sizes if s > x), default=None)
-                    labels = [rows[s].comparisons.get(cand) for s in (before, after) if s is not None]
+                    labels = [rows[int(s)].comparisons.get(cand) for s in (before, after) if s is not None]
                     if len(labels) == 2 and all(c and c.label in decisive for c in labels):
                         found.setdefault(op, []).append((x, y, cand if lower == "b" else self.base))
                     else:
@@ -504,15 +527,17 @@ class _Document:
         if not data:
             return ""
         path = plots.orm_overhead(data, self.figures / "orm_overhead.png")
-        lines = [
-            '<a id="orm"></a>\n## ORM overhead\n',
-            f"![ORM time over raw SQL time per operation]({FIGURES_DIR}/{path.name})\n",
+        table = [
             "| operation | " + " | ".join(f"{_cell(a)} ORM/raw" for a in data) + " |",
             "|---|" + "---|" * len(data),
         ]
         for op in dict.fromkeys(op for per in data.values() for op in per):
-            lines.append(f"| {_code(op)} | " + " | ".join(_num(data[a].get(op)) for a in data) + " |")
-        return "\n".join(lines) + "\n"
+            table.append(f"| {_code(op)} | " + " | ".join(_num(data[a].get(op)) for a in data) + " |")
+        return (
+            '<a id="orm"></a>\n## ORM overhead\n\n'
+            f"![ORM time over raw SQL time per operation]({FIGURES_DIR}/{path.name})\n\n"
+            + markdown.fold("The ratios in the plot, as a table", "\n".join(table))
+        )
 
     def _method_section(self) -> str:
         return method.section(self.r, self.weights, self.threshold, self.figures.parent, user_mix=self.user_mix)

@@ -73,7 +73,7 @@ def options(document: Mapping[str, Any], baseline_vendor: str, expected_users: i
                 reached=bool(knee.get("reached")),
                 p95_at_expected_ms=p95,
                 over_at_expected=over,
-                bottleneck=run.get("bottleneck") or bottleneck.for_run(run),
+                bottleneck=bottleneck.for_run(run) or run.get("bottleneck"),  # the rules read the stored figures
             )
         )
     order = {"as is": 0, "settings": 1, "service": 2, MIGRATION: 3}

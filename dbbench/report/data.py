@@ -137,15 +137,15 @@ class ResultSet:
 
 def load_results(paths: Iterable[Path | str]) -> ResultSet:
     """Load every file (one-line :class:`ResultsError` for anything missing, empty, corrupt or foreign)."""
-    paths = [Path(p) for p in paths]
-    if not paths:
+    given = [Path(p) for p in paths]
+    if not given:
         raise ResultsError("no results files given")
     files: list[tuple[Path, str]] = []
     documents: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
     by_key: dict[tuple[str, str, str, int], Measurement] = {}
     backends: dict[str, Backend] = {}
     notes: list[str] = []
-    for path in paths:
+    for path in given:
         kind, document = load_result(path)
         files.append((path, kind))
         documents.setdefault(kind, []).append((path, document))

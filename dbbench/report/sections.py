@@ -28,6 +28,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "run": ("run", "How this run went"),
 }
 _MAX_ROWS = 30
+_SHOWN_CATEGORIES = 5  # rows of the portability table by category in view; the rest folded
 
 
 def extra_sections(results: ResultSet, figures: Path) -> list[str]:
@@ -70,8 +71,8 @@ def portability_evidence(results: ResultSet, baseline: str, candidate: str) -> P
     for _, document in reversed(results.documents.get("parity", [])):
         data = document["data"]
         probes = [p for p in data.get("probes") or [] if isinstance(p, dict)]
-        names = {t.get("name") for t in data.get("targets") or [] if isinstance(t, dict)}
-        if not probes or not {baseline, candidate} <= names:
+        measured = {t.get("name") for t in data.get("targets") or [] if isinstance(t, dict)}
+        if not probes or not {baseline, candidate} <= measured:
             continue
         # Parity compares every target with its first one and names the side that differs (or failed).
         pair = {baseline, candidate}
@@ -154,14 +155,22 @@ def _category_table(probes: list[dict[str, Any]], used: set[str] | None) -> str:
             row["yours"] += 1
     order = sorted(rows, key=lambda c: (-rows[c]["yours"], -(rows[c]["different"] + rows[c]["unsupported"]), c))
     head = "| category | same | different | unsupported |" + (" your code uses |" if used is not None else "")
-    out = [head, "|---|---:|---:|---:|" + ("---:|" if used is not None else "")]
-    for c in order:
+    rule = "|---|---:|---:|---:|" + ("---:|" if used is not None else "")
+
+    def line(c: str) -> str:
         r = rows[c]
         cells = [f"{r['same']}", f"{r['different']}", f"{r['unsupported']}"]
         if used is not None:
             cells.append(f"**{r['yours']}**" if r["yours"] else "0")
-        out.append(f"| {_cell(c)} | " + " | ".join(cells) + " |")
-    return "\n".join(out) + "\n"
+        return f"| {_cell(c)} | " + " | ".join(cells) + " |"
+
+    # The categories your code uses and those with most differences stay in view; the rest are folded.
+    shown = max(_SHOWN_CATEGORIES, sum(1 for c in order if rows[c]["yours"]))
+    out = "\n".join([head, rule, *(line(c) for c in order[:shown])]) + "\n"
+    if len(order) > shown:
+        rest = "\n".join([head, rule, *(line(c) for c in order[shown:])])
+        out += "\n" + markdown.fold(f"The other {len(order) - shown} categories", rest)
+    return out
 
 
 def _probe_table(probes: list[dict[str, Any]]) -> str:
@@ -354,6 +363,12 @@ def app_evidence(results: ResultSet, baseline: str, candidate: str) -> AppEviden
         for c in data.get("comparisons") or []:
             if isinstance(c, dict) and c.get("baseline") == baseline and c.get("candidate") == candidate:
                 breaks = [str(b.get("test") if isinstance(b, dict) else b) for b in c.get("breaks") or []]
+                # A test database that cannot be built breaks the project as surely as a failing test.
+                breaks[:0] = [
+                    f"set-up: {f.get('model') or f.get('migration') or 'test database'}"
+                    for f in c.get("setup_findings") or []
+                    if isinstance(f, dict)
+                ]
                 ratio = c.get("time_ratio")
                 return AppEvidence(
                     name=str(data.get("name") or "your project"),
@@ -402,23 +417,19 @@ def _audit_section(data: dict[str, Any]) -> str:
 
 
 def _run_section(data: dict[str, Any]) -> str:
-    """How the run went, stage by stage, in one sentence each."""
+    """How the run went: one line for the stages that went well (their times), one for each that did not."""
     stages = [s for s in data.get("stages") or [] if isinstance(s, dict)]
     done = [s for s in stages if s.get("status") == "ok"]
+    times = ", ".join(f"{_cell(s.get('stage'))} {_num(s.get('seconds'))} s" for s in done)
     out = [
         f"Profile `{_cell(data.get('profile'))}`: {len(done)} of {len(stages)} stages completed in "
-        f"{_num((data.get('seconds_before_report') or 0) / 60)} min before the report.\n"
+        f"{_num((data.get('seconds_before_report') or 0) / 60)} min before the report ({times}).\n"
     ]
+    what = {"skipped": "skipped", "failed": "**failed**", "interrupted": "**interrupted**"}
     for s in stages:
-        what = {"ok": "done", "skipped": "skipped", "failed": "**failed**", "interrupted": "**interrupted**"}
-        line = f"- **{_cell(s.get('stage'))}**: {what.get(str(s.get('status')), _cell(s.get('status')))}"
-        if s.get("status") == "ok":
-            line += f" in {_num(s.get('seconds'))} s"
-        if s.get("outputs"):
-            line += f" (wrote {_cell(s.get('outputs'))})"
-        if s.get("note"):
-            line += f": {_cell(s.get('note'))}"
-        out.append(line + ".")
+        if s.get("status") != "ok":
+            line = f"- **{_cell(s.get('stage'))}**: {what.get(str(s.get('status')), _cell(s.get('status')))}"
+            out.append(line + (f": {_cell(s.get('note'))}" if s.get("note") else "") + ".")
     return "\n".join(out) + "\n"
 
 

@@ -192,7 +192,7 @@ def parse_mix(value: str | Path | None) -> dict[str, float] | None:
     mix: dict[str, float] = {}
     for name, weight in raw.items():
         try:
-            number = float(weight)
+            number = float(weight)  # type: ignore[arg-type]  # whatever the file held: a bad one is caught below
         except (TypeError, ValueError):
             raise ConfigError(f"bad --mix weight for {name!r}: {weight!r} is not a number") from None
         if not math.isfinite(number) or number < 0:

@@ -23,12 +23,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # Not "from dbbench.servers import cgroups": that names the package, whose __init__ imports this module.
 import dbbench.servers.cgroups as cgroups
 from dbbench.errors import ConfigError
 from dbbench.servers.cgroups import UNIFIED, UNLIMITED
+from dbbench.servers.state import LimitsState
 
 NONE = "none"
 AFFINITY = "affinity only"
@@ -89,7 +89,7 @@ class Plan:
         if self.affinity:
             os.sched_setaffinity(0, self.affinity)
 
-    def as_state(self) -> dict[str, Any]:
+    def as_state(self) -> LimitsState:
         return {"mechanism": self.mechanism, "groups": list(self.groups)}
 
 
@@ -106,7 +106,7 @@ def prepare(name: str, cpus: int | None, memory_bytes: int | None) -> Plan:
     return Plan(AFFINITY, affinity=tuple(pinned)) if pinned else Plan(NONE)
 
 
-def remove(plan_state: dict[str, Any] | None) -> list[str]:
+def remove(plan_state: LimitsState | None) -> list[str]:
     """Remove a stopped server's groups (from its state entry); returns those still in use."""
     return cgroups.remove(list((plan_state or {}).get("groups", [])))
 

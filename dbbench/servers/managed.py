@@ -29,6 +29,8 @@ from dbbench.servers.profile import Profile
 from dbbench.servers.state import (
     MADE,
     Account,
+    ServerEntry,
+    State,
     StateDir,
     alive,
     open_nofollow,
@@ -68,13 +70,14 @@ class Servers:
     def __init__(self, path: str | os.PathLike[str] | None = None, profile: Profile | None = None) -> None:
         self.sd = StateDir(state_dir(path))
         self.profile = profile or Profile()
+        self.acquired = False  # set by the session once acquire() has returned (dbbench.servers.session)
         self.restarted: list[str] = []  # servers that ``acquire(reconfigure=True)`` restarted with this profile
 
     # -- the state file, cleaned of what died -------------------------------------------------------------------
     def _marker(self, engine: Engine) -> str:
         return str(engine.data(self.sd))  # a server's command line names its data directory
 
-    def read_state(self) -> dict[str, Any]:
+    def read_state(self) -> State:
         state = self.sd.read()
         state.setdefault("servers", {})
         state["users"] = [user for user in state.get("users", []) if user_alive(user)]
@@ -164,9 +167,9 @@ class Servers:
                 (self.sd.path / name).unlink(missing_ok=True)
         return []
 
-    def status(self) -> tuple[list[ServerStatus], dict[str, Any]]:
+    def status(self) -> tuple[list[ServerStatus], State]:
         self.sd.check()
-        state = self.read_state() if self.sd.file.exists() else {"servers": {}, "users": []}
+        state: State = self.read_state() if self.sd.file.exists() else {"servers": {}, "users": []}
         rows = []
         for engine in ENGINES:
             entry = state["servers"].get(engine.name, {})
@@ -175,7 +178,7 @@ class Servers:
         return rows, state
 
     @staticmethod
-    def limits_of(entry: dict[str, Any]) -> str | None:
+    def limits_of(entry: ServerEntry) -> str | None:
         """The limits in force for a running server's state entry, read back from the kernel."""
         if not entry.get("pid"):
             return None
@@ -185,7 +188,7 @@ class Servers:
         """The targets of the servers running now (none is started)."""
         return self._targets(self.read_state())
 
-    def _targets(self, state: dict[str, Any]) -> list[Target]:
+    def _targets(self, state: State) -> list[Target]:
         password = self.sd.secret()
         return [
             parse_target(e.name, e.url(state["servers"][e.name]["port"], password))
@@ -194,7 +197,7 @@ class Servers:
         ]
 
     # -- one server ------------------------------------------------------------------------------------------
-    def _start(self, engine: Engine, state: dict[str, Any]) -> None:
+    def _start(self, engine: Engine, state: State) -> None:
         account = server_account()
         self.sd.create(account)
         password = self.sd.secret()
@@ -203,7 +206,8 @@ class Servers:
             engine.initialize(self.sd, account, password, self.profile)
         entry = state["servers"].setdefault(engine.name, {})
         # The port of the last start if it is still free (stable URLs), else one the OS says is free.
-        port = entry.get("port") if _port_free(entry.get("port")) else free_port()
+        last = entry.get("port")
+        port = last if last and _port_free(last) else free_port()
         log = self.sd.log / f"{engine.data_name}.log"
         since = log.stat().st_size if log.is_file() else 0  # the log is appended to: this start's lines only
         remove(entry.get("limits"))  # a previous run's groups, left by a server that died
@@ -212,7 +216,9 @@ class Servers:
         self.sd.write(state)
         pid = _spawn(engine.argv(self.sd, port, self.profile), account, log, self.sd.path, plan)
         # The pid and its start time name the server from now on: a pid reused by another process is not it.
-        entry.update(pid=pid, started_at=start_time(pid), port=port, memory_bytes=self.profile.memory_bytes)
+        entry.update(
+            {"pid": pid, "started_at": start_time(pid), "port": port, "memory_bytes": self.profile.memory_bytes}
+        )
         entry["profile"] = self.profile.as_state()
         self.sd.write(state)
         try:
@@ -258,7 +264,7 @@ class Servers:
         """The name of a server's control groups: its engine and its state directory (two can run at once)."""
         return f"{engine.name}-{hashlib.sha1(str(self.sd.path).encode()).hexdigest()[:10]}"
 
-    def _reconfigure(self, state: dict[str, Any]) -> None:
+    def _reconfigure(self, state: State) -> None:
         """Stop the servers that run with another profile, so that they start again with this one."""
         entries = {e.name: state["servers"].get(e.name, {}) for e in ENGINES}
         differ = [n for n, e in entries.items() if e.get("pid") and _profile_of(e) != self.profile]
@@ -275,7 +281,7 @@ class Servers:
         self._stop_all(state)
         self.restarted = differ
 
-    def _stop_all(self, state: dict[str, Any], engines: list[Engine] | None = None) -> None:
+    def _stop_all(self, state: State, engines: list[Engine] | None = None) -> None:
         for engine in ENGINES if engines is None else engines:
             entry = state["servers"].get(engine.name, {})
             if entry.get("pid"):
@@ -295,7 +301,7 @@ def _others(users: list[Any]) -> list[Any]:
     return [u for u in users if (u if isinstance(u, int) else u[0]) != os.getpid()]
 
 
-def _profile_of(entry: dict[str, Any]) -> Profile:
+def _profile_of(entry: ServerEntry) -> Profile:
     """The profile a running server was started with (one started before limits existed: buffers only)."""
     recorded = entry.get("profile") or {"buffers": entry.get("memory_bytes")}
     return Profile(

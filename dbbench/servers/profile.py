@@ -16,6 +16,7 @@ import psutil
 from dbbench.backends.registry import BACKENDS
 from dbbench.errors import ConfigError
 from dbbench.servers.limits import check_cpus
+from dbbench.servers.state import ProfileState
 
 GIB = 2**30
 # Enough buffer for the default profile's largest size, so reads there measure the engines and not a cache too
@@ -105,7 +106,7 @@ class Profile:
         limit = parse_memory(memory)
         return cls(memory_bytes=limit // BUFFER_SHARE // 2**20 * 2**20, memory_limit_bytes=limit, cpus=count)
 
-    def as_state(self) -> dict[str, int | None]:
+    def as_state(self) -> ProfileState:
         """What a restart must change when it differs (recorded with each running server)."""
         return {"buffers": self.memory_bytes, "memory_limit": self.memory_limit_bytes, "cpus": self.cpus}
 

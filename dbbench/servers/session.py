@@ -12,13 +12,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from dbbench.backends.targets import ENV_TARGETS, ENV_URL, Target
 from dbbench.errors import ConfigError, DbbenchError, one_line
 from dbbench.processes import Terminated
 from dbbench.servers.managed import ENGINES, Servers
 from dbbench.servers.profile import Profile
+from dbbench.servers.state import ServerEntry
 
 # Disk use of one seeded attempt with its share of students, quizzes and answers, indexes included: measured
 # after `dbbench seed --attempts 100k` on the managed servers, PostgreSQL 15 ~1500 bytes, MariaDB 10.11 ~1220.
@@ -90,7 +90,7 @@ def _unwind_on_termination() -> None:
             signal.signal(sig, handler)
 
 
-def _managed(target: Target) -> tuple[Servers, Path, dict[str, Any]] | None:
+def _managed(target: Target) -> tuple[Servers, Path, ServerEntry] | None:
     """The state directory and data directory of the managed server ``target`` points at, if it is one."""
     if target.host not in ("127.0.0.1", "localhost"):
         return None
@@ -105,7 +105,7 @@ def _managed(target: Target) -> tuple[Servers, Path, dict[str, Any]] | None:
     return None
 
 
-def managed_entry(target: Target) -> dict[str, Any] | None:
+def managed_entry(target: Target) -> ServerEntry | None:
     """The state entry (pid, port, profile) of the managed server ``target`` points at, or None."""
     found = _managed(target)
     return None if found is None else found[2]
@@ -129,7 +129,7 @@ def cpus_left(targets: Sequence[Target]) -> list[int] | None:
     or None when none of them is pinned (everything shares every CPU)."""
     from dbbench.servers.limits import other_cpus
 
-    pinned = [(found[2].get("profile") or {}).get("cpus") for found in map(_managed, targets) if found]
+    pinned = [profile.get("cpus") for found in map(_managed, targets) if found and (profile := found[2].get("profile"))]
     most = max((n for n in pinned if n), default=None)
     return other_cpus(most) if most else None
 

@@ -30,11 +30,48 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import psutil
 
 from dbbench.errors import ConfigError
+
+# --- state.json, as its readers and writers (managed.py, session.py, the CLI's status) see it --------------------
+
+
+class ProfileState(TypedDict):
+    """The profile a server was started with (``Profile.as_state``): a restart must change what differs."""
+
+    buffers: int
+    memory_limit: int | None
+    cpus: int | None
+
+
+class LimitsState(TypedDict, total=False):
+    """A server's CPU and memory limits (``limits.Plan.as_state``), and what the kernel said once it ran."""
+
+    mechanism: str
+    groups: list[str]  # group directories made for it, removed when it stops (those still in use stay listed)
+    applied: str | None
+
+
+class ServerEntry(TypedDict, total=False):
+    """One managed server. ``pid`` is absent when it is not running (or died: readers drop a stale one)."""
+
+    pid: int
+    started_at: float | None  # the process's start time: with the pid, what names the server (pids are reused)
+    port: int
+    memory_bytes: int
+    profile: ProfileState
+    limits: LimitsState
+
+
+class State(TypedDict, total=False):
+    servers: dict[str, ServerEntry]  # by engine name: postgres, mysql
+    # The dbbench processes using the servers now: [pid, start time] pairs (a bare pid from an older dbbench).
+    users: list[Any]
+    persistent: bool  # started by ``dbbench servers start``: kept running when the last user ends
+
 
 ENV_STATE_DIR = "DBBENCH_STATE_DIR"
 ACCOUNT = "dbbench"  # the unprivileged account the servers run as when dbbench runs as root
@@ -239,7 +276,7 @@ class StateDir:
         finally:
             os.close(fd)
 
-    def read(self) -> dict[str, Any]:
+    def read(self) -> State:
         """The state file, checked; a missing one is empty, a corrupt one is one line naming it."""
         try:
             fd = open_nofollow(self.file, os.O_RDONLY)
@@ -257,7 +294,7 @@ class StateDir:
                 "fix the file, or stop them by hand and remove it"
             ) from None
 
-    def write(self, state: dict[str, Any]) -> None:
+    def write(self, state: State) -> None:
         self._write_atomic(self.file, json.dumps(state, indent=2, sort_keys=True) + "\n")
 
     def _write_atomic(self, path: Path, text: str) -> None:
@@ -298,7 +335,7 @@ MADE = ".dbbench-made"
 MAX_STATE_BYTES = 1 << 20
 
 
-def check_state(doc: Any, too_big: bool = False) -> dict[str, Any]:
+def check_state(doc: Any, too_big: bool = False) -> State:
     """``doc`` if it has the state file's shape (types included), else ValueError saying what is wrong."""
     if too_big:
         raise ValueError(f"larger than {MAX_STATE_BYTES} bytes")
@@ -318,7 +355,7 @@ def check_state(doc: Any, too_big: bool = False) -> dict[str, Any]:
     users = doc.get("users", [])
     if not isinstance(users, list) or not all(_user(u) for u in users):
         raise ValueError("'users' is not a list of [pid, start time] pairs")
-    return dict(doc)
+    return cast(State, dict(doc))  # its shape checked above
 
 
 def _user(value: Any) -> bool:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
+
+if TYPE_CHECKING:  # the settings module's own names are Django's; the type is only for the checker
+    from dbbench.backends.targets import Target
 
 # No fixed default: a key in the source is a key everyone knows. The site signs nothing today, so a fresh key per
 # process costs nothing; gunicorn --preload makes it one key for all of a site's workers.
@@ -28,7 +32,7 @@ INSTALLED_APPS = [
 ]
 DATABASE_ROUTERS = ["dbbench.parity.routers.ParityLabRouter"]
 # Server-Timing first, so its "app" time covers the other middleware too (off with DBBENCH_SERVER_TIMING=0).
-MIDDLEWARE: list[str] = ["dbbench.quiz.timing.ServerTimingMiddleware", "django.middleware.common.CommonMiddleware"]
+MIDDLEWARE: list[str] = ["dbbench.load.timing.ServerTimingMiddleware", "django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "dbbench.quiz.urls"
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -68,7 +72,7 @@ LOGGING = {
 SILENCED_SYSTEM_CHECKS: list[str] = []
 
 
-def databases(targets: list) -> dict[str, dict[str, object]]:  # type: ignore[type-arg]
+def databases(targets: list[Target]) -> dict[str, dict[str, object]]:
     """``DATABASES`` for these targets: each under its own alias, the first also as ``default``."""
     result: dict[str, dict[str, object]] = {}
     for target in targets:
@@ -77,7 +81,7 @@ def databases(targets: list) -> dict[str, dict[str, object]]:  # type: ignore[ty
         entry["CONN_HEALTH_CHECKS"] = CONN_MAX_AGE > 0
         entry["DISABLE_SERVER_SIDE_CURSORS"] = DISABLE_SERVER_SIDE_CURSORS
         if DB_POOL is not None and target.spec.django_pool:  # a family without Django's pool keeps its own
-            entry["OPTIONS"] = {**entry["OPTIONS"], "pool": DB_POOL}
+            entry["OPTIONS"] = {**cast(dict[str, object], entry["OPTIONS"]), "pool": DB_POOL}
         result[target.name] = entry
     result["default"] = dict(result[targets[0].name])
     return result

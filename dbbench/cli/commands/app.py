@@ -18,6 +18,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the command that runs the suite, e.g. 'pytest tests' (default: pytest or manage.py test, detected)",
     )
     p.add_argument(
+        "--python",
+        help="the interpreter that runs the suite (default: the project's .venv/venv/env, else dbbench's own)",
+    )
+    p.add_argument(
+        "--pythonpath",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of the project to put on the suite's path (repeatable; default: found in its Makefile/tox)",
+    )
+    p.add_argument(
         "--timeout", type=float, default=15 * 60, help="seconds per backend before the suite is stopped (default 900)"
     )
     p.add_argument("--output", help="app result file to write (default: results/app.json)")
@@ -40,11 +51,17 @@ def run(args: argparse.Namespace) -> int:
     """
     from dbbench.app import detect, render
     from dbbench.app import run as app
-    from dbbench.app.runner import SuiteTimedOut
+    from dbbench.app.runner import SuiteCrashed, SuiteTimedOut
     from dbbench.results import write_result
 
     output = app.output_path(Path(args.output) if args.output else None)
-    project = detect.detect(args.path, settings=args.settings, test_command=args.test_command)
+    project = detect.detect(
+        args.path,
+        settings=args.settings,
+        test_command=args.test_command,
+        python=args.python,
+        pythonpath=tuple(args.pythonpath),
+    )
     if args.timeout <= 0:
         from dbbench.errors import ConfigError
 
@@ -60,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
     write_result(output, "app", data)
     print(json.dumps(data, indent=2, default=str) if args.json else render.render_text(data))
     print(f"wrote {output}")
+    failed = app.crashed(data)
+    if failed:
+        raise SuiteCrashed(f"app: {'; '.join(failed)} (the baseline's results are kept in {output})")
     stopped = app.timed_out(data)
     if stopped:
         raise SuiteTimedOut(

@@ -26,6 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--baseline", metavar="FILE", help="findings listed in FILE are known: only new blockers exit 1")
     p.add_argument("--write-baseline", metavar="FILE", help="write today's findings to FILE as the baseline")
+    p.add_argument(
+        "--explain",
+        metavar="FILE:LINE",
+        help="say why the finding(s) at FILE:LINE have their class: which guard was seen, or that none was",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,11 +44,19 @@ def run(args: argparse.Namespace) -> int:
     Each finding: file:line, rule, severity, what to do instead and the parity probes that show it. Silence one
     line with "# dbbench: ignore[rule]". Exit 1 when there are blockers not in --baseline (for CI), else 0; a
     missing path is an error (exit 2).
+    The text opens with "START HERE": one root cause per rule (or per refusal), ordered by what blocks the move
+    first (settings and start-up, models and migrations, queries, tests), each with an effort class and the parity
+    probe or documentation behind it. --explain FILE:LINE says why a finding has its class.
     Example: dbbench audit ~/src/shop --exclude migrations --write-baseline audit-baseline.json
     """
     from dbbench.audit import baseline, scan
     from dbbench.results import write_result
 
+    if args.explain:
+        where = scan.explain_spec(args.explain, args.path)
+        result = scan.audit_path(args.path, exclude=args.exclude or (), target=args.target)
+        print(scan.render_explain(result.as_dict(), where))
+        return 0
     output = scan.check_output(Path(args.output)) if args.output else None
     written = scan.check_output(Path(args.write_baseline)) if args.write_baseline else None
     known = Path(args.baseline) if args.baseline else None

@@ -18,7 +18,7 @@ from dbbench.parity.probes.ddl import _TABLE, _apply, _dropping_scratch_table, _
 
 
 def _create(alias: str, *, body_index: bool = False, **options: Any) -> None:
-    fields = [
+    fields: list[tuple[str, models.Field[Any, Any]]] = [
         ("id", models.BigAutoField(primary_key=True)),
         ("email", models.CharField(max_length=100)),
         ("active", models.BooleanField(default=True)),

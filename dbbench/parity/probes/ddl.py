@@ -28,7 +28,7 @@ def _fail(apps: object, schema_editor: object) -> None:
 
 def _migration(*operations: migrations.operations.base.Operation) -> migrations.Migration:
     migration = migrations.Migration("0001_probe", "paritylab_ddl")
-    migration.operations = list(operations)
+    migration.operations = list(operations)  # type: ignore[misc]  # Django's way: a Migration's operations per instance
     return migration
 
 

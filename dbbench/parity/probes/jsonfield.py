@@ -369,7 +369,8 @@ _NUMBERS = [1, 1.0, 12345678901234567890, 0.1, 1e-7, 1.5e300]
 def json_numbers_read_back(alias: str) -> Any:
     with rolled_back(alias):
         Doc.objects.using(alias).create(name="numbers", data=_NUMBERS)
-        return [repr(v) for v in Doc.objects.using(alias).get(name="numbers").data]
+        data: Any = Doc.objects.using(alias).get(name="numbers").data
+        return [repr(v) for v in data]
 
 
 @probe(
@@ -395,7 +396,7 @@ def _raw_text(alias: str, name: str) -> str:
     hint="never depend on JSON key order: sort keys when the order matters (hashes, signatures, diffs)",
 )
 def json_key_order_read_back(alias: str) -> Any:
-    data = Doc.objects.using(alias).get(name="ordered").data
+    data: Any = Doc.objects.using(alias).get(name="ordered").data
     return {"top": list(data), "mid": list(data["mid"])}
 
 

@@ -41,7 +41,7 @@ def _dropping_long_tables(alias: str) -> Iterator[None]:
 
 
 def _create_long(alias: str, name: str) -> None:
-    fields = [("id", models.BigAutoField(primary_key=True))]
+    fields: list[tuple[str, models.Field[Any, Any]]] = [("id", models.BigAutoField(primary_key=True))]
     model = name.rsplit("_", 1)[1].capitalize()
     _apply(alias, _migration(migrations.CreateModel(model, fields, options={"db_table": name})))
 

@@ -1,6 +1,7 @@
-"""``Server-Timing`` for the quiz site: each response says how long its SQL took and how long the whole request
-took inside Django (``Server-Timing: db;dur=2.140, app;dur=6.870``, in milliseconds: the header browsers'
-developer tools show), so a load test can tell time spent in the database from time spent in the app server.
+"""``Server-Timing`` for the quiz site, a load-test instrument in its ``MIDDLEWARE``: each response says how long its
+SQL took and how long the whole request took inside Django (``Server-Timing: db;dur=2.140, app;dur=6.870``, in
+milliseconds: the header browsers' developer tools show), so a load test can tell time spent in the database from
+time spent in the app server.
 
 SQL time is the time inside ``cursor.execute`` for every statement on the site's connection (Django's
 ``connection.execute_wrapper``): the round trip and the server's work, and the rows for a client-side cursor
