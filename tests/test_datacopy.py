@@ -32,6 +32,7 @@ PLANTED = {
     ("library_author", "email"): ("duplicate", "SELECT id FROM library_author WHERE name = 'planted-case'"),
     ("library_publisher", "code"): ("duplicate", "SELECT id FROM library_publisher WHERE name = 'planted-accent'"),
     ("library_country", "code"): ("duplicate", "SELECT code FROM library_country WHERE name = 'planted-key'"),
+    ("library_publisher", "name"): ("prefix duplicates", "SELECT id FROM library_publisher WHERE code = 'LONG-2'"),
     ("library_book", "rating"): ("out of range", "SELECT id FROM library_book WHERE title = 'planted-infinity'"),
     ("library_book", "reading_time"): ("out of range", "SELECT id FROM library_book WHERE title = 'planted-duration'"),
     ("library_book", "published"): ("date range", "SELECT id FROM library_book WHERE title = 'planted-date'"),
@@ -159,7 +160,7 @@ def test_the_pre_copy_check_lists_exactly_the_planted_rows(tmp_path: Path) -> No
         done = _copy(source, to, output=tmp_path / "planted.json")
         assert done.returncode != 0
         (line,) = done.stderr.strip().splitlines()
-        assert line.startswith("dbbench: error: the target cannot hold 7 values, nothing copied: ")
+        assert line.startswith("dbbench: error: the target cannot hold 8 values, nothing copied: ")
         listed = {}
         for part in line.split("nothing copied: ", 1)[1].split("; "):
             where, problem, count = part.split(": ", 2)
@@ -184,8 +185,8 @@ def test_a_source_behind_ahead_or_with_postgres_only_columns_is_refused_in_one_l
         done = _copy(source, to, output=tmp_path / "a.json")
         assert done.returncode != 0
         assert done.stderr.strip() == (
-            "dbbench: error: src: the source is behind the project: migration library.0002_own_sql_tables is not "
-            "applied there (run the project's migrate on the source first)"
+            "dbbench: error: src: the source is behind the project: migration library.0002_own_sql_tables (and 1 "
+            "more) is not applied there (run the project's migrate on the source first)"
         )
         _manage(source, "migrate", "-v0")
         admin_sql(source, "ALTER TABLE library_author ADD COLUMN nick varchar(20)", source.database)
@@ -237,3 +238,19 @@ def test_a_copy_killed_with_sigkill_is_restarted_and_verified_by_the_next_run(tm
         assert _query(copy, "SELECT state FROM dbbench_rehearsal") == [("complete",)]
     finally:
         _drop(source, copy)
+
+
+def test_a_project_without_time_zone_support_keeps_its_local_times(clean: Target, tmp_path: Path) -> None:
+    """USE_TZ = False: Django stores naive local time on MariaDB, and so must the copy (six hours off before)."""
+    assert MYSQL is not None
+    to = MYSQL.with_database(f"{MYSQL.database}_atlas_lt")
+    copy = to.with_database(f"{to.database}_appcopy")
+    try:
+        done = _copy(clean, to, "--settings", "atlas.settings_localtime", output=tmp_path / "local.json")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        assert json.loads((tmp_path / "local.json").read_text())["data"]["smoke_test"] == "ok"
+        # 2024-02-29 22:59:59.999999 UTC is 16:59:59.999999 in Chicago (UTC-6 in winter).
+        row = _query(copy, "SELECT added_at FROM library_book WHERE id = 1")[0]
+        assert str(row[0]) == "2024-02-29 16:59:59.999999"
+    finally:
+        _drop(copy)

@@ -458,6 +458,14 @@ class MySQLSpec(BackendSpec):
         # Raw non-ASCII (MySQL 8's JSON type, text another client wrote) or a \u escape of a code point >= 0x80.
         return f"{self.quote_name(column)} REGEXP '[^[:ascii:]]|\\\\\\\\u(00[89a-fA-F]|0[1-9a-fA-F]|[1-9a-fA-F])'"
 
+    def prefix_unique_sql(self) -> str | None:
+        # A unique key on a long VARCHAR or TEXT (the project's own SQL) may index only its first N characters:
+        # rows that agree on those collide, however they differ after them.
+        return (
+            "SELECT table_name, column_name, sub_part FROM information_schema.statistics "
+            "WHERE table_schema = DATABASE() AND non_unique = 0 AND sub_part IS NOT NULL"
+        )
+
     def fold_text_sql(self, column: str) -> str:
         return f"LOWER(TRIM(TRAILING ' ' FROM {self.quote_name(column)}))"
 

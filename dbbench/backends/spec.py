@@ -396,6 +396,11 @@ class BackendSpec(ABC):
     finite_floats_only = False  # no Infinity / NaN in double columns
     duration_limit_us: int | None = None  # DurationField stored as signed bigint microseconds
 
+    def prefix_unique_sql(self) -> str | None:
+        """(table, column, characters) of unique keys that index only a prefix of a column, in the current
+        database (None: the family has no prefix indexes)."""
+        return None
+
     def nonfinite_sql(self, column: str) -> str:
         """A condition: the float column holds Infinity or NaN (false where the family has none)."""
         return "1 = 0"

@@ -62,11 +62,49 @@ def precheck(src: Target, dst: Target, models: Sequence[type[Model]]) -> list[Fi
 
     found: list[Finding] = []
     collations = _collations(dst)
+    prefixes = _prefixes(dst)
     with connections[src.name].cursor() as cursor:
         for model in models:
             for field in model._meta.local_concrete_fields:
                 found += _field(cursor, src, dst, model, field, collations)
+                length = prefixes.get((model._meta.db_table, field.column))
+                if length:
+                    found += _prefix_duplicates(cursor, src, model, field, length)
     return found
+
+
+def _prefixes(dst: Target) -> dict[tuple[str, str], int]:
+    """(table, column) -> characters of the target's unique keys on a column prefix."""
+    from django.db import connections
+
+    sql = dst.spec.prefix_unique_sql()
+    if sql is None:
+        return {}
+    with connections[dst.name].cursor() as cursor:
+        cursor.execute(sql)
+        return {(str(t), str(c)): int(n) for t, c, n in cursor.fetchall()}
+
+
+def _prefix_duplicates(cursor: Any, src: Target, model: type[Model], field: Any, length: int) -> list[Finding]:
+    """Rows whose value starts with the same ``length`` characters as an earlier row's (a prefix unique key)."""
+    spec = src.spec
+    table = spec.quote_name(model._meta.db_table)
+    prefix = f"SUBSTRING({spec.quote_name(field.column)} FROM 1 FOR {length:d})"
+    keys = ", ".join(spec.quote_name(c) for c in pk_columns(model))
+    cursor.execute(
+        f"SELECT COUNT(*) - COUNT(DISTINCT {prefix}) FROM {table} WHERE {spec.quote_name(field.column)} IS NOT NULL"
+    )
+    rows = int(cursor.fetchone()[0])
+    if not rows:
+        return []
+    desc = ", ".join(f"{spec.quote_name(c)} DESC" for c in pk_columns(model))
+    cursor.execute(
+        f"SELECT {keys} FROM {table} WHERE {prefix} IN (SELECT {prefix} FROM {table} GROUP BY 1 HAVING COUNT(*) > 1) "
+        f"ORDER BY {desc} LIMIT 1"
+    )
+    example = _key(cursor.fetchone())
+    problem = f"too long for the target's unique key on its first {length} characters (prefix duplicates)"
+    return [Finding(model._meta.db_table, field.column, problem, rows, example)]
 
 
 def _field(
