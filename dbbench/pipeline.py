@@ -84,7 +84,7 @@ def run(
     if app is not None:  # a path that is no Django project is refused before anything runs
         from dbbench.app import detect
 
-        detect.detect(app.path, settings=app.settings, test_command=app.test_command)
+        detect.detect(app.path, settings=app.settings, test_command=app.test_command, python=app.python)
     out = Path(output_dir) if output_dir else DEFAULT_RESULTS_DIR / f"run-{stamp()}-{profile}"
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
@@ -229,8 +229,10 @@ def _benchmarks(targets: list[Target], profile: str, out: Path, allow_foreign: b
 
 def _parity(targets: list[Target], out: Path) -> list[Path]:
     from dbbench.parity.suite import run_parity
+    from dbbench.progress import Status
 
-    return [Path(run_parity(targets, out))]
+    with Status("parity") as status:  # a live line on a terminal, a plain line every few seconds in a log
+        return [Path(run_parity(targets, out, status=status))]
 
 
 def _audit_app(out: Path, path: Path | None) -> list[Path]:
@@ -251,6 +253,7 @@ class AppRequest:
     settings: str | None = None
     test_command: str | None = None
     timeout_s: float = 15 * 60
+    python: str | None = None  # the interpreter that runs its suite (default: its virtualenv, else dbbench's)
 
 
 def _app(request: AppRequest, targets: list[Target], out: Path) -> list[Path]:
@@ -258,7 +261,9 @@ def _app(request: AppRequest, targets: list[Target], out: Path) -> list[Path]:
     from dbbench.app import detect
     from dbbench.app import run as app
 
-    project = detect.detect(request.path, settings=request.settings, test_command=request.test_command)
+    project = detect.detect(
+        request.path, settings=request.settings, test_command=request.test_command, python=request.python
+    )
     data = app.run_app(project, targets, timeout=request.timeout_s)
     return [write_result(out / "app.json", "app", data)]
 

@@ -108,6 +108,20 @@ class MySQLSpec(BackendSpec):
         cursor.execute("SELECT @@lower_case_table_names")
         return name.lower() if int(cursor.fetchone()[0]) else name
 
+    def clashing_databases(self, cursor: Any, name: str) -> list[str]:
+        # With lower_case_table_names=0 "DBBENCH" and "dbbench" are two databases, but InnoDB files foreign key
+        # names case-insensitively: the second one's CREATE TABLE fails with errno 121 half-way through. (With 1 or
+        # 2 the server files both under one name: the same database, which refuse_same_database answers.)
+        cursor.execute("SELECT @@lower_case_table_names")
+        if int(cursor.fetchone()[0]):
+            return []
+        cursor.execute(
+            "SELECT schema_name FROM information_schema.schemata WHERE LOWER(schema_name) = LOWER(%s) "
+            "AND BINARY schema_name <> BINARY %s",  # information_schema compares case-insensitively
+            (name, name),
+        )
+        return [str(row[0]) for row in cursor.fetchall()]
+
     def bounded_lock_wait_sql(self, seconds: int) -> str:
         return f"SET SESSION lock_wait_timeout = {int(seconds)}"  # the default is a year
 
@@ -388,7 +402,8 @@ class MySQLSpec(BackendSpec):
 
     def row_digest_sql(self, texts: Sequence[str]) -> str:
         # MD5() hashes the value's bytes in its character set (utf8mb4 for dbbench's tables); numbers as digits.
-        parts = ", ".join(f"COALESCE(MD5({t}), '~')" for t in texts)
+        # CHAR_LENGTH counts characters, as PostgreSQL's length() does: the same prefix for the same text.
+        parts = ", ".join(f"COALESCE(CONCAT(CHAR_LENGTH({t}), ':', {t}), '~')" for t in texts)
         return f"CAST(CONV(SUBSTRING(MD5(CONCAT({parts})), 1, 15), 16, 10) AS UNSIGNED)"
 
     def chunk_sql(self, column: str, size: int) -> str:
