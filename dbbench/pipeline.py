@@ -239,8 +239,10 @@ def _benchmarks(targets: list[Target], profile: str, out: Path, allow_foreign: b
 
 def _parity(targets: list[Target], out: Path) -> list[Path]:
     from dbbench.parity.suite import run_parity
+    from dbbench.progress import Status
 
-    return [Path(run_parity(targets, out))]
+    with Status("parity") as status:  # a live line on a terminal, a plain line every few seconds in a log
+        return [Path(run_parity(targets, out, status=status))]
 
 
 def _audit_app(out: Path, path: Path | None) -> list[Path]:

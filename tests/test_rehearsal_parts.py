@@ -188,3 +188,17 @@ def test_a_run_fits_the_newest_earlier_rehearsal_of_each_size_in_its_results_dir
     result.earlier = points
     copy_fit, _ = fits(result)
     assert copy_fit is not None and copy_fit.sizes == (10_000, 100_000, 1_000_000)
+
+
+def test_json_escaped_as_django_writes_it_needs_no_parsing() -> None:
+    import json
+
+    from dbbench.rehearsal.jsonpass import _same, escaped
+
+    value = {"ü": ["ß", 1.5, None, True], "emoji": "🎉", "plain": "ascii"}
+    jsonb_text = json.dumps(value, ensure_ascii=False)  # PostgreSQL's jsonb text keeps the characters
+    assert escaped(jsonb_text) == json.dumps(value)  # what Django writes on MariaDB: \u escapes, surrogate pairs
+    assert _same(jsonb_text, json.dumps(value)) and _same(json.dumps(value), jsonb_text)
+    assert _same('{"a": 1, "b": "ü"}', '{"b":"\\u00fc","a":1}')  # another order: parsed, equal values
+    assert not _same('{"a": "ü"}', '{"a": "u"}')
+    assert not _same('{"a": "ü"}', None)

@@ -332,8 +332,13 @@ def check_started(run: dict[str, Any], target: Target, project: Project) -> None
         return  # a test database that could not be built is a finding, not a crash
     crash = run["collect_errors"][0] if run["collect_errors"] else None
     if not run["tests"] and crash:
+        hint, missing = "", re.search(r"No module named '([\w.]+)'", crash["message"])
+        if missing:  # a test module's own requirement (factory_boy, model_bakery...): what to install, and where
+            from dbbench.app.hints import missing_module
+
+            hint = f"; {missing_module(missing.group(1), project)}"
         raise SuiteCrashed(
-            f"app: the test suite crashed on import on {target.name}: {crash['where']}: {crash['message']}"
+            f"app: the test suite crashed on import on {target.name}: {crash['where']}: {crash['message']}{hint}"
         )
     if run["start"] is None:
         raise SuiteCrashed(

@@ -402,7 +402,8 @@ class MySQLSpec(BackendSpec):
 
     def row_digest_sql(self, texts: Sequence[str]) -> str:
         # MD5() hashes the value's bytes in its character set (utf8mb4 for dbbench's tables); numbers as digits.
-        parts = ", ".join(f"COALESCE(MD5({t}), '~')" for t in texts)
+        # CHAR_LENGTH counts characters, as PostgreSQL's length() does: the same prefix for the same text.
+        parts = ", ".join(f"COALESCE(CONCAT(CHAR_LENGTH({t}), ':', {t}), '~')" for t in texts)
         return f"CAST(CONV(SUBSTRING(MD5(CONCAT({parts})), 1, 15), 16, 10) AS UNSIGNED)"
 
     def chunk_sql(self, column: str, size: int) -> str:

@@ -332,8 +332,8 @@ class BackendSpec(ABC):
 
     @abstractmethod
     def row_digest_sql(self, texts: Sequence[str]) -> str:
-        """An integer in [0, 2**60) per row: the md5 of the per-value md5s of ``texts`` (SQL expressions; a NULL
-        value as ``~``). Values of equal UTF-8 text give equal digests on every server."""
+        """An integer in [0, 2**60) per row: the md5 of ``texts`` (SQL expressions) each as ``<characters>:<text>``
+        (a NULL value as ``~``). Values of equal UTF-8 text give equal digests on every server."""
 
     @abstractmethod
     def chunk_sql(self, column: str, size: int) -> str:

@@ -189,8 +189,10 @@ def _verify(result: AppRehearsal, src: Target, dst: Target, models: list[type[Mo
     with read_only(src), sides(src, dst) as (ours, theirs, pool):
         for model in models:
             t0 = time.perf_counter()
-            compare = compare_table if integer_pk(model) else compare_keyed
-            result.checks.append(compare(model, ours, theirs, pool))
+            if integer_pk(model):
+                result.checks.append(compare_table(model, ours, theirs, pool, json_marker=True))
+            else:
+                result.checks.append(compare_keyed(model, ours, theirs, pool))
             result.verify_table_seconds[model._meta.db_table] = time.perf_counter() - t0
     result.verify_seconds = time.perf_counter() - started
     if all(c.ok for c in result.checks):
