@@ -177,13 +177,23 @@ def _stage(
     try:
         result = call()
     except DbbenchError as exc:
-        raise StageFailed(_stage_message(name, str(exc), out)) from exc  # the cause: what --debug shows
+        text = _with_crashes(str(exc), targets)
+        raise StageFailed(_stage_message(name, text, out)) from exc  # the cause: what --debug shows
     except Exception as exc:  # an unforeseen error still gets one line, with passwords masked
-        text = mask_secrets(" ".join(str(exc).split()), targets)
+        text = _with_crashes(mask_secrets(" ".join(str(exc).split()), targets), targets)
         raise StageFailed(_stage_message(name, f"{type(exc).__name__}: {text}", out)) from exc
     seconds = time.perf_counter() - started
     echo(f"    done in {seconds:.1f} s" + (f": {', '.join(p.name for p in result)}" if result else ""))
     return StageOutcome(name, "ok", seconds, outputs=result)
+
+
+def _with_crashes(text: str, targets: list[Target]) -> str:
+    """``text``, and the cause behind it when a managed server died during the stage (else only its symptom,
+    a refused connection, would be said)."""
+    from dbbench.servers.session import crashed_servers
+
+    crashes = crashed_servers(targets)
+    return f"{text}; {'; '.join(crashes)}" if crashes else text
 
 
 def _stage_message(name: str, text: str, out: Path) -> str:
