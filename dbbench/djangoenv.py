@@ -70,4 +70,5 @@ def migrate(target: Target) -> None:
     try:
         call_command("migrate", database=target.name, interactive=False, verbosity=0, stdout=out)
     except DatabaseError as exc:
-        raise DbbenchError(f"{target.name}: migrations failed: {mask_secrets(str(exc), [target])}") from None
+        where = f"database {target.database!r} on {target.host}:{target.port}"  # the alias alone names nothing
+        raise DbbenchError(f"{target.name}: migrations failed in {where}: {mask_secrets(str(exc), [target])}") from None

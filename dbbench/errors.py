@@ -51,6 +51,9 @@ SECRET_PARAMS = ("password", "passwd", "pass", "pwd", "sslpassword", "passphrase
 _SECRET_PARAMS = re.compile(rf"([?&;](?:{'|'.join(SECRET_PARAMS)})=)[^&\s#]*", re.I)
 
 
+SHORT_SECRET = 8  # from this length a password inside a word is the password, not a coincidence
+
+
 class _HasPassword(Protocol):
     @property
     def password(self) -> str | None: ...
@@ -77,8 +80,10 @@ def mask_secrets(text: str, targets: Iterable[_HasPassword] = ()) -> str:
         ]
         for secret in filter(None, secrets):
             for spelling in {secret, quote(secret, safe="")}:
-                # Only where it stands alone: a short password ("es") must not garble words ("res***onse").
-                text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(spelling)}(?![A-Za-z0-9])", "***", text)
+                if len(spelling) >= SHORT_SECRET:
+                    text = text.replace(spelling, "***")  # wherever it is: glued to a repr's "\\x07" too
+                else:  # only where it stands alone: a short password ("es") must not garble words ("res***onse")
+                    text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(spelling)}(?![A-Za-z0-9])", "***", text)
     return mask_url(text)
 
 

@@ -84,7 +84,7 @@ def run(
     if app is not None:  # a path that is no Django project is refused before anything runs
         from dbbench.app import detect
 
-        detect.detect(app.path, settings=app.settings, test_command=app.test_command)
+        detect.detect(app.path, settings=app.settings, test_command=app.test_command, python=app.python)
     out = Path(output_dir) if output_dir else DEFAULT_RESULTS_DIR / f"run-{stamp()}-{profile}"
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
@@ -177,13 +177,23 @@ def _stage(
     try:
         result = call()
     except DbbenchError as exc:
-        raise StageFailed(_stage_message(name, str(exc), out)) from exc  # the cause: what --debug shows
+        text = _with_crashes(str(exc), targets)
+        raise StageFailed(_stage_message(name, text, out)) from exc  # the cause: what --debug shows
     except Exception as exc:  # an unforeseen error still gets one line, with passwords masked
-        text = mask_secrets(" ".join(str(exc).split()), targets)
+        text = _with_crashes(mask_secrets(" ".join(str(exc).split()), targets), targets)
         raise StageFailed(_stage_message(name, f"{type(exc).__name__}: {text}", out)) from exc
     seconds = time.perf_counter() - started
     echo(f"    done in {seconds:.1f} s" + (f": {', '.join(p.name for p in result)}" if result else ""))
     return StageOutcome(name, "ok", seconds, outputs=result)
+
+
+def _with_crashes(text: str, targets: list[Target]) -> str:
+    """``text``, and the cause behind it when a managed server died during the stage (else only its symptom,
+    a refused connection, would be said)."""
+    from dbbench.servers.session import crashed_servers
+
+    crashes = crashed_servers(targets)
+    return f"{text}; {'; '.join(crashes)}" if crashes else text
 
 
 def _stage_message(name: str, text: str, out: Path) -> str:
@@ -229,8 +239,10 @@ def _benchmarks(targets: list[Target], profile: str, out: Path, allow_foreign: b
 
 def _parity(targets: list[Target], out: Path) -> list[Path]:
     from dbbench.parity.suite import run_parity
+    from dbbench.progress import Status
 
-    return [Path(run_parity(targets, out))]
+    with Status("parity") as status:  # a live line on a terminal, a plain line every few seconds in a log
+        return [Path(run_parity(targets, out, status=status))]
 
 
 def _audit_app(out: Path, path: Path | None) -> list[Path]:
@@ -251,6 +263,7 @@ class AppRequest:
     settings: str | None = None
     test_command: str | None = None
     timeout_s: float = 15 * 60
+    python: str | None = None  # the interpreter that runs its suite (default: its virtualenv, else dbbench's)
 
 
 def _app(request: AppRequest, targets: list[Target], out: Path) -> list[Path]:
@@ -258,7 +271,9 @@ def _app(request: AppRequest, targets: list[Target], out: Path) -> list[Path]:
     from dbbench.app import detect
     from dbbench.app import run as app
 
-    project = detect.detect(request.path, settings=request.settings, test_command=request.test_command)
+    project = detect.detect(
+        request.path, settings=request.settings, test_command=request.test_command, python=request.python
+    )
     data = app.run_app(project, targets, timeout=request.timeout_s)
     return [write_result(out / "app.json", "app", data)]
 

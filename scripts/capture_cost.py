@@ -4,6 +4,9 @@
 request mix) with capture off, on (every statement counted, 20 instances kept per shape) and sampled (the staging
 middleware drawing 1% of requests), in interleaved rounds so that a busy machine slows every mode alike.
 
+``statement``: the recorder's own cost per ORM statement on SQLite in memory (off, recording, and installed but
+not drawn: what a staging request that was not sampled pays), in microseconds.
+
 ``harness``: a primary-key read replayed through dbbench replay's harness against the same statement in a bare
 driver loop (``bench.measure.calibrate``), medians per call, alternated.
 
@@ -77,15 +80,18 @@ def site(args: argparse.Namespace) -> None:
             _apply(plain if mode == "off" else patched)
             recorder.default_on = mode == "full"
             get = sampler if mode == "sampled" else client.get
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             for path in paths:
                 response = get(path)
                 assert response.status_code == 200, (path, response.status_code)
+            cpus[mode].append((time.process_time() - cpu) / len(paths) * 1e3)
             return len(paths) / (time.perf_counter() - started)
 
         modes = ["off", "full", "sampled"]
+        cpus: dict[str, list[float]] = {m: [] for m in modes}
         for mode in modes:  # warm-up
             run(mode)
+            cpus[mode].clear()
         rates: dict[str, list[float]] = {m: [] for m in modes}
         for r in range(args.rounds):
             for mode in modes[r % 3 :] + modes[: r % 3]:
@@ -94,11 +100,59 @@ def site(args: argparse.Namespace) -> None:
         atexit.unregister(recorder.flush)  # its folder goes with this block
     off = statistics.median(rates["off"])
     print(f"load average before/after: {args.load} / {_load()}")
+    cpu_off = statistics.median(cpus["off"])
     for mode in modes:
-        m = statistics.median(rates[mode])
-        print(f"{mode:8} {m:8.1f} requests/s (median of {args.rounds} rounds of {args.requests})  {m / off - 1:+.1%}")
+        m, c = statistics.median(rates[mode]), statistics.median(cpus[mode])
+        print(
+            f"{mode:8} {m:8.1f} requests/s (median of {args.rounds} rounds of {args.requests})  {m / off - 1:+.1%};"
+            f"  the site process's CPU {c:.3f} ms per request  {c / cpu_off - 1:+.1%}"
+        )
     shapes = len(recorder.shapes)
     print(f"capture held {shapes} shapes, {sum(s['count'] for s in recorder.shapes.values()):,} statements")
+
+
+def statement(args: argparse.Namespace) -> None:
+    """The recorder's own cost per statement, on SQLite in memory (no server, so little else varies)."""
+    import django
+    from django.conf import settings
+
+    settings.configure(
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth"],
+    )
+    django.setup()
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+
+    from dbbench.capture import hook
+
+    call_command("migrate", verbosity=0)
+    Group.objects.bulk_create([Group(name=f"g{i}") for i in range(100)])
+    plain = _snapshot()
+    with tempfile.TemporaryDirectory() as tmp:
+        recorder = hook.install({"dir": tmp, "keep": 20, "params": True, "project": {"name": "x"}})
+        atexit.unregister(recorder.flush)
+        patched = _snapshot()
+        times: dict[str, list[float]] = {"off": [], "full": [], "not drawn": []}
+
+        def run(mode: str) -> float:
+            _apply(plain if mode == "off" else patched)
+            recorder.default_on = mode == "full"
+            started = time.process_time()  # CPU time: a busy machine's waits for a core are not the recorder's
+            for i in range(args.requests):
+                Group.objects.filter(pk=i % 100 + 1).first()
+            return (time.process_time() - started) / args.requests * 1e6
+
+        for r in range(args.rounds):
+            modes = list(times)
+            for mode in modes[r % 3 :] + modes[: r % 3]:
+                times[mode].append(run(mode))
+        _apply(plain)
+    off = statistics.median(times["off"])
+    print(f"load average before/after: {args.load} / {_load()}")
+    for mode, values in times.items():
+        m = statistics.median(values)
+        print(f"{mode:10} {m:7.1f} us CPU per ORM statement (median of {args.rounds} rounds)  {m - off:+6.1f} us")
 
 
 def harness(args: argparse.Namespace) -> None:
@@ -148,12 +202,12 @@ def _load() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("site", "harness"))
+    parser.add_argument("what", choices=("site", "statement", "harness"))
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--requests", type=int, default=100, help="requests per round (site)")
     args = parser.parse_args()
     args.load = _load()
-    {"site": site, "harness": harness}[args.what](args)
+    {"site": site, "statement": statement, "harness": harness}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -267,12 +267,13 @@ def test_a_hanging_suite_is_stopped_and_its_partial_results_kept(tmp_path: Path)
         (None, ("--settings", "shop.nosuch"), "settings module 'shop.nosuch' cannot be imported"),
         ("shop/settings.py", (), "the project needs 'shop_payments_h15' (distribution shop_payments_h15)"),
         ("catalog/tests.py", ("--test-command", "python -m pytest catalog/tests.py"), "crashed on import"),
+        ("catalog/tests.py", (), "No module named 'shop_payments_h15'; the project needs 'shop_payments_h15' (dist"),
     ],
 )
 def test_bad_projects_are_one_line(tmp_path: Path, change: str | None, args: tuple, expected: str) -> None:
     project = tmp_path / "shop"
     shutil.copytree(APPS / "shop", project)
-    if change == "catalog/tests.py":
+    if change == "catalog/tests.py" and args:
         (project / "pytest.ini").write_text("[pytest]\nDJANGO_SETTINGS_MODULE = shop.settings\n")
     if change:
         file = project / change

@@ -86,7 +86,7 @@ def test_settings_that_exit_on_mysql_lead_the_report(result) -> None:  # type: i
     (finding,) = _at(result, "settings.py", "sys.exit")
     assert finding.severity == BLOCKER and "exits" in finding.message
     text = render_text(result.as_dict())
-    assert text.index("START HERE") < text.index("settings.py:12") < text.index("BLOCKERS")
+    assert text.index("START HERE") < text.index("settings.py:13") < text.index("BLOCKERS")
     start = text[text.index("START HERE") :]
     assert start.index("[vendor-refusal]") < start.index("[distinct-on]") < start.index("[select-for-update-of]")
 
@@ -178,3 +178,15 @@ def test_explain_says_which_guard_was_seen_or_not() -> None:
 def test_fixture_lines_the_explain_test_names_are_where_it_thinks() -> None:
     lines = (PROJECT / "shop/views.py").read_text().splitlines()
     assert "of=OF_SELF" in lines[9] and "CAST(active" in lines[30]
+
+
+def test_a_feature_branch_is_judged_by_djangos_features_for_the_target() -> None:
+    # MySQL 8 has FOR UPDATE OF (Django's has_select_for_update_of is true there): the else side never runs
+    mysql8 = audit_path(PROJECT, json_notes={}, target="mysql8")
+    lines = (PROJECT / "shop/views.py").read_text().splitlines()
+    unused = next(
+        i for i, text in enumerate(lines, start=1) if text.strip() == "qs.select_for_update()  # audit: vendor-refusal"
+    )
+    assert [f.rule for f in mysql8.findings if f.file == "shop/views.py" and f.line == unused] == []
+    mariadb = audit_path(PROJECT, json_notes={})
+    assert [f.rule for f in mariadb.findings if f.file == "shop/views.py" and f.line == unused] == ["vendor-refusal"]

@@ -1,10 +1,11 @@
 """The backend spec as Django's backends are built: a family is checked when its class is defined, and a new
 family is one module plus its line in ``registry.FAMILIES``.
 
-The third family here, a CockroachDB-like one (it speaks PostgreSQL's protocol, as django-cockroachdb builds on
-Django's PostgreSQL backend), lives in this file. Made real, it would touch two files of the package:
-``dbbench/backends/cockroach.py`` (the class below) and ``dbbench/backends/registry.py`` (one entry in
-``FAMILIES``), plus its tests: three files in all. Nothing else in the package names a family.
+The third family here, a CockroachDB-like stub (it speaks PostgreSQL's protocol, as django-cockroachdb builds on
+Django's PostgreSQL backend), lives in this one file and registers itself for its tests. Made real, it touches two
+files of the package: ``dbbench/backends/cockroach.py`` (the class below) and ``dbbench/backends/registry.py`` (one
+entry in ``FAMILIES``), plus its tests: three files in all. Nothing else in the package, nor these tests, names a
+family (the docs' table of managed servers is generated from the specs).
 """
 
 from __future__ import annotations
@@ -34,15 +35,16 @@ from dbbench.errors import ConfigError
 from dbbench.load.config import build_config
 from dbbench.load.variants import variants_for
 from dbbench.servers.pgbouncer import pgbouncer
+from dbbench.servers.profile import Profile
 from tests.helpers import TARGETS
 
 
 class CockroachSpec(PostgresSpec):
     """A family that reuses PostgreSQL's SQL and driver and declares what it does not support."""
 
-    family = "cockroachdb"
-    engine = "django_cockroachdb"
-    schemes = ("cockroach", "cockroachdb")
+    family = "cockroach_stub"  # names a real CockroachDB family would not take
+    engine = "django_cockroachdb_stub"
+    schemes = ("cockroach-stub", "crdb-stub")
     default_port = 26257
     default_user = "root"
     vendors = ("CockroachDB",)
@@ -55,6 +57,7 @@ class CockroachSpec(PostgresSpec):
     defers_constraints = False
     copies_out = False
     durability_settings = ("kv.raft_log.disable_synchronization_unsafe",)
+    managed_description = ""  # dbbench starts no server of this family (PostgresSpec's would be inherited)
 
 
 @pytest.fixture
@@ -70,10 +73,10 @@ def cockroach() -> Iterator[BackendSpec]:
 def test_a_third_family_is_found_by_scheme_and_engine_and_offers_only_what_it_declares(
     cockroach: BackendSpec,
 ) -> None:
-    target = parse_target("crdb", "cockroach://root@db.example/app")
-    assert (target.family, target.port, target.spec) == ("cockroachdb", 26257, cockroach)
-    assert spec_for_scheme("COCKROACHDB") is cockroach and spec_for_engine("django_cockroachdb") is cockroach
-    assert target.django_database()["ENGINE"] == "django_cockroachdb"
+    target = parse_target("crdb", "cockroach-stub://root@db.example/app")
+    assert (target.family, target.port, target.spec) == ("cockroach_stub", 26257, cockroach)
+    assert spec_for_scheme("CRDB-STUB") is cockroach and spec_for_engine("django_cockroachdb_stub") is cockroach
+    assert target.django_database()["ENGINE"] == "django_cockroachdb_stub"
     assert "kv.raft_log.disable_synchronization_unsafe" in durability_settings()
     # No Django pool and no pooler declared: the load test offers CONN_MAX_AGE only, and PgBouncer refuses it.
     variants = variants_for([target], build_config(conn_max_age="0,30"))
@@ -86,22 +89,24 @@ def test_a_third_family_is_found_by_scheme_and_engine_and_offers_only_what_it_de
     assert baseline([target, pg]) is pg
     # Nor bulk loading or deferred constraints: the seeder takes bulk_create and leaves indexes alone.
     assert not cockroach.bulk_load_available(None) and defer_constraints(cockroach, None, "t") == []
+    assert Profile().describe().count("PostgreSQL:") == 1  # not among the servers dbbench starts
 
 
 @pytest.mark.nodb
 def test_unregistered_the_third_family_is_gone() -> None:
-    assert list(BACKENDS) == [cls.family for cls in FAMILIES] == ["postgresql", "mysql"]
-    with pytest.raises(ConfigError, match="unknown|scheme"):
-        parse_target("crdb", "cockroach://root@db.example/app")
+    assert list(BACKENDS) == [cls.family for cls in FAMILIES] and CockroachSpec.family not in BACKENDS
+    assert {"postgresql", "mysql"} <= set(BACKENDS)
+    with pytest.raises(ConfigError, match="unknown URL scheme"):
+        parse_target("crdb", "cockroach-stub://root@db.example/app")
 
 
 def test_a_third_family_reaches_a_live_server_through_the_shared_code(cockroach: BackendSpec) -> None:
     """Pointed at the PostgreSQL server (whose protocol it speaks): dbbench's databases and the doctor work
     through the spec alone."""
     pg = next(t for t in TARGETS if t.family == "postgresql")
-    url = "cockroach" + pg.url[pg.url.index("://") :]
+    url = "cockroach-stub" + pg.url[pg.url.index("://") :]
     target: Target = parse_target("crdb", url).with_database(f"{pg.database}_crdb{uuid.uuid4().hex[:6]}")
-    assert target.family == "cockroachdb"
+    assert target.family == "cockroach_stub"
     ensure_database(target)
     try:
         assert is_owned(target)
@@ -169,4 +174,4 @@ def test_registering_a_family_twice_or_on_a_taken_scheme_fails(cockroach: Backen
 
 @pytest.mark.nodb
 def test_every_registered_family_is_complete() -> None:
-    assert [missing(cls) for cls in FAMILIES] == [[], []]
+    assert {cls.__name__: missing(cls) for cls in FAMILIES} == {cls.__name__: [] for cls in FAMILIES}

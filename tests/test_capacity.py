@@ -80,3 +80,34 @@ def test_a_configuration_not_pushed_to_its_knee_is_a_lower_bound() -> None:
     assert best is not None and best.cheaper_goes_as_far
     assert capacity.options({"runs": []}, "PostgreSQL") == []
     assert "nothing to rank" in capacity.render([], None, None)
+
+
+def _limited(run: dict[str, Any], app: float, db: float, sql_share: float) -> dict[str, Any]:
+    """``run`` with tiers and Server-Timing at every step, and its knee missed at 200 users."""
+    for step in run["steps"]:
+        step["tiers"] = {
+            "app": {"label": "app server", "unknown": None, "cpu_percent": app, "cpu_core_percent": app},
+            "database": {"label": "PostgreSQL", "unknown": None, "cpu_percent": db, "cpu_core_percent": db},
+        }
+        step["timing"] = {"sql_share_of_app": sql_share, "sql_p95_ms": 3.0, "app_p95_ms": 900.0, "request_p95_ms": 1200}
+    run["knee"] = {**run["knee"], "missed_at": 200}
+    return run
+
+
+def test_when_the_database_was_not_the_limit_the_verdict_says_what_helps_instead() -> None:
+    stay = _limited(_run("postgresql", "PostgreSQL", "as is", "nothing", 100), app=97, db=14, sql_share=0.05)
+    move = _limited(_run("mariadb", "MariaDB", "migration", "move", 100), app=96, db=12, sql_share=0.04)
+    found = capacity.options(_doc(stay, move), "PostgreSQL")
+    best = capacity.alternatives(found)
+    assert best is not None and best.database_not_the_limit
+    sentence = best.sentence()
+    assert "the app server used 97% of its CPU, PostgreSQL 14% of its own; SQL was 3.0 ms of a 1.2 s p95" in sentence
+    assert "the database was not the limit, so capacity is no reason to migrate" in sentence
+    assert "gunicorn `--workers`" in sentence and "`--threads`" in sentence
+    text = capacity.render(found, None, 1000.0)
+    assert "What limited each configuration" in text and "- postgresql: at 200 users, the app server used 97%" in text
+    # The database as the limit: no such advice.
+    db_bound = _limited(_run("postgresql", "PostgreSQL", "as is", "nothing", 100), app=20, db=95, sql_share=0.8)
+    best = capacity.alternatives(capacity.options(_doc(db_bound, move), "PostgreSQL"))
+    assert best is not None and not best.database_not_the_limit
+    assert "its CPU was the limit" in best.sentence() and "the database was not the limit" not in best.sentence()

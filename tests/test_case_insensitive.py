@@ -120,3 +120,31 @@ def _counts(target: Target) -> dict[str, int]:
             cur.execute(f"SELECT COUNT(*) FROM {table}")
             counts[table] = int(cur.fetchone()[0])
         return counts
+
+
+def test_a_case_variant_on_a_case_sensitive_server_is_refused_before_anything_is_made() -> None:
+    """L7: lower_case_table_names=0 keeps "DBBENCH_X" and "dbbench_x" apart, but InnoDB's foreign key names clash:
+    the copy stopped half-built. Now it is refused up front, naming the database (not an alias)."""
+    from dbbench.backends.database import drop_database, ensure_database
+    from tests.helpers import TARGETS
+
+    mysql = next((t for t in TARGETS if t.family == "mysql"), None)
+    if mysql is None:
+        pytest.skip("needs a MySQL-family target")
+    with mysql.spec.connection(mysql, None) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT @@lower_case_table_names")
+        if int(cur.fetchone()[0]):
+            pytest.skip("the configured server files names in lower case")
+    existing = mysql.with_database(f"{mysql.database}_l7")
+    ensure_database(existing)
+    try:
+        variant = copy_target_for(mysql, mysql, existing.database.upper())
+        with pytest.raises(ConfigError, match=f"differs only in case from '{existing.database}'"):
+            refuse_same_database(mysql, variant)
+        with mysql.spec.connection(mysql, None) as conn:
+            cur = conn.cursor()
+            cur.execute(mysql.spec.database_exists_sql(), (variant.database,))
+            assert cur.fetchone() is None
+    finally:
+        drop_database(existing)

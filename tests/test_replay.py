@@ -251,3 +251,49 @@ def test_bad_input_is_one_line(
         assert proc.returncode != 0, expected
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("dbbench: error:") and expected in lines[0], proc.stderr
+
+
+def test_without_targets_the_rehearsal_pair_is_replayed(
+    notes_pair: list[Target], notes_capture: Path, tmp_path: Path
+) -> None:
+    """With --app and no --target, the project's database and the copy `dbbench migrate-data --app` made of it."""
+    live = notes_pair[2]
+    other = next(t for t in TARGETS if t.family != live.family)
+    mine = other.with_database(f"{other.database}_rr{uuid.uuid4().hex[:6]}")
+    env = {"DBBENCH_TARGETS": f"{live.name}={live.url},{mine.name}={mine.url}"}
+    copy = mine.with_database(f"{mine.database}_appcopy")
+    try:
+        ensure_database(mine)
+        copied = run_cli(
+            "migrate-data",
+            "--app",
+            str(NOTES),
+            "--from",
+            live.name,
+            "--to",
+            mine.name,
+            "--output",
+            str(tmp_path / "rehearsal.json"),
+            env=env,
+            timeout=600,
+        )
+        assert copied.returncode == 0, copied.stderr
+        proc = run_cli(
+            "replay",
+            str(notes_capture),
+            "--app",
+            str(NOTES),
+            "--seconds",
+            "0.2",
+            "--output",
+            str(tmp_path / "replay.json"),
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert f"replaying on the rehearsal pair: {live.name} and its copy {mine.name}_appcopy" in proc.stdout
+        data = json.loads((tmp_path / "replay.json").read_text())["data"]
+        assert data["candidate"] == f"{mine.name}_appcopy" and data["data_unchanged"]
+        assert any(s.get("answers") for s in data["shapes"])  # the differences show on the copy too
+    finally:
+        drop_database(copy)
+        drop_database(mine)

@@ -90,3 +90,15 @@ def test_report_verdict_uses_the_replayed_mix(tmp_path: Path) -> None:
     assert "Stay on" in verdict and "shape slowone" in verdict  # the team's own slow query decides, not the quiz mix
     assert "your own queries as captured and replayed" in text
     assert "`rawpg` at `?`: raw PostgreSQL SQL: not replayable (audit: @\\> containment)" in text
+
+
+def test_errors_lose_the_values_the_server_quoted() -> None:
+    from dbbench.replay.run import redact
+
+    pg = 'duplicate key value violates unique constraint "t_slug_key" DETAIL: Key (slug)=(red) already exists.'
+    assert redact(pg).endswith("Key (slug)=(...) already exists.")
+    assert (
+        redact("(1062, \"Duplicate entry 'alice' for key 'u_key'\")")
+        == "(1062, \"Duplicate entry '...' for key 'u_key'\")"
+    )
+    assert "abc" not in redact("(1366, \"Incorrect integer value: 'abc' for column 'n' at row 1\")")

@@ -267,3 +267,25 @@ def test_server_memory_sizes() -> None:
     for bad in ("lots", "64M", "-1G"):
         with pytest.raises(ConfigError, match="bad server memory"):
             parse_memory(bad)
+
+
+def test_a_crashed_server_is_named_as_the_cause(state: Path) -> None:
+    """L4: a managed server that died (kill -9: as the OOM killer ends it) is named, with its log's reason."""
+    from dbbench.servers.session import crashed_servers
+
+    targets = Servers(state).acquire(persistent=True)
+    try:
+        assert crashed_servers(targets, str(state)) == []
+        postgres = next(row for row in Servers(state).status()[0] if row.engine.name == "postgres")
+        assert postgres.pid is not None
+        os.kill(postgres.pid, signal.SIGKILL)
+        try:
+            os.waitpid(postgres.pid, 0)  # started by this test process: its child, gone once reaped
+        except ChildProcessError:  # started by an earlier command: gone once its parent (init) reaps it
+            end = time.monotonic() + 10
+            while os.path.exists(f"/proc/{postgres.pid}") and time.monotonic() < end:
+                time.sleep(0.05)
+        (found,) = crashed_servers(targets, str(state))
+        assert f"PostgreSQL server (pid {postgres.pid}) is no longer running" in found
+    finally:
+        _cli(state, "servers", "stop")

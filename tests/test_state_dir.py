@@ -149,7 +149,10 @@ def test_a_linked_folder_is_neither_chowned_nor_written(box: Path, name: str) ->
     outside.mkdir(mode=0o755)
     (state / name).symlink_to(outside, target_is_directory=True)
     before = outside.stat()
-    proc = run_cli("servers", "start", env=_env(state))
+    try:
+        proc = run_cli("servers", "start", env=_env(state))
+    finally:
+        run_cli("servers", "stop", env=_env(state))  # a dbbench that followed the link started servers
     _one_line_error(proc, "did not make it")
     after = outside.stat()
     assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode)
@@ -253,3 +256,34 @@ def test_a_refused_state_directory_leaves_no_file_behind(box: Path) -> None:
     proc = run_cli("servers", "start", env=_env(theirs / "state"))
     _one_line_error(proc, "cannot enter")
     assert not any(theirs.iterdir())
+
+
+# -- L3: a failed start names the FATAL line and leaves nothing running -------------------------------------------
+FAKE_MARIADBD = """#!/bin/sh
+echo "2026-12-06  3:25:06 0 [Note] Starting MariaDB (a stand-in that fails as a broken one does)"
+echo "2026-12-06  3:25:06 0 [ERROR] mariadbd: Can't create/write to file 'ib_logfile0' (Errcode: 28 No space left)"
+echo "2026-12-06  3:25:06 0 [ERROR] Aborting"
+echo "2026-12-06  3:25:06 0 [Note] mariadbd: Shutdown complete"
+exit 1
+"""
+
+
+@pytest.mark.slow
+def test_a_failed_mariadb_start_names_its_error_and_stops_postgresql(box: Path) -> None:
+    from dbbench.servers.mariadb import MariaDBEngine
+
+    fake = box / "bin"
+    fake.mkdir()
+    for program, path in MariaDBEngine().binaries().items():
+        if program != "mariadbd":
+            (fake / program).symlink_to(path)
+    (fake / "mariadbd").write_text(FAKE_MARIADBD)
+    (fake / "mariadbd").chmod(0o755)
+    state = box / "state"
+    try:
+        proc = run_cli("servers", "start", env={**_env(state), "DBBENCH_MARIADB_BIN": str(fake)}, timeout=240)
+        doc = json.loads((state / "state.json").read_text())
+    finally:
+        run_cli("servers", "destroy", env=_env(state))  # what a dbbench that left PostgreSQL running left
+    _one_line_error(proc, "MariaDB did not start", "Can't create/write to file")
+    assert not any(entry.get("pid") for entry in doc["servers"].values()), doc  # PostgreSQL was stopped again

@@ -54,7 +54,9 @@ class RecordingResult(unittest.TextTestResult):
     def addError(self, test: Any, err: Any) -> None:  # noqa: N802
         super().addError(test, err)
         if test.id().startswith(_IMPORT_FAILURE):
-            recorder.collect_error(test.id().removeprefix(_IMPORT_FAILURE + "."), str(err[1]).splitlines()[0])
+            # unittest's message is "Failed to import test module: X" plus the traceback: its last line says why.
+            lines = [line for line in str(err[1]).splitlines() if line.strip()]
+            recorder.collect_error(test.id().removeprefix(_IMPORT_FAILURE + "."), lines[-1] if lines else "")
         if getattr(self, "_current", None) is not test:
             _class_error(test, err)
             return

@@ -94,8 +94,15 @@ class SuiteTimedOut(StageFailed):
     """A suite ran past ``--timeout`` and was stopped; its partial results are kept."""
 
 
-def prepare(workdir: Path) -> Path:
-    """Write the settings shim and dbbench's child package into ``workdir`` (a temporary folder of dbbench's)."""
+def prepare(root: Path) -> Path:
+    """Write the settings shim and dbbench's child package into ``root/shim`` (``root``: a temporary folder of
+    dbbench's) and return that folder; the events and output of each run go to ``root/out`` beside it.
+
+    Written again before each target's run: a suite that deleted the shim's folder (it is in its environment)
+    must not cost the next target its run, nor a run its events (they are not in that folder)."""
+    workdir = root / "shim"
+    workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (root / "out").mkdir(mode=0o700, exist_ok=True)
     (workdir / f"{SHIM_MODULE}.py").write_text(SHIM, encoding="utf-8")
     package = workdir / CHILD_PACKAGE
     package.mkdir(exist_ok=True)
@@ -213,9 +220,12 @@ def run_suite(
 
     ``extra_env`` is added to the child's environment (``--capture``'s recorder: its ``PYTHONPATH`` goes first).
     """
+    prepare(workdir.parent)
+    if not project.workdir.is_dir():
+        raise DbbenchError(f"app: {project.workdir} is gone (did the suite delete it?): the suite cannot run again")
     prefix = f"dbbench_app_{secrets.token_hex(4)}"
-    events = workdir / f"{target.name}.jsonl"
-    log = workdir / f"{target.name}.log"
+    events = workdir.parent / "out" / f"{target.name}.jsonl"
+    log = workdir.parent / "out" / f"{target.name}.log"
     env = child_env(project, target, prefix, workdir, events)
     if extra_env:
         path = os.pathsep.join(p for p in (extra_env.get("PYTHONPATH"), env.get("PYTHONPATH")) if p)
@@ -322,8 +332,13 @@ def check_started(run: dict[str, Any], target: Target, project: Project) -> None
         return  # a test database that could not be built is a finding, not a crash
     crash = run["collect_errors"][0] if run["collect_errors"] else None
     if not run["tests"] and crash:
+        hint, missing = "", re.search(r"No module named '([\w.]+)'", crash["message"])
+        if missing:  # a test module's own requirement (factory_boy, model_bakery...): what to install, and where
+            from dbbench.app.hints import missing_module
+
+            hint = f"; {missing_module(missing.group(1), project)}"
         raise SuiteCrashed(
-            f"app: the test suite crashed on import on {target.name}: {crash['where']}: {crash['message']}"
+            f"app: the test suite crashed on import on {target.name}: {crash['where']}: {crash['message']}{hint}"
         )
     if run["start"] is None:
         raise SuiteCrashed(

@@ -30,6 +30,7 @@ _SETTINGS_REFUSAL = (
     "accept the MySQL/MariaDB engine (ENGINE django.db.backends.mysql, OPTIONS charset utf8mb4) and add "
     "'django_mysql' to INSTALLED_APPS on the target: its system checks warn when strict mode or utf8mb4 is missing"
 )
+_PG_ENGINE = re.compile(r"(?i)postg|psycopg")
 _IGNORE = re.compile(r"#\s*dbbench:\s*ignore(?:\[([\w\-, ]+)\])?")
 
 
@@ -340,6 +341,16 @@ class ModuleAuditor(QueryRules, SqlRules, ModelRules, ast.NodeVisitor):
         self.generic_visit(node)
 
     visit_AugAssign = visit_Assign  # type: ignore[assignment]
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        for key, value in zip(node.keys, node.values, strict=False):
+            text = value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else ""
+            # Django's own postgresql engine is one line to change; a third-party backend built on it
+            # (django_tenants.postgresql_backend, PostGIS) carries PostgreSQL-only behaviour with it
+            custom = _PG_ENGINE.search(text) and not text.startswith("django.db.backends.")
+            if isinstance(key, ast.Constant) and key.value == "ENGINE" and custom:
+                self.report("pg-engine", value, f"ENGINE {text!r}: a backend built on PostgreSQL")
+        self.generic_visit(node)
 
     def _installed_apps(self, value: ast.AST) -> None:
         for item in ast.walk(value):

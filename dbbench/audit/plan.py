@@ -18,7 +18,7 @@ PHASES = ("settings and start-up", "models and migrations", "queries", "tests")
 LINE, FUNCTION, MODEL, REDESIGN = "a line", "a function", "a model change with a data migration", "a redesign"
 
 # Rules that stop the project from starting (an import that fails, settings that refuse the server).
-_START_UP = frozenset({"pg-app", "pg-driver-import", "pg-import", "python-syntax"})
+_START_UP = frozenset({"pg-engine", "pg-app", "pg-driver-import", "pg-import", "python-syntax"})
 _MODELS = frozenset(
     {
         "pg-field",
@@ -31,12 +31,14 @@ _MODELS = frozenset(
         "constraint-skipped",
         "json-db-index",
         "unique-string-ci",
+        "text-key",
     }
 )
 EFFORT = {
     "pg-import": LINE,
     "pg-driver-import": FUNCTION,
     "pg-app": LINE,
+    "pg-engine": REDESIGN,
     "pg-field": MODEL,
     "pg-index": LINE,
     "pg-index-plain": LINE,
@@ -55,6 +57,7 @@ EFFORT = {
     "json-lookup": FUNCTION,
     "json-db-index": MODEL,
     "unique-string-ci": MODEL,
+    "text-key": MODEL,
     "db-collation": LINE,
     "index-skipped": MODEL,
     "constraint-skipped": MODEL,
@@ -80,6 +83,7 @@ DOCS = {
     "pg-import": _CONTRIB,
     "pg-driver-import": _MYSQL_NOTES,
     "pg-app": _CONTRIB,
+    "pg-engine": _DJANGO + "ref/settings/#engine",
     "pg-field": _CONTRIB + "fields/",
     "pg-index": _CONTRIB + "indexes/",
     "pg-index-plain": _CONTRIB + "indexes/",
@@ -107,6 +111,8 @@ DOCS = {
 def phase_of(finding: dict[str, Any]) -> str:
     area, rule = finding.get("area", "app"), finding["rule"]
     name = finding["file"].rsplit("/", 1)[-1]
+    if rule in _START_UP and area == "migrations":
+        return PHASES[1]  # an import only migrations make fails at migrate time, not when the site starts
     if rule in _START_UP or (rule == "vendor-refusal" and "settings" in finding["file"].lower()):
         return PHASES[0]
     if area == "tests" and not name.startswith("settings"):
@@ -130,7 +136,8 @@ def root_causes(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     causes = []
     for (rule_id, key), places in groups.items():
-        places = sorted(places, key=lambda f: f["severity"] == HANDLED)  # what needs work first, then what is handled
+        # what needs work first (the places that put the cause in its phase first), then what is handled
+        places = sorted(places, key=lambda f: (f["severity"] == HANDLED, PHASES.index(phase_of(f))))
         worst = min((f["severity"] for f in places), key=rank.__getitem__)
         open_places = [f for f in places if f["severity"] != HANDLED] or places
         # where most of its places are (60 select_for_update(of=) calls in app code and one in a migration are

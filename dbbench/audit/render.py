@@ -58,16 +58,15 @@ def _summary(data: dict[str, Any]) -> list[str]:
         lines.append(f"baseline: {len(findings) - new} known, {new} new")
     if data.get("ignored"):
         lines.append(f"silenced by '# dbbench: ignore' comments: {data['ignored']}")
-    for note in data.get("notes", []):
-        lines.append(f"note: {note}")
+    notes = [f"note: {note}" for note in data.get("notes", [])]
     if not findings:
-        return lines
+        return lines + notes
     lines += ["", *start_here(data), "", f"by severity: {_by_severity(data)}"]
     by_rule = Counter(f["rule"] for f in findings)
     lines.append("by rule: " + ", ".join(f"{rule} {n}" for rule, n in by_rule.most_common()))
     by_area = Counter(f.get("area", "app") for f in findings)
     lines.append("by area: " + ", ".join(f"{area} {by_area[area]}" for area in AREAS if by_area[area]))
-    return lines
+    return lines + notes  # after the plan: a team reads what to fix first, then what was not fully read
 
 
 def render_text(data: dict[str, Any]) -> str:

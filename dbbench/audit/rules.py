@@ -93,6 +93,9 @@ _RULE_LIST = [
     _r("pg-driver-import", BLOCKER, "imports a PostgreSQL driver, backend or lock library",
        "import it only inside a vendor branch; for advisory locks (django_pglocks, pglock) use "
        "django_mysql.locks.Lock (GET_LOCK) on MySQL/MariaDB"),
+    _r("pg-engine", BLOCKER, "settings name a database backend built on PostgreSQL",
+       "a backend for the target (django.db.backends.mysql), with what the custom backend adds (schemas, "
+       "extensions, geometry) redone for MySQL/MariaDB or dropped"),
     _r("pg-app", BLOCKER, "django.contrib.postgres in INSTALLED_APPS",
        "remove it once its fields, lookups and search are replaced"),
     _r("pg-field", BLOCKER, "PostgreSQL-only model field",

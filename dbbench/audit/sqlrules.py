@@ -19,6 +19,7 @@ from dbbench.audit.sql import PG_OPERATORS, REWRITE, SEMANTICS, UNTRANSLATABLE, 
 _TEMPLATE_VARS = re.compile(r"%\(\w+\)s|%s")
 # Constructs MySQL 8 has (MariaDB does not): not a finding when the target is MySQL 8.
 _FINE_ON_MYSQL8 = ("->> text extraction", "LATERAL", "~ regular expression")
+_MARIADB_SEQUENCE_EXTRAS = re.compile(r"(?i)\bOWNED\s+BY\b|\bAS\s+\w+|;\s*\S")  # or more statements after it
 _SQL_START = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|WITH|TRUNCATE)\b", re.IGNORECASE)
 _STRING = re.compile(r"""(?s)[rRbBuUfF]{0,2}('''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""")
 
@@ -128,10 +129,14 @@ class SqlRules:
                 message = f"{via}: sqlglot cannot read this as PostgreSQL ({check.parse_error})"
                 self.report("raw-sql-unparsed", node, message)
             return
-        self._report_constructs(node, via, check, only_untranslatable)
+        skip: tuple[str, ...] = _FINE_ON_MYSQL8 if self.target == MYSQL8 else ()
+        if self.target != MYSQL8 and not _MARIADB_SEQUENCE_EXTRAS.search(text):
+            skip = ("statement CREATE SEQUENCE",)  # MariaDB 10.3+ has sequences (not OWNED BY, not AS type)
+        self._report_constructs(node, via, check, only_untranslatable, skip)
 
-    def _report_constructs(self, node: ast.AST, via: str, check: Any, only_untranslatable: bool = False) -> None:
-        skip = _FINE_ON_MYSQL8 if self.target == MYSQL8 else ()
+    def _report_constructs(
+        self, node: ast.AST, via: str, check: Any, only_untranslatable: bool = False, skip: tuple[str, ...] = ()
+    ) -> None:
         bad = [c for c in check.of_kind(UNTRANSLATABLE) if c.label not in skip]
         if bad:
             message = f"{via}: no faithful MySQL/MariaDB translation for {_labels(bad)}"

@@ -108,6 +108,20 @@ class MySQLSpec(BackendSpec):
         cursor.execute("SELECT @@lower_case_table_names")
         return name.lower() if int(cursor.fetchone()[0]) else name
 
+    def clashing_databases(self, cursor: Any, name: str) -> list[str]:
+        # With lower_case_table_names=0 "DBBENCH" and "dbbench" are two databases, but InnoDB files foreign key
+        # names case-insensitively: the second one's CREATE TABLE fails with errno 121 half-way through. (With 1 or
+        # 2 the server files both under one name: the same database, which refuse_same_database answers.)
+        cursor.execute("SELECT @@lower_case_table_names")
+        if int(cursor.fetchone()[0]):
+            return []
+        cursor.execute(
+            "SELECT schema_name FROM information_schema.schemata WHERE LOWER(schema_name) = LOWER(%s) "
+            "AND BINARY schema_name <> BINARY %s",  # information_schema compares case-insensitively
+            (name, name),
+        )
+        return [str(row[0]) for row in cursor.fetchall()]
+
     def bounded_lock_wait_sql(self, seconds: int) -> str:
         return f"SET SESSION lock_wait_timeout = {int(seconds)}"  # the default is a year
 

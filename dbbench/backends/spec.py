@@ -201,6 +201,11 @@ class BackendSpec(ABC):
     def resolved_database_name(self, cursor: Any, name: str) -> str:
         """The name the server itself files database ``name`` under (two spellings of one database give one)."""
 
+    def clashing_databases(self, cursor: Any, name: str) -> list[str]:
+        """Other databases whose names differ from ``name`` in case only, where the server cannot hold both
+        (none by default: PostgreSQL keeps "DBBENCH" and "dbbench" apart entirely)."""
+        return []
+
     @abstractmethod
     def bounded_lock_wait_sql(self, seconds: int) -> str:
         """A session setting that bounds how long a statement waits for a lock (DDL behind a reader, TRUNCATE)."""

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dbbench.backends.database import ensure_database, exclusive_all, held_locks_env
+from dbbench.backends.database import MARKER_TABLE, ensure_database, exclusive_all, held_locks_env, is_owned
 from dbbench.backends.targets import ENV_TARGETS, Target
 from dbbench.backends.targets import baseline as baseline_of
-from dbbench.errors import ConfigError, ResultsError, StageFailed, mask_secrets
+from dbbench.errors import ConfigError, ForeignDatabaseError, ResultsError, StageFailed, mask_secrets
 from dbbench.quiz import ATTEMPT_TABLE, QUIZ_TABLES
 from dbbench.results import DEFAULT_RESULTS_DIR, stamp
 from dbbench.seed import DEFAULT_SEED
@@ -172,6 +172,24 @@ def sized_database(database: str, size: int, largest: int) -> str:
     return database if size >= largest else f"{database}_{format_count(size)}"
 
 
+def _check_sized(sized: Target) -> None:
+    """A kept size's database (``dbbench_10k``) is dbbench's or does not exist yet: one of the user's own by that
+    name, with tables or without, is refused in one line here (each benchmark of the suite failed on it, or an
+    empty one was silently taken over)."""
+    spec = sized.spec
+    with spec.connection(sized, None) as conn:
+        cur = conn.cursor()
+        cur.execute(spec.database_exists_sql(), (sized.database,))
+        if cur.fetchone() is None:
+            return
+    if not is_owned(sized):
+        raise ForeignDatabaseError(
+            f"{sized.name}: database {sized.database!r} on {sized.host}:{sized.port} exists but is not dbbench's "
+            f"(no {MARKER_TABLE} marker); --keep-sizes keeps a size there: drop or rename it, or run without "
+            "--keep-sizes"
+        )
+
+
 def pytest_command(
     output_json: Path,
     profile: str,
@@ -240,6 +258,9 @@ def run_benchmarks(
     for target in targets:
         # One-line errors here, before a subprocess: a server that is down, a database that is not ours.
         ensure_database(target, allow_foreign=allow_foreign)
+        if keep_sizes:
+            for size in sizes[:-1]:
+                _check_sized(target.with_database(sized_database(target.database, size, sizes[-1])))
     out = Path(output_dir) if output_dir else DEFAULT_OUTPUT_DIR
     try:
         out.mkdir(parents=True, exist_ok=True)

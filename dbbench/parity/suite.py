@@ -13,6 +13,7 @@ The SQL Django sent is recorded for every probe and target.
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from typing import Any
 from dbbench.audit.rules import DIFFERING_JSON_LOOKUPS, JSON_LOOKUP_NOTES, rules_for_probe  # noqa: F401
 from dbbench.backends.targets import Target
 from dbbench.errors import ConfigError, mask_secrets, one_line
+from dbbench.progress import Status
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "parity.json"
 SCRATCH_SUFFIX = "_parity"
@@ -139,10 +141,13 @@ def run_parity(
     *,
     only: list[str] | None = None,
     keep_database: bool = False,
+    status: Status | None = None,
 ) -> Path:
-    """The parity stage (``dbbench run`` calls it): run every probe, write ``<output_dir>/parity.json``, return it."""
+    """The parity stage (``dbbench run`` calls it): run every probe, write ``<output_dir>/parity.json``, return it.
+
+    ``status``: where to show the probe being run and the time left."""
     path = output_path(Path(output_dir) / "parity.json" if output_dir else None)
-    return write_parity(run_probes(targets, only=only, keep_database=keep_database), path)
+    return write_parity(run_probes(targets, only=only, keep_database=keep_database, status=status), path)
 
 
 def run_probes(
@@ -151,6 +156,7 @@ def run_probes(
     only: list[str] | None = None,
     suffix: str = SCRATCH_SUFFIX,
     keep_database: bool = False,
+    status: Status | None = None,
 ) -> ParityReport:
     """Run the probes (all, or those named in ``only``) on every target and compare each with the first.
 
@@ -175,6 +181,7 @@ def run_probes(
             raise ConfigError(f"unknown probe(s): {', '.join(unknown)} (see dbbench parity --list)")
         probes = [p for p in probes if p.name in only]
     described: list[dict[str, Any]] = []
+    started = time.monotonic()
     observations: dict[str, dict[str, Observation]] = {p.name: {} for p in probes}
     for target in targets:
         with scratch_alias(target, suffix=suffix, keep=keep_database) as alias:
@@ -191,7 +198,11 @@ def run_probes(
                     "database": target.database + suffix,
                 }
             )
-            for p in probes:
+            for number, p in enumerate(probes):
+                if status is not None:  # the time left: the pace so far, over the probes still to run
+                    done, total = (len(described) - 1) * len(probes) + number, len(targets) * len(probes)
+                    eta = (time.monotonic() - started) / done * (total - done) if done else None
+                    status.update(f"{target.name}: {p.category} ({p.name})", done, total, eta)
                 observations[p.name][target.name] = observe(p.func, alias, target)
     results = [compare(p, observations[p.name], [t.name for t in targets]) for p in probes]
     return ParityReport(described, results)

@@ -17,40 +17,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Model
 
 from dbbench.backends.targets import Target
-from dbbench.errors import DbbenchError, mask_secrets
+from dbbench.errors import DbbenchError
 from dbbench.rehearsal.fields import digest_sql, kind_of, same
 from dbbench.rehearsal.jsonpass import compare_json
+from dbbench.rehearsal.side import Side
 from dbbench.rehearsal.source import integer_pk, text_columns
 from dbbench.rehearsal.verify import DIFF_EXAMPLES, RowDifference, TableCheck
 
 CHUNK_IDS = 10_000  # ids per range: a range that differs is read back whole (~10 MB of attempts per side)
 _MOD = 1 << 64  # the checksum's sum is shown modulo this
-
-
-@dataclass
-class Side:
-    """One server's side of a comparison: a raw connection in a read-only snapshot."""
-
-    target: Target
-    conn: Any
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        try:
-            cursor = self.conn.cursor()
-            cursor.execute(sql)
-            rows = list(cursor.fetchall())
-            cursor.close()
-            return rows
-        except self.target.spec.driver_errors as exc:
-            text = mask_secrets(" ".join(str(exc).split()) or type(exc).__name__, [self.target])
-            raise DbbenchError(f"{self.target.name}: reading for the verification failed: {text}") from None
 
 
 @contextmanager

@@ -13,15 +13,13 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import Model
 
 from dbbench.rehearsal.fields import kind_of, same, text_sql
+from dbbench.rehearsal.side import Side
 from dbbench.rehearsal.verify import RowDifference, TableCheck
-
-if TYPE_CHECKING:
-    from dbbench.rehearsal.compare import Side
 
 
 def compare_json(

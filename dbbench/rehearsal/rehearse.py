@@ -236,6 +236,13 @@ def refuse_same_database(source: Target, copy: Target) -> None:
     ``127.0.0.1`` and ``localhost`` (or a DNS alias, another port forwarded to the same server) are one server;
     ``DBBENCH`` and ``dbbench`` are one database on a server that files names in lower case.
     """
+    with copy.spec.connection(copy, None) as conn:
+        clash = copy.spec.clashing_databases(conn.cursor(), copy.database)
+    if clash:
+        raise ConfigError(
+            f"the copy's database {copy.database!r} differs only in case from {clash[0]!r} on {copy.host}:"
+            f"{copy.port}, and this server cannot hold both; choose an --into name that differs in more than case"
+        )
     if source.family != copy.family:
         return
 

@@ -47,6 +47,29 @@ def load_capture(path: Path, project: Project | None) -> dict[str, Any]:
     return capfile.load(path, django_version=django.get_version(), project=identity)
 
 
+def rehearsal_pair(targets: list[Target]) -> list[Target] | None:
+    """The pair ``dbbench migrate-data --app`` leaves: the source (the first target) and its complete copy on the
+    second target's server (``<database>_appcopy``), or None when there is no complete copy there."""
+    from dbbench.backends.database import is_owned
+    from dbbench.rehearsal.appcopy import copy_target_for
+    from dbbench.rehearsal.rehearse import STATE_TABLE
+
+    if len(targets) != 2:
+        return None
+    source, target = targets
+    copy = copy_target_for(source, target, None)
+    try:
+        if not is_owned(copy):
+            return None
+        with copy.spec.connection(copy, copy.database) as conn:
+            cursor = conn.cursor()
+            cursor.execute(f"SELECT state FROM {copy.spec.quote_name(STATE_TABLE)} WHERE id = 1")
+            row = cursor.fetchone()
+    except copy.spec.driver_errors:  # no state table: not a rehearsal's copy
+        return None
+    return [source, copy] if row and row[0] == "complete" else None
+
+
 def replay(
     capture_path: Path, targets: list[Target], *, project: Project | None, options: Options, control: bool = True
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ the same instance for every backend.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -133,7 +134,7 @@ def _replay_shape(shape: dict[str, Any], aliases: Aliases, options: Options, pro
         try:
             base_rows = run(call_for(base, b), check=constraint_check(base))
         except Exception as exc:
-            return {"status": "fails_on_baseline", "reason": f"{type(exc).__name__}: {one_line(exc)}"[:300]}
+            return {"status": "fails_on_baseline", "reason": redact(f"{type(exc).__name__}: {one_line(exc)}")[:300]}
         try:
             cand_rows = run(call_for(cand, c), check=constraint_check(cand))
         except Exception as exc:
@@ -168,6 +169,21 @@ def _query_of(shape: dict[str, Any]) -> Any:
         return None
 
 
+# Values a server quotes back in its error messages (the replayed parameters): never written to the result.
+_VALUES = (
+    (re.compile(r"(Key \([^)]*\)=\()[^)]*(\))"), r"\1...\2"),  # PostgreSQL: Key (slug)=(red) already exists
+    (re.compile(r"(Duplicate entry ')[^']*(')"), r"\1...\2"),  # MySQL family
+    (re.compile(r"((?:value|string|entry):? ')[^']*(')", re.I), r"\1...\2"),  # Incorrect integer value: 'x'
+)
+
+
+def redact(message: str) -> str:
+    """An error message without the values the server quoted from the statement's parameters."""
+    for pattern, replacement in _VALUES:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def _failure(shape: dict[str, Any], error: str, site: str, sql: str = "") -> dict[str, Any]:
     """A shape that runs on the baseline and fails on the candidate: the error, the call site, what explains it."""
     from dbbench.app.compare import explain
@@ -176,7 +192,7 @@ def _failure(shape: dict[str, Any], error: str, site: str, sql: str = "") -> dic
     known = explain({"type": kind, "message": message}, [{"sql": sql or shape["sql"], "params": ""}])
     failure: dict[str, Any] = {
         "status": "fails",
-        "error": error[:300],
+        "error": redact(error)[:300],
         "site": site or next((i["site"] for i in shape["instances"] if i.get("site")), ""),
         "explanation": known,
     }

@@ -110,7 +110,9 @@ def run(call: Call, *, check: Callable[[], None] | None = None) -> Any:
     st, cur = call.statement, call.cursor
     if st.mode == READ:
         cur.execute(st.sql, st.params)
-        return cur.fetchall() if cur.description else []
+        # A read always has a result set; asking cursor.description first (psycopg 3 builds its column objects on
+        # every access) made a replayed pk read 15% slower than the bare driver loop.
+        return cur.fetchall()
     cur.execute("START TRANSACTION")  # the same words on both servers; the connection is in autocommit
     try:
         if st.many:

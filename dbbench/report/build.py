@@ -15,6 +15,7 @@ from pathlib import Path
 from dbbench import markdown
 from dbbench.errors import ConfigError, ResultsError, mask_url
 from dbbench.report import keynumbers, method, plots
+from dbbench.report.crossings import crossings_beyond_noise
 from dbbench.report.data import (
     CONTROL_FLOOR_LIMIT,
     ResultSet,
@@ -32,6 +33,8 @@ from dbbench.report.data import (
 from dbbench.report.html import to_html
 from dbbench.report.sections import (
     app_evidence,
+    app_only_title,
+    app_only_verdict,
     benchmark_run_lines,
     capacity_evidence,
     extra_sections,
@@ -132,13 +135,7 @@ class _Document:
         if self.base and self.cands:
             cands = " / ".join(_cell(self.r.backends[c].display) for c in self.cands)
             return f"Should this Django app move from {_cell(self.r.backends[self.base].display)} to {cands}?"
-        if self.r.documents.get("app"):
-            data = self.r.documents["app"][-1][1]["data"]
-            labels = {r.get("target"): r.get("label", r.get("target")) for r in data.get("runs") or []}
-            cands = " / ".join(_cell(labels.get(c.get("candidate"))) for c in data.get("comparisons") or [])
-            base = _cell(labels.get(data.get("baseline")))
-            return f"What breaks if `{_cell(data.get('name'))}` moves from {base} to {cands}?"
-        return "dbbench report"
+        return app_only_title(self.r) or "dbbench report"
 
     def name(self, alias: str) -> str:
         """A backend's display name as Markdown text (escaped: it comes from a result file)."""
@@ -192,8 +189,7 @@ class _Document:
     # --- rendering --------------------------------------------------------------------------------------------
 
     def render(self) -> str:
-        if self._app_only:
-            # An app result alone: its verdict and its section, not empty benchmark sections.
+        if app_only_verdict(self.r):  # an app result alone: its verdict and section, no empty benchmark sections
             parts = [f"# {self.title}\n", self._verdict_section(), *extra_sections(self.r, self.figures)]
             return "\n".join(p for p in parts if p).rstrip() + "\n"
         parts = [
@@ -209,18 +205,10 @@ class _Document:
         ]
         return "\n".join(p for p in parts if p).rstrip() + "\n"
 
-    @property
-    def _app_only(self) -> bool:
-        """Only app results (``dbbench app``) and nothing measured: the report reads the app result on its own."""
-        return bool(self.r.documents.get("app")) and not self.r.backends and not self.r.documents.get("benchmark")
-
     def _verdict_section(self) -> str:
         out = ['<a id="verdict"></a>\n## Verdict\n']
-        if not self.verdicts and self.r.documents.get("app") and not self.r.backends:
-            from dbbench.app.render import verdict_lines
-
-            _, document = self.r.documents["app"][-1]
-            return "\n".join([*out, *verdict_lines(document["data"]), ""])
+        if not self.verdicts and app_only_verdict(self.r):
+            return "\n".join([*out, app_only_verdict(self.r), ""])
         if not self.verdicts:
             if not self.r.backends:
                 why = "no benchmark results were given"
@@ -240,7 +228,8 @@ class _Document:
             for i, reason in enumerate(verdict.reasons, 1):
                 out.append(f"{i}. {reason.text} ([numbers](#{reason.anchor}))")
             out.append("")
-            out += self._key_numbers(cand, verdict)
+            ev, names = self.evidence[cand], (self.base_name, self.name(cand))
+            out += keynumbers.lines(ev.operations, self.rows, self.weights, verdict.mix, (self.base or "", cand), names)
             if verdict.changes:
                 out.append("What would change it:\n")
                 out += [f"- {change}." for change in verdict.changes]
@@ -252,27 +241,6 @@ class _Document:
             "See [How to read this report](#method)._\n"
         )
         return "\n".join(out)
-
-    def _key_numbers(self, cand: str, verdict: Verdict) -> list[str]:
-        """The mix and the operations that move it most, with their p50 on both sides (first screen)."""
-        ev = self.evidence[cand]
-        shown = []
-        for o in keynumbers.weightiest(ev.operations, self.weights):
-            row = next(
-                (
-                    r
-                    for r in self.rows
-                    if r.operation == o.operation and cand in r.comparisons and r.comparisons[cand] is o.comparison
-                ),
-                None,
-            )
-            base = row.summaries.get(self.base) if row and self.base else None
-            mine = row.summaries.get(cand) if row else None
-            shown.append((o, base.p50 if base else None, mine.p50 if mine else None))
-        if verdict.mix is None and not shown:
-            return []
-        operations = sum(1 for o in ev.operations if self.weights.get(o.operation, 0) > 0)
-        return [*keynumbers.table(self.base_name, self.name(cand), verdict.mix, shown, operations), ""]
 
     def _control_line(self) -> str:
         """One line on the run's control: how far noise alone reached, and whether that disturbs the verdict."""
@@ -366,7 +334,7 @@ class _Document:
         if not self.verdicts:
             return ""
         out = ['<a id="mix"></a>\n## The operation mix\n']
-        source = "as given by `--mix`" if self.user_mix else "the default quiz-site mix, see README: *The verdict*"
+        source = "as given by `--mix`" if self.user_mix else "the default quiz-site mix (docs: How results are judged)"
         if self.replay and any(self._replayed(c) for c in self.verdicts):
             source = "your own queries as captured and replayed: each shape weighs its share of the captured time"
         out.append(
@@ -408,7 +376,7 @@ class _Document:
             for alias, s in r.summaries.items():
                 series.setdefault(r.operation, {}).setdefault(alias, []).append((r.size, s.p50))
         named = {op: {self.plain_name(a): pts for a, pts in per.items()} for op, per in series.items()}
-        crossings, noise = self._crossings(series)
+        crossings, noise = crossings_beyond_noise(series, self.rows, self.base, self.cands)
         marks = {op: [(x, y, self.plain_name(who)) for x, y, who in found] for op, found in crossings.items()}
         path = plots.latency_vs_rows(named, self.figures / "latency_vs_rows.png", marks=marks)
         out.append(
@@ -462,38 +430,6 @@ class _Document:
         summary = f"Every operation at every size ({len(self.r.operations)} tables): p50, p95, p99, ratio, interval"
         out.append(markdown.fold(summary, "\n".join(tables)))
         return "\n".join(out)
-
-    def _crossings(
-        self, series: dict[str, dict[str, list[tuple[float, float]]]]
-    ) -> tuple[dict[str, list[tuple[float, float, str]]], int]:
-        """Crossings of the baseline's and a candidate's p50 lines that are beyond noise, and how many are not.
-
-        A crossing counts when the candidate is significantly faster at one size and significantly slower at the
-        next (or the reverse): lines that touch inside their intervals say nothing about who overtakes whom.
-        """
-        from dbbench.stats import Label, crossovers
-
-        found: dict[str, list[tuple[float, float, str]]] = {}
-        noise = 0
-        if not self.base:
-            return found, noise
-        decisive = (Label.FASTER, Label.SLOWER)
-        for op, per in series.items():
-            variant = "orm" if any(r.operation == op and r.variant == "orm" for r in self.rows) else "raw"
-            rows = {r.size: r for r in self.rows if r.operation == op and r.variant == variant}
-            for cand in self.cands:
-                if not (per.get(self.base) and per.get(cand)):
-                    continue
-                sizes = sorted(x for x, _ in per[cand] if x in rows)
-                for x, y, lower in crossovers(per[self.base], per[cand]):
-                    before = max((s for s in sizes if s < x), default=None)
-                    after = min((s for s in sizes if s > x), default=None)
-                    labels = [rows[int(s)].comparisons.get(cand) for s in (before, after) if s is not None]
-                    if len(labels) == 2 and all(c and c.label in decisive for c in labels):
-                        found.setdefault(op, []).append((x, y, cand if lower == "b" else self.base))
-                    else:
-                        noise += 1
-        return found, noise
 
     def _largest_section(self) -> str:
         if not self.rows:

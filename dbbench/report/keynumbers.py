@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from dbbench.report.data import Row
 from dbbench.report.verdict import OpEvidence
 from dbbench.stats import Comparison, Label
 from dbbench.units import format_interval
@@ -29,6 +30,29 @@ def weightiest(operations: list[OpEvidence], weights: Mapping[str, float], count
 
     decisive = [o for o in operations if o.comparison.label in _DECISIVE and o.comparison.ratio > 0]
     return sorted((o for o in decisive if pull(o) > 0), key=pull, reverse=True)[:count]
+
+
+def lines(
+    operations: list[OpEvidence],
+    rows: list[Row],
+    weights: Mapping[str, float],
+    mix: Comparison | None,
+    aliases: tuple[str, str],
+    names: tuple[str, str],
+) -> list[str]:
+    """The first screen's table for one candidate (``aliases``/``names``: baseline's and candidate's), or nothing
+    when there is neither a mix nor a decisive operation."""
+    base, cand = aliases
+    shown: list[tuple[OpEvidence, float | None, float | None]] = []
+    for o in weightiest(operations, weights):
+        row = next((r for r in rows if r.operation == o.operation and r.comparisons.get(cand) is o.comparison), None)
+        b = row.summaries.get(base) if row else None
+        c = row.summaries.get(cand) if row else None
+        shown.append((o, b.p50 if b else None, c.p50 if c else None))
+    if mix is None and not shown:
+        return []
+    weighted = sum(1 for o in operations if weights.get(o.operation, 0) > 0)
+    return [*table(names[0], names[1], mix, shown, weighted), ""]
 
 
 def table(

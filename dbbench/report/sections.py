@@ -380,6 +380,31 @@ def app_evidence(results: ResultSet, baseline: str, candidate: str) -> AppEviden
     return None
 
 
+def app_only_verdict(results: ResultSet) -> str:
+    """The verdict read from the last app result when nothing was measured beside it (``dbbench app``'s result on
+    its own): what breaks, why, what to fix first, what was not compared. Empty otherwise."""
+    docs = results.documents.get("app")
+    if not docs or results.backends or results.documents.get("benchmark"):
+        return ""
+    from dbbench.app.render import verdict_lines
+
+    try:
+        return "\n".join(verdict_lines(docs[-1][1]["data"]))
+    except (KeyError, TypeError, ValueError) as exc:  # a result file from another version: say so, do not crash
+        return f"This app result could not be read ({type(exc).__name__}: {_cell(exc)}).\n"
+
+
+def app_only_title(results: ResultSet) -> str:
+    """``What breaks if `shop` moves from PostgreSQL 15 to MariaDB 10.11?`` for an app result on its own."""
+    if not app_only_verdict(results):
+        return ""
+    data = results.documents["app"][-1][1]["data"]
+    labels = {r.get("target"): r.get("label", r.get("target")) for r in data.get("runs") or []}
+    cands = " / ".join(_cell(labels.get(c.get("candidate"))) for c in data.get("comparisons") or [])
+    base = _cell(labels.get(data.get("baseline")))
+    return f"What breaks if `{_cell(data.get('name'))}` moves from {base} to {cands}?"
+
+
 def _app_section(data: dict[str, Any]) -> str:
     """``dbbench app``'s own Markdown, under the report's heading."""
     from dbbench.app.render import render_section

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -70,7 +71,12 @@ class Engine:
         return f"{self.scheme}://{self.user}:{password}@127.0.0.1:{port}/dbbench"
 
 
+_REASON = re.compile(r"\bFATAL:|\bPANIC:|\[ERROR\]|\bERROR:")
+
+
 def last_line(text: str) -> str:
-    """The last non-empty line of a program's output: usually the reason it failed."""
+    """The reason a program failed, from its output: its first FATAL/ERROR line if there is one (PostgreSQL and
+    MariaDB log more after it: "[ERROR] Aborting", "database system is shut down"), else the last line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no output"
+    errors = [line for line in lines if _REASON.search(line) and not line.endswith("Aborting")]
+    return (errors or lines[-1:] or ["no output"])[0]

@@ -108,9 +108,20 @@ class Servers:
             else:
                 state["users"] = [*_others(state["users"]), [os.getpid(), start_time(os.getpid())]]
             self.sd.write(state)  # from here on, an interrupted start is cleaned up by the next dbbench process
-            for engine in ENGINES:
-                if not state["servers"].get(engine.name, {}).get("pid"):
-                    self._start(engine, state)
+            started: list[Engine] = []
+            try:
+                for engine in ENGINES:
+                    if not state["servers"].get(engine.name, {}).get("pid"):
+                        self._start(engine, state)
+                        started.append(engine)
+            except BaseException:
+                # One server failed (MariaDB after PostgreSQL): what this call started stops again, unless another
+                # dbbench process uses it. "servers start" left PostgreSQL running on its own.
+                if not _others(state["users"]):
+                    state["persistent"] = False
+                    self._stop_all(state, started)
+                    self.sd.write(state)
+                raise
             return self._targets(state)
 
     def release(self) -> None:
@@ -198,6 +209,7 @@ class Servers:
         last = entry.get("port")
         port = last if last and _port_free(last) else free_port()
         log = self.sd.log / f"{engine.data_name}.log"
+        since = log.stat().st_size if log.is_file() else 0  # the log is appended to: this start's lines only
         remove(entry.get("limits"))  # a previous run's groups, left by a server that died
         plan = prepare(self._group_name(engine), self.profile.cpus, self.profile.memory_limit_bytes)
         entry["limits"] = plan.as_state()  # recorded before the start: an interrupted one is cleaned up too
@@ -210,7 +222,7 @@ class Servers:
         entry["profile"] = self.profile.as_state()
         self.sd.write(state)
         try:
-            self._wait_listening(engine, pid, port, log)
+            self._wait_listening(engine, pid, port, log, since)
             if first:
                 engine.after_first_start(self.sd, account, password, port)
             self._wait_connectable(engine, pid, parse_target(engine.name, engine.url(port, password)), log)
@@ -227,11 +239,11 @@ class Servers:
         if first:
             (self.sd.path / f"{engine.data_name}.ready").touch()
 
-    def _wait_listening(self, engine: Engine, pid: int, port: int, log: Path) -> None:
+    def _wait_listening(self, engine: Engine, pid: int, port: int, log: Path, since: int = 0) -> None:
         end = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < end:
             if _exited(pid):
-                raise ConfigError(f"{engine.label} did not start: {last_line(_tail(log))} (log: {log})")
+                raise ConfigError(f"{engine.label} did not start: {last_line(_tail(log, since))} (log: {log})")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
             time.sleep(0.1)
@@ -269,8 +281,8 @@ class Servers:
         self._stop_all(state)
         self.restarted = differ
 
-    def _stop_all(self, state: State) -> None:
-        for engine in ENGINES:
+    def _stop_all(self, state: State, engines: list[Engine] | None = None) -> None:
+        for engine in ENGINES if engines is None else engines:
             entry = state["servers"].get(engine.name, {})
             if entry.get("pid"):
                 started = entry.get("started_at")
@@ -323,13 +335,13 @@ def _port_free(port: int | None) -> bool:
     return True
 
 
-def _tail(log: Path) -> str:
+def _tail(log: Path, since: int = 0) -> str:
     try:
         fd = open_nofollow(log, os.O_RDONLY)
     except (OSError, ConfigError):
         return ""
     with os.fdopen(fd, "rb") as handle:
-        handle.seek(max(0, os.fstat(fd).st_size - 16000))
+        handle.seek(max(since, os.fstat(fd).st_size - 16000))
         return handle.read().decode(errors="replace")
 
 

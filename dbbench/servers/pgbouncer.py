@@ -17,6 +17,7 @@ advisory locks, server-side prepared statements, WITH HOLD cursors) does not sur
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -33,7 +34,7 @@ from dbbench.backends.targets import Target, parse_target
 from dbbench.errors import ConfigError, ConnectionFailed
 from dbbench.processes import _die_with_parent, free_port  # the same "dies with dbbench" as other children
 from dbbench.servers.engine import last_line
-from dbbench.servers.state import Account, check_reachable, server_account
+from dbbench.servers.state import Account, alive, check_reachable, server_account, start_time
 
 PACKAGE = "pgbouncer"
 BIN_ENV = "DBBENCH_PGBOUNCER_BIN"  # a directory to take the program from instead (tests point it at an empty one)
@@ -41,6 +42,8 @@ SEARCH = ("/usr/sbin", "/usr/bin")
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 MAX_POOL_SIZE = 1000
+PREFIX = "dbbench-pgbouncer-"
+OWNER = "dbbench.owner"  # [pid, start time] of the dbbench process whose folder it is
 
 
 def program() -> Path:
@@ -80,8 +83,10 @@ def pgbouncer(
     binary = program()
     account = server_account()
     check_reachable(Path(tempfile.gettempdir()), account)  # PgBouncer runs as this account and reads its files
-    workdir = Path(tempfile.mkdtemp(prefix="dbbench-pgbouncer-"))  # mode 0700
+    sweep_leftovers()
+    workdir = Path(tempfile.mkdtemp(prefix=PREFIX))  # mode 0700
     try:
+        (workdir / OWNER).write_text(json.dumps([os.getpid(), start_time(os.getpid())]))
         os.chown(workdir, account.uid, account.gid)
         password = target.password or secrets.token_hex(16)
         port = free_port()
@@ -93,11 +98,31 @@ def pgbouncer(
         try:
             pooled = _pooled(target, port, password, name or target.name)
             _wait_ready(proc, pooled, log)
+            # Read once at start (again only on a reload, which dbbench never asks for): the password leaves the
+            # disk now, so a kill -9 from here on leaves none behind.
+            (workdir / "userlist.txt").unlink()
             yield pooled
         finally:
             _stop(proc)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def sweep_leftovers() -> list[Path]:
+    """Delete the working folders of earlier runs whose dbbench process is gone (killed with -9 mid-start: their
+    userlist.txt holds a password). Only folders with dbbench's owner file are touched; returns those deleted."""
+    swept = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            if folder.is_symlink() or folder.lstat().st_uid not in (os.geteuid(), server_account().uid):
+                continue
+            pid, started = json.loads((folder / OWNER).read_text())
+        except (OSError, ValueError, TypeError):
+            continue
+        if not alive(pid, started):
+            shutil.rmtree(folder, ignore_errors=True)
+            swept.append(folder)
+    return swept
 
 
 def _config(target: Target, port: int, auth_file: Path, pool_size: int, max_clients: int) -> str:

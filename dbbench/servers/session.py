@@ -25,6 +25,7 @@ from dbbench.servers.state import ServerEntry
 BYTES_PER_ATTEMPT = 1500
 DISK_MARGIN_BYTES = 512 * 2**20  # WAL / redo log and temporary files while loading
 _SESSION: list[Target] | None = None
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def wanted(environ: Mapping[str, str] | None = None) -> bool:
@@ -92,7 +93,7 @@ def _unwind_on_termination() -> None:
 
 def _managed(target: Target) -> tuple[Servers, Path, ServerEntry] | None:
     """The state directory and data directory of the managed server ``target`` points at, if it is one."""
-    if target.host not in ("127.0.0.1", "localhost"):
+    if target.host not in LOCAL_HOSTS:
         return None
     servers = Servers()
     if not servers.sd.file.exists():
@@ -109,6 +110,35 @@ def managed_entry(target: Target) -> ServerEntry | None:
     """The state entry (pid, port, profile) of the managed server ``target`` points at, or None."""
     found = _managed(target)
     return None if found is None else found[2]
+
+
+def crashed_servers(targets: Sequence[Target], state: str | None = None) -> list[str]:
+    """Why a stage on ``targets`` may have failed: each managed server among them that is no longer running
+    (crashed, killed by the kernel's OOM killer, stopped by a full disk), with its log's reason. Read-only."""
+    from dbbench.servers.managed import _tail
+    from dbbench.servers.state import alive
+
+    servers = Servers(state)
+    try:
+        recorded = servers.sd.read()  # as written: read_state() would drop the dead pids this looks for
+    except DbbenchError:
+        return []
+    found = []
+    for engine in ENGINES:
+        entry = (recorded.get("servers") or {}).get(engine.name) or {}
+        pid, port = entry.get("pid"), entry.get("port")
+        ours = any(t.family == engine.family and t.port == port and t.host in LOCAL_HOSTS for t in targets)
+        if not pid or not ours or alive(pid, entry.get("started_at"), str(engine.data(servers.sd))):
+            continue
+        data = engine.data(servers.sd)
+        full = data.is_dir() and shutil.disk_usage(data).free < DISK_MARGIN_BYTES // 8
+        lines = _tail(servers.sd.log / f"{engine.data_name}.log").strip().splitlines() or ["no output"]
+        reason = "its disk is full" if full else f"last log line: {lines[-1].strip()}"  # kill -9 logs nothing
+        found.append(
+            f"the managed {engine.label} server (pid {pid}) is no longer running, crashed or killed (the kernel's "
+            f"OOM killer?): {reason}"
+        )
+    return found
 
 
 def settings_source(target: Target) -> str:

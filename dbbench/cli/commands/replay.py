@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     digest, order kept only where the query orders), writes inside a transaction that is rolled back; then
     interleaved rounds as the benchmark suite measures, with the baseline measured twice as the control. Says
     per shape its share of the captured time, the ratio with its interval and label, and your mix: the ratios
-    weighted by captured time. Give exactly two targets (baseline first) holding the same data.
+    weighted by captured time. Give exactly two targets (baseline first) holding the same data; with --app and
+    no --target, the project's database and the complete copy dbbench migrate-data --app made of it are used
+    when that copy exists.
     Example: dbbench replay shop.capture.json --app ~/src/shop --backend postgres,mysql
     """
     from dbbench import results
@@ -47,9 +49,14 @@ def run(args: argparse.Namespace) -> int:
 
         project = detect(args.app, settings=args.settings)
     options = Options(instances=args.instances, shapes=args.shapes, cap_s=args.seconds)
-    data = launch.replay(
-        Path(args.capture), common.chosen(args), project=project, options=options, control=not args.no_control
-    )
+    targets = common.chosen(args)
+    if project is not None and not args.target:
+        # No targets named: the project's database and the copy `dbbench migrate-data --app` made of it, if any.
+        pair = launch.rehearsal_pair(targets)
+        if pair is not None:
+            targets = pair
+            print(f"replaying on the rehearsal pair: {pair[0].name} and its copy {pair[1].name}")
+    data = launch.replay(Path(args.capture), targets, project=project, options=options, control=not args.no_control)
     results.write_result(output, "replay", data)
     print(json.dumps(data, indent=2, default=str) if args.json else render.render_text(data))
     print(f"wrote {output}")

@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--app", metavar="PATH", help="your Django project: audit its code and run its tests on each target")
     p.add_argument("--app-settings", metavar="MODULE", help="its settings module (default: detected)")
     p.add_argument("--app-test-command", metavar="COMMAND", help="the command that runs its tests (default: detected)")
+    p.add_argument("--app-python", metavar="PATH", help="the interpreter that runs its tests (default: its virtualenv)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         common.check_box(args, config_for_profile(args.profile, box=args.box).workers)  # before the servers start
     app = None
     if args.app:
-        app = pipeline.AppRequest(Path(args.app), args.app_settings, args.app_test_command)
+        app = pipeline.AppRequest(Path(args.app), args.app_settings, args.app_test_command, python=args.app_python)
     outcome = pipeline.run(
         args.profile,
         common.chosen(args),
