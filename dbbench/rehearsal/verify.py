@@ -17,6 +17,7 @@ from django.db.models import Model
 
 from dbbench.backends.targets import Target
 from dbbench.errors import mask_secrets
+from dbbench.rehearsal.fields import storage_zone
 
 DIFF_EXAMPLES = 5  # differing rows listed per table
 
@@ -158,7 +159,8 @@ def conversions(src: Target, dst: Target, models: list[type[Model]]) -> list[Con
                 found.append(("JSON", s_type, t_type, note + "; verified by value"))
             if kind == "DateTimeField":
                 kept = min((p for p in (s_prec, t_prec) if p is not None), default=None)
-                note = f"copied as naive UTC text; both keep {kept} fractional digits, verified to that precision"
+                zone = storage_zone()  # UTC, or a USE_TZ = False project's TIME_ZONE
+                note = f"copied as naive {zone} text; both keep {kept} fractional digits, verified to that precision"
                 found.append(("timestamps", s_type, t_type, note))
             if s_coll and t_coll and s_coll != t_coll:
                 note = "string comparisons, ORDER BY and unique keys follow the new collation"
