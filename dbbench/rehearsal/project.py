@@ -106,8 +106,9 @@ def project_tables(source_tables: set[str], ignore: set[str]) -> Tables:
 
 
 def load_order(models: list[type[Model]]) -> tuple[list[type[Model]], set[str]]:
-    """Referenced tables first. Where keys form a cycle, the table with the fewest keys still pending goes first
-    and is loaded with its keys in place and checks off (its rows are compared with the source afterwards)."""
+    """Referenced tables first. Where keys form a cycle, a table whose pending keys are all nullable goes first
+    (the usual way a cycle is made: a "flagship" pointer back), else the one with the fewest pending keys; it is
+    loaded with its keys and indexes in place and checks off (its rows are compared with the source afterwards)."""
 
     def parents(model: type[Model]) -> set[str]:
         return {
@@ -115,6 +116,13 @@ def load_order(models: list[type[Model]]) -> tuple[list[type[Model]], set[str]]:
             for f in model._meta.local_concrete_fields
             if f.is_relation and isinstance(f.related_model, type) and f.related_model is not model
         }
+
+    def nullable(model: type[Model], pending_tables: set[str]) -> bool:
+        return all(
+            f.null
+            for f in model._meta.local_concrete_fields
+            if f.is_relation and isinstance(f.related_model, type) and f.related_model._meta.db_table in pending_tables
+        )
 
     tables = {m._meta.db_table for m in models}
     pending = {m._meta.db_table: parents(m) & tables for m in models}
@@ -125,7 +133,9 @@ def load_order(models: list[type[Model]]) -> tuple[list[type[Model]], set[str]]:
     while pending:
         ready = sorted(t for t, p in pending.items() if p <= done)
         if not ready:
-            first = min(pending, key=lambda t: (len(pending[t] - done), t))
+            first = min(
+                pending, key=lambda t: (not nullable(by_table[t], pending[t] - done), len(pending[t] - done), t)
+            )
             cyclic.add(first)
             ready = [first]
         for table in ready:
