@@ -14,10 +14,7 @@ from tests.helpers import FIXTURES, TARGETS, run_cli
 pytestmark = pytest.mark.slow
 PG = next((t for t in TARGETS if t.family == "postgresql"), None)
 MY = next((t for t in TARGETS if t.family == "mysql"), None)
-DELETES = {
-    "dbbench's folder": 'shutil.rmtree(os.environ["DBBENCH_APP_WORKDIR"])',
-    "its working directory": "shutil.rmtree(os.getcwd())",
-}
+DELETES = {"dbbench's folder": 'shutil.rmtree(os.environ["DBBENCH_APP_WORKDIR"])'}
 
 
 @pytest.mark.skipif(PG is None or MY is None, reason="needs a PostgreSQL and a MySQL-family target")
