@@ -287,3 +287,23 @@ def test_a_failed_mariadb_start_names_its_error_and_stops_postgresql(box: Path) 
         run_cli("servers", "destroy", env=_env(state))  # what a dbbench that left PostgreSQL running left
     _one_line_error(proc, "MariaDB did not start", "Can't create/write to file")
     assert not any(entry.get("pid") for entry in doc["servers"].values()), doc  # PostgreSQL was stopped again
+
+
+def test_a_state_file_of_its_own_does_not_vouch_for_the_users_folders(box: Path) -> None:
+    """H5 again: after a first command wrote state.json into a folder of the user's, destroy still keeps log/."""
+    state = box / "state"
+    (state / "log").mkdir(parents=True)
+    (state / "log" / "keep.txt").write_text("mine")
+    assert run_cli("servers", "stop", env=_env(state)).returncode == 0  # writes state.json
+    assert run_cli("servers", "destroy", env=_env(state)).returncode == 0
+    assert (state / "log" / "keep.txt").read_text() == "mine"
+
+
+def test_an_older_dbbench_state_directory_keeps_working(box: Path) -> None:
+    """A state directory an older dbbench made (no marks file, its .ready files): its folders are dbbench's."""
+    state = box / "old"
+    for name in ("postgres", "log", "run"):
+        (state / name).mkdir(parents=True)
+    (state / "postgres.ready").touch()
+    assert run_cli("servers", "destroy", env=_env(state)).returncode == 0
+    assert not (state / "postgres").exists() and not (state / "log").exists()

@@ -86,7 +86,7 @@ def pgbouncer(
     sweep_leftovers()
     workdir = Path(tempfile.mkdtemp(prefix=PREFIX))  # mode 0700
     try:
-        (workdir / OWNER).write_text(json.dumps([os.getpid(), start_time(os.getpid())]))
+        _private(workdir / OWNER, json.dumps([os.getpid(), start_time(os.getpid())]), account)
         os.chown(workdir, account.uid, account.gid)
         password = target.password or secrets.token_hex(16)
         port = free_port()

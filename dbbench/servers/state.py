@@ -180,6 +180,11 @@ class StateDir:
         except OSError as exc:
             raise ConfigError(f"cannot use the state directory {self.path}: {exc.strerror}") from None
         self.check()
+        if not os.path.lexists(self.path / MADE):
+            # Decided once, when this dbbench first uses the directory: afterwards a state file it writes itself
+            # must not vouch for a folder of the user's.
+            names = self._legacy_made()
+            self._write_atomic(self.path / MADE, "".join(f"{n}\n" for n in sorted(names)))
 
     def check(self) -> None:
         """Refuse a state directory that is not a directory of this user's that others cannot write (if it exists)."""
@@ -229,9 +234,9 @@ class StateDir:
             return {line.strip() for line in handle.read(65536).splitlines() if line.strip()}
 
     def _legacy_made(self) -> set[str]:
-        # A state directory of a dbbench before marks: what its ".ready" files and state file vouch for.
-        ready = [name for name in ("postgres", "mariadb") if (self.path / f"{name}.ready").is_file()]
-        return {*ready, "log", "run"} if ready else set()
+        # A state directory of a dbbench before marks: its ".ready" files and state file vouch for its folders.
+        marks = [self.path / "postgres.ready", self.path / "mariadb.ready", self.file]
+        return {"postgres", "mariadb", "log", "run"} if any(m.is_file() for m in marks) else set()
 
     def _add_made(self, name: str) -> None:
         names = self.made() | {name}
