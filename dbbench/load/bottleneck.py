@@ -187,4 +187,6 @@ HELPS = {
     DATABASE: "the database: faster statements (indexes, fewer queries per request), persistent connections "
     "(`CONN_MAX_AGE`) or pooling, or more CPU for the server",
     LOCUST: "more load generators (`--locust-workers`) before reading the site's capacity",
+    MACHINE: "a measurement on a quiet machine: other processes took the CPUs, so no tier of the site was measured "
+    "at its own limit",
 }

@@ -116,7 +116,7 @@ class Alternatives:
         if self.cheaper_goes_as_far:
             return (
                 f"{how} serves {stay.capacity_text()}, as far as migrating does ({move.label}: "
-                f"{move.capacity_text()}): capacity is no reason to migrate" + self.limit_text()
+                f"{move.capacity_text()}): capacity is no reason to migrate" + self.limit_text(said=True)
             )
         return (
             f"migrating ({move.label}) serves {move.capacity_text()}; the best configuration without migrating "
@@ -129,16 +129,19 @@ class Alternatives:
         found = self.stay.bottleneck or {}
         return found.get("gave_out", True) and found.get("tier") is not None and found["tier"] != bottleneck.DATABASE
 
-    def limit_text(self) -> str:
+    def limit_text(self, said: bool = False) -> str:
         """What limited the configuration the team would stay on, and what helps instead when that was not the
-        database: then a faster database (a migration) cannot move its capacity."""
+        database: then a faster database (a migration) cannot move its capacity (said once: ``said`` when the
+        sentence before already concluded so)."""
         found = self.stay.bottleneck or {}
         if not found.get("tier"):
             return ""
         text = f"; at {found.get('users')} users {found['sentence']}"
         if self.database_not_the_limit:
-            text += ": the database was not the limit, so capacity is no reason to migrate; what helps instead is "
-            text += bottleneck.HELPS.get(found["tier"], "the tier that was")
+            text += ": the database was not the limit" + ("" if said else ", so capacity is no reason to migrate")
+            text += "; what helps instead is " + bottleneck.HELPS.get(
+                found["tier"], f"more capacity for the {found['tier']}"
+            )
         return text
 
 
