@@ -80,10 +80,15 @@ def _query(target: Target, sql: str) -> list[tuple[object, ...]]:
 def _copy(
     source: Target, to: Target, *extra: str, output: Path, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    return run_cli(
+    # Its own temporary folder, which must be empty again afterwards: the settings shim is not left behind.
+    tmp = output.parent / "tmp"
+    tmp.mkdir(exist_ok=True)
+    done = run_cli(
         "migrate-data", "--app", str(ATLAS), "--target", f"src={source.url}", "--target", f"dst={to.url}",
-        "--from", "src", "--to", "dst", "--output", str(output), *extra, timeout=timeout,
+        "--from", "src", "--to", "dst", "--output", str(output), *extra, timeout=timeout, env={"TMPDIR": str(tmp)},
     )  # fmt: skip
+    assert list(tmp.iterdir()) == [], "migrate-data --app left temporary files"
+    return done
 
 
 @pytest.fixture(scope="module")

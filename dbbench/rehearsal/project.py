@@ -7,7 +7,9 @@ table; unmanaged models and tables that no model owns are listed, never copied.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -47,6 +49,8 @@ def setup(project: Project, source_database: dict[str, object]) -> None:
     if settings.configured:
         raise ConfigError("migrate-data --app: Django is already configured in this process")
     folder = Path(tempfile.mkdtemp(prefix="dbbench-datacopy-"))
+    # Django imports the shim once, during setup; the folder goes when the process ends, however it ends.
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     (folder / f"{SHIM_MODULE}.py").write_text(SHIM, encoding="utf-8")
     for path in reversed([folder, *project.pythonpath]):
         sys.path.insert(0, str(path))
