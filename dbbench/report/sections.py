@@ -277,7 +277,10 @@ def _load_section(data: dict[str, Any], figures: Path, index: int) -> str:
         out.append(f"![throughput and p95 against concurrent users](report_files/{path.name})\n")
     if (data.get("layout") or {}).get("text"):
         out.append(f"Layout measured: {_cell(data['layout']['text'])}.\n")
-    out.append(loadstats.render_table(data) + "\n")
+    # A row per configuration and step is what the plot above shows: folded, the knees stay in view.
+    steps, _, knees = loadstats.render_table(data).partition("\n\n")
+    out.append(markdown.fold("Every step of every configuration: requests/s, latency, failures", steps))
+    out.append(knees + "\n")
     out.append(_capacity_section(data))
     out.append(tiers.section(data, figures, index))
     if config:

@@ -9,7 +9,7 @@ from typing import Any
 
 from dbbench.load import shapes as sqlshapes
 from dbbench.load.stats import run_label
-from dbbench.markdown import code, table
+from dbbench.markdown import code, fold, table
 
 
 def _cpu(step: Mapping[str, Any], key: str) -> str:
@@ -136,9 +136,10 @@ def section(data: Mapping[str, Any], figures: Path, index: int) -> str:
 
         path = plots.tier_curves(found, figures / f"load_tiers_{index}.png")
         out.append(f"![each tier's CPU against concurrent users](report_files/{path.name})\n")
-    out.append(body)
+    # The per-step tables are long (a row per configuration and step): folded, as the report's other long lists.
+    out.append(fold("Each tier's CPU and the database's share of each request, per configuration and step", body))
     shapes = shapes_table(data)
     if shapes:
         out.append('<a id="sql-shapes"></a>\n### SQL shapes at the highest step held\n')
-        out.append(shapes)
+        out.append(fold("The SQL shapes that took the most time, side by side per configuration", shapes))
     return "\n".join(out)
