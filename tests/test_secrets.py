@@ -32,6 +32,8 @@ def password_targets() -> Iterator[list[Target]]:
         assert all(t.password == SECRET and ENCODED in t.url for t in targets)
         yield targets
         for target in targets:
+            # The run's rehearsal stage copies into <database>_rehearsal on the other server: that goes too.
+            drop_database(target.with_database(f"{target.database}_rehearsal"))
             drop_database(target)
 
 
