@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
 from dbbench.backends.database import MARKER_TABLE, drop_database, ensure_database, is_owned
-from dbbench.backends.targets import Target
+from dbbench.backends.targets import Target, parse_target
 from dbbench.errors import ForeignDatabaseError
 from tests.helpers import run_cli
 
@@ -84,3 +85,24 @@ def test_allow_foreign_flag_is_explicit(foreign_target: Target) -> None:
     state = ensure_database(foreign_target, allow_foreign=True)
     assert state.marked and state.tables == 1
     assert _rows(foreign_target, "SELECT name FROM customers") == [("precious",)]
+
+
+def test_a_connect_timeout_in_the_url_is_taken(scratch_target: Target, django_db_blocker: Any) -> None:
+    """``?connect_timeout=`` in a target's URL once met dbbench's own and stopped every raw connection with a
+    TypeError (multiple values for one keyword); the URL's value is used, by dbbench and by Django alike."""
+    from django.db.utils import ConnectionHandler
+
+    url = scratch_target.url
+    timed = parse_target(scratch_target.name, url + ("&" if "?" in url else "?") + "connect_timeout=7")
+    assert timed.options["connect_timeout"] == "7"
+    with timed.spec.connection(timed, None) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT 1")
+        assert cur.fetchone()[0] == 1
+    handler = ConnectionHandler({"default": timed.django_database()})
+    try:
+        with django_db_blocker.unblock(), handler["default"].cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone()[0] == 1
+    finally:
+        handler.close_all()

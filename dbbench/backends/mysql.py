@@ -37,7 +37,8 @@ class MySQLSpec(BackendSpec):
     default_user = "root"
     vendors = ("MariaDB", "MySQL")
     lock_timeout_sql = "SET SESSION innodb_lock_wait_timeout = 1"
-    isolation_level_sql = "SELECT @@SESSION.tx_isolation"
+    # MySQL 8 dropped tx_isolation, MariaDB before 11.1 lacks transaction_isolation: ask for either by name.
+    isolation_level_sql = "SHOW SESSION VARIABLES WHERE Variable_name IN ('transaction_isolation', 'tx_isolation')"
     # On this machine and in docker-compose.yml the MySQL-family server on 3306 is MariaDB.
     default_target = ("mysql", "mysql://root@127.0.0.1:3306/dbbench")
     supports_bulk_load = True  # when the server allows it: bulk_load_available()
@@ -67,7 +68,7 @@ class MySQLSpec(BackendSpec):
                 # The seeder's fast path (LOAD DATA LOCAL INFILE) needs it on the client side too.
                 "local_infile": 1,
                 "connect_timeout": CONNECT_TIMEOUT_S,
-                **target.options,
+                **_driver_options(target.options),
             },
             "TEST": {"NAME": f"test_{target.database}_{target.name}", "CHARSET": "utf8mb4"},
         }
@@ -83,6 +84,7 @@ class MySQLSpec(BackendSpec):
             "charset": "utf8mb4",
             "connect_timeout": CONNECT_TIMEOUT_S,
             "local_infile": 1,
+            **_driver_options(target.options),
             "autocommit": True,
         }
         if database:
@@ -480,6 +482,15 @@ class MySQLSpec(BackendSpec):
             return None
         cursor.execute("SET SESSION check_constraint_checks = 0")
         return "SET SESSION check_constraint_checks = 1"
+
+
+# MySQLdb takes these as integers; a URL's query gives strings ("?connect_timeout=5").
+_INTEGER_OPTIONS = frozenset({"connect_timeout", "read_timeout", "write_timeout", "local_infile", "compress"})
+
+
+def _driver_options(options: Mapping[str, str]) -> dict[str, Any]:
+    """A target URL's query as MySQLdb's keywords."""
+    return {k: int(v) if k in _INTEGER_OPTIONS and v.strip().isdigit() else v for k, v in options.items()}
 
 
 def _tcp_host(host: str) -> str:

@@ -62,14 +62,14 @@ class PostgresSpec(BackendSpec):
         # ClientCursor binds parameters on the client, as Django's PostgreSQL backend and mysqlclient do: the raw
         # figures then compare drivers that send the same plain SQL text (psycopg's default binds on the server
         # and prepares a statement after five runs, an advantage neither of the others has).
-        options: dict[str, Any] = dict(target.options)  # libpq parameters from the URL's query (sslmode=...)
+        # libpq parameters from the URL's query (sslmode=...); the URL's own connect_timeout wins over ours.
+        options: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, **target.options}
         return psycopg.connect(
             host=target.host,
             port=target.port,
             user=target.user,
             password=target.password,
             dbname=database or "postgres",
-            connect_timeout=CONNECT_TIMEOUT_S,
             autocommit=True,
             cursor_factory=psycopg.ClientCursor,
             **options,

@@ -114,7 +114,7 @@ class BackendSpec(ABC):
     vendors: ClassVar[tuple[str, ...]]
     # Transaction isolation, as a Django user configures it (Django has no portable API for these).
     lock_timeout_sql: ClassVar[str]  # shortens this session's lock waits to a second or two
-    isolation_level_sql: ClassVar[str]  # reads the level in force in this session
+    isolation_level_sql: ClassVar[str]  # reads the level in force in this session (the first row's last column)
 
     driver_errors: tuple[type[BaseException], ...] = ()  # set by __init__, which imports the driver
 

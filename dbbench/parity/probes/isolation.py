@@ -49,7 +49,7 @@ def _level_in_force(alias: str) -> str:
     connection = connections[alias]
     with connection.cursor() as cursor:
         cursor.execute(_spec(alias).isolation_level_sql)
-        return str(cursor.fetchone()[0]).lower().replace("-", " ")
+        return str(cursor.fetchone()[-1]).lower().replace("-", " ")  # the value is the last column
 
 
 def _second(alias: str, read_done: threading.Event, first_done: threading.Event, out: dict[str, str]) -> None:
