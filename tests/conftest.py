@@ -1,11 +1,13 @@
 """Shared fixtures. Every database test runs against the real servers of the configured targets.
 
 Concurrent test runs on one machine stay apart by database name: point DBBENCH_POSTGRES_URL / DBBENCH_MYSQL_URL
-at another database (e.g. ``.../dbbench_alice``) and every test database below is derived from it.
+at another database (e.g. ``.../dbbench_alice``) and every test database below is derived from it. The workers
+of one run (``-n 2``) stay apart the same way, through ``tests.workers``.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -14,6 +16,13 @@ import pytest
 from dbbench.backends.database import drop_database, ensure_database
 from dbbench.backends.targets import Target
 from tests.helpers import ALIASES, ALL_DATABASES, FIXTURES, ROOT, TARGETS, run_cli  # noqa: F401 - also for tests
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, refuse to run without ``-p tests.workers``: the workers would share databases."""
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker and os.environ.get("DBBENCH_TEST_WORKER") != worker:
+        pytest.exit("with -n, load tests.workers first: python -m pytest -p tests.workers -n 2 tests", returncode=4)
 
 
 @pytest.fixture(params=ALIASES)

@@ -39,7 +39,8 @@ def test_the_time_left_counts_down_between_updates() -> None:
     assert status.eta() is None and "eta_s=?" in status.line()
 
 
-def test_a_terminal_gets_one_line_redrawn_in_place() -> None:
+def test_a_terminal_gets_one_line_redrawn_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")  # the line is cut to the terminal's width, which depends on who runs it
     out = io.StringIO()
     status = Status("benchmarks", out, live=True)
     status.update("1m attempts: json_filter (orm)", 40, 60, eta_s=95)
