@@ -116,7 +116,8 @@ def rehearse(
     if code is None:
         raise ConfigError(f"the copy to {target.name} did not finish within {COPY_TIMEOUT_S / 3600:g} h")
     if code != 0 or not output.exists():
-        why = errors[-1] if errors else f"exit {code}: {child.last_lines(2)}"
+        tail = " | ".join(line.strip() for line in text.splitlines()[-2:] if line.strip())
+        why = errors[-1] if errors else f"exit {code}: {tail}"
         raise ConfigError(mask_secrets(f"copy to {target.name}: {why}", [source, target]))
     _, document = load_result(output, "rehearsal")
     data = document["data"]
@@ -130,9 +131,12 @@ def rehearse(
 def _relay(log: Path, shown: int, echo: Callable[[str], None]) -> int:
     """Echo the child's progress lines written since the last call; returns how many lines have been seen."""
     try:
-        lines = log.read_text(errors="replace").splitlines()
+        text = log.read_text(errors="replace")
     except OSError:
         return shown
+    lines = text.splitlines()
+    if lines and not text.endswith("\n"):
+        lines.pop()  # a line the child is still writing: shown once it is whole
     for line in lines[shown:]:
         if line.startswith(("progress ", "not copied")):
             echo("    " + mask_url(line))
