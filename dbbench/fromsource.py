@@ -67,8 +67,17 @@ def check_source(url: str, targets: list[Target]) -> Target:
                     f"--from {source.safe_url} is the database {written.safe_url} that this run writes to "
                     f"(target {target.name}); give the team's database, which dbbench only reads"
                 )
-    with source.spec.connection(source, source.database):  # the database itself exists and lets us in
-        pass
+    with source.spec.connection(source, source.database) as conn:  # the database exists and lets us read it
+        cursor = conn.cursor()
+        cursor.execute(source.spec.list_tables_sql())
+        tables = {row[0] for row in cursor.fetchall()}
+    # The commonest slip, caught before the suite runs; whether its migrations are the project's is the
+    # rehearsal's check (it needs the project loaded).
+    if "django_migrations" not in tables:
+        raise ConfigError(
+            f"--from {source.safe_url} is not a Django project's database (no django_migrations table): give the "
+            "database your project runs on"
+        )
     return source
 
 

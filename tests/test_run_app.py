@@ -142,12 +142,25 @@ def test_run_from_source_replays_the_suite_on_the_teams_data(shop_source: Target
             drop_database(t)
 
 
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+@pytest.fixture
+def empty_database() -> Iterator[Target]:
+    """A PostgreSQL database with no tables: not a Django project's (the test's own, dropped afterwards)."""
+    base = _baseline()
+    empty = base.with_database(f"{base.database}_empty{uuid.uuid4().hex[:6]}")
+    admin_sql(base, f'CREATE DATABASE "{empty.database}"')
+    try:
+        yield empty
+    finally:
+        admin_sql(base, f'DROP DATABASE IF EXISTS "{empty.database}"')
+
+
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, empty_database: Target) -> None:
     pair = _pair(uuid.uuid4().hex[:6])
     other = next(t for t in TARGETS if not t.spec.baseline)
     base = _baseline()
     unreachable = f"postgres://reader:{PASSWORD}@127.0.0.1:1/shop"
     cases = {
+        "is not a Django project's database": ["--app", str(SHOP), "--from", empty_database.url],
         "needs --app": ["--from", base.url],
         "must be PostgreSQL": ["--app", str(SHOP), "--from", other.url],
         "cannot connect": ["--app", str(SHOP), "--from", unreachable],
