@@ -1,5 +1,9 @@
 """``dbbench run``: the whole job in one call: doctor, setup, benchmarks (which seed), parity, load, rehearsal, report.
 
+With ``--app PATH --from SOURCE`` the run is about the team's own project and data (:mod:`dbbench.fromsource`):
+its suite captured on the baseline, SOURCE rehearsed onto the candidate, the capture replayed on copies of SOURCE,
+and the quiz site's stages (setup, benchmarks, load) left out unless asked for.
+
 Each stage is a library call into its own module (never the CLI). A stage that fails stops the run with one line
 naming the stage (and the backend when one is to blame); the result files of completed stages stay in the run's
 folder, and ``dbbench report`` can be pointed at them.
@@ -14,13 +18,18 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbbench.backends.targets import Target
 from dbbench.bench.runner import get_profile
 from dbbench.errors import ConfigError, DbbenchError, StageFailed, mask_secrets
 from dbbench.results import DEFAULT_RESULTS_DIR, load_result, stamp, write_result
 
+if TYPE_CHECKING:
+    from dbbench.app.detect import Project
+
 OPTIONAL_STAGES = ("parity", "load", "rehearsal")
+QUIZ_STAGES = ("setup", "benchmarks", "load")  # about dbbench's quiz site: left out with --from unless --with-quiz
 # The profiles are the benchmark suite's (dbbench.bench.runner.PROFILES: sizes, rounds, budgets, a one-line summary);
 # the load test has its own per profile (dbbench.load.config.config_for_profile).
 
@@ -55,6 +64,7 @@ def run(
     expected_users: int | None = None,
     keep_sizes: bool = False,
     box: str | None = None,
+    with_quiz: bool = False,
 ) -> RunOutcome:
     """Run every stage for ``targets`` under ``profile``; returns where the report is.
 
@@ -68,6 +78,10 @@ def run(
 
     ``box``: the load stage's single small box (``CPUS,SIZE``, servers/box.py).
 
+    ``app.source`` (``--from``): the team's PostgreSQL database, only read. Its data is rehearsed onto the
+    candidate and the suite's captured queries are replayed on copies of it; the verdict's speed half is that
+    replay. The quiz site's stages (:data:`QUIZ_STAGES`) then run only with ``with_quiz``.
+
     ``skip`` names optional stages to leave out (:data:`OPTIONAL_STAGES`); the report then says they were not
     run. Raises :class:`StageFailed` (one line) when a stage fails; what completed stays in ``output_dir``.
     """
@@ -77,6 +91,10 @@ def run(
         raise ConfigError(f"cannot skip {', '.join(unknown)}: only {', '.join(OPTIONAL_STAGES)} are optional")
     if len(targets) < 2:
         raise ConfigError("dbbench run compares backends: configure at least two targets")
+    if with_quiz and (app is None or app.source is None):
+        raise ConfigError("--with-quiz adds the quiz site's stages back to a run with --from; without --from they run")
+    if app is not None and app.source is not None and "rehearsal" in skip:
+        raise ConfigError("cannot skip rehearsal with --from: the replay runs on the copies it makes")
     if expected_users is not None or box is not None:  # refused now rather than after the benchmarks
         from dbbench.load.config import config_for_profile
 
@@ -85,10 +103,21 @@ def run(
         from dbbench.app import detect
 
         detect.detect(app.path, settings=app.settings, test_command=app.test_command, python=app.python)
+    source = None
+    if app is not None and app.source is not None:  # parsed, reached, and not a database this run writes
+        from dbbench import fromsource
+
+        source = fromsource.check_source(app.source, targets)
     out = Path(output_dir) if output_dir else DEFAULT_RESULTS_DIR / f"run-{stamp()}-{profile}"
     out.mkdir(parents=True, exist_ok=True)
+    not_run = {} if source is None or with_quiz else dict.fromkeys(QUIZ_STAGES, FROM_NOTE)
     with folder_lock(out):
-        return _run_stages(profile, targets, out, allow_foreign, skip, echo, app, expected_users, keep_sizes, box)
+        return _run_stages(
+            profile, targets, out, allow_foreign, skip, echo, app, expected_users, keep_sizes, box, source, not_run
+        )
+
+
+FROM_NOTE = "the quiz site's, not run with --from: the verdict's speed comes from your queries replayed (--with-quiz)"
 
 
 LOCK_FILE = ".dbbench-run.lock"
@@ -131,27 +160,31 @@ def _run_stages(
     expected_users: int | None,
     keep_sizes: bool,
     box: str | None = None,
+    source: Target | None = None,
+    not_run: dict[str, str] | None = None,
 ) -> RunOutcome:
     started = time.perf_counter()
     outcome = RunOutcome(profile, out, [], 0.0)
     stages: list[tuple[str, Callable[[], list[Path]]]] = [
-        ("doctor", lambda: _doctor(targets, echo)),
+        ("doctor", lambda: _doctor(targets, echo, source)),
         ("setup", lambda: _setup(targets, allow_foreign)),
         ("benchmarks", lambda: _benchmarks(targets, profile, out, allow_foreign, keep_sizes)),
         ("parity", lambda: _parity(targets, out)),
         ("audit", lambda: _audit_app(out, app.path if app else None)),
-        *([("app", lambda: _app(app, targets, out))] if app else []),
+        *([("app", lambda: _app(app, targets, out, capture=source is not None))] if app else []),
         ("load", lambda: _load(targets, profile, out, allow_foreign, echo, expected_users, box)),
-        ("rehearsal", lambda: _rehearsal(targets, out, allow_foreign)),
+        ("rehearsal", lambda: _rehearsal(targets, out, allow_foreign, app, source, echo)),
+        *([("replay", lambda: _replay(app, source, targets, out, echo, allow_foreign))] if app and source else []),
     ]
     for number, (name, call) in enumerate(stages, 1):
         echo(f"[{number}/{len(stages) + 1}] {name} ...")
-        if name in skip:
-            echo("    skipped (--skip)")
-            outcome.stages.append(StageOutcome(name, "skipped", 0.0, note="skipped on request"))
+        if name in skip or name in (not_run or {}):
+            note = (not_run or {}).get(name, "skipped on request")
+            echo("    skipped (--skip)" if name in skip else f"    skipped: {note}")
+            outcome.stages.append(StageOutcome(name, "skipped", 0.0, note=note))
             continue
         try:
-            outcome.stages.append(_stage(name, call, targets, out, echo))
+            outcome.stages.append(_stage(name, call, targets, out, echo, source))
         except (StageFailed, KeyboardInterrupt) as exc:
             # Say in the run's folder how far it got, next to what the completed stages wrote (Ctrl-C and
             # SIGTERM too: the manifest marks the run as interrupted).
@@ -171,7 +204,12 @@ def _run_stages(
 
 
 def _stage(
-    name: str, call: Callable[[], list[Path]], targets: list[Target], out: Path, echo: Callable[[str], None]
+    name: str,
+    call: Callable[[], list[Path]],
+    targets: list[Target],
+    out: Path,
+    echo: Callable[[str], None],
+    source: Target | None = None,
 ) -> StageOutcome:
     started = time.perf_counter()
     try:
@@ -180,7 +218,8 @@ def _stage(
         text = _with_crashes(str(exc), targets)
         raise StageFailed(_stage_message(name, text, out)) from exc  # the cause: what --debug shows
     except Exception as exc:  # an unforeseen error still gets one line, with passwords masked
-        text = _with_crashes(mask_secrets(" ".join(str(exc).split()), targets), targets)
+        secrets = [*targets, *([source] if source else [])]  # --from's password too
+        text = _with_crashes(mask_secrets(" ".join(str(exc).split()), secrets), targets)
         raise StageFailed(_stage_message(name, f"{type(exc).__name__}: {text}", out)) from exc
     seconds = time.perf_counter() - started
     echo(f"    done in {seconds:.1f} s" + (f": {', '.join(p.name for p in result)}" if result else ""))
@@ -202,7 +241,7 @@ def _stage_message(name: str, text: str, out: Path) -> str:
     return text if "kept in" in text else f"{text} (results so far kept in {out})"
 
 
-def _doctor(targets: list[Target], echo: Callable[[str], None]) -> list[Path]:
+def _doctor(targets: list[Target], echo: Callable[[str], None], source: Target | None = None) -> list[Path]:
     from dbbench.doctor import fairness_warnings, probe
 
     probes = []
@@ -215,6 +254,10 @@ def _doctor(targets: list[Target], echo: Callable[[str], None]) -> list[Path]:
         probes.append(p)
     for warning in fairness_warnings(probes):
         echo(f"    warning: {warning}")  # the report flags it too; measuring still makes sense
+    if source is not None:
+        from dbbench import fromsource
+
+        fromsource.describe(source, echo)
     return []
 
 
@@ -264,17 +307,28 @@ class AppRequest:
     test_command: str | None = None
     timeout_s: float = 15 * 60
     python: str | None = None  # the interpreter that runs its suite (default: its virtualenv, else dbbench's)
+    source: str | None = None  # --from: the URL of the team's PostgreSQL database, only ever read
+    replay_seconds: float = 2.0  # measuring time per replayed shape, all targets together
 
 
-def _app(request: AppRequest, targets: list[Target], out: Path) -> list[Path]:
-    """The user's project's own test suite on every target (``dbbench app``); breaks do not stop the run."""
+def _project(request: AppRequest) -> Project:
     from dbbench.app import detect
-    from dbbench.app import run as app
 
-    project = detect.detect(
+    return detect.detect(
         request.path, settings=request.settings, test_command=request.test_command, python=request.python
     )
-    data = app.run_app(project, targets, timeout=request.timeout_s)
+
+
+def _app(request: AppRequest, targets: list[Target], out: Path, *, capture: bool = False) -> list[Path]:
+    """The user's project's own test suite on every target (``dbbench app``); breaks do not stop the run.
+    ``capture``: its queries on the baseline are recorded for the replay (``app.capture.json``)."""
+    from dbbench.app import run as app
+    from dbbench.fromsource import CAPTURE_FILE
+
+    captured = out / CAPTURE_FILE if capture else None
+    data = app.run_app(_project(request), targets, timeout=request.timeout_s, capture=captured)
+    if captured is not None and not captured.exists():
+        raise StageFailed(f"stage app failed: the suite on {targets[0].name} wrote no capture of its queries")
     return [write_result(out / "app.json", "app", data)]
 
 
@@ -307,8 +361,20 @@ def _load(
     return [path]
 
 
-def _rehearsal(targets: list[Target], out: Path, allow_foreign: bool) -> list[Path]:
-    """Copy the first target's seeded data to the second's server and verify it (``dbbench migrate-data``)."""
+def _rehearsal(
+    targets: list[Target],
+    out: Path,
+    allow_foreign: bool,
+    app: AppRequest | None = None,
+    source: Target | None = None,
+    echo: Callable[[str], None] = print,
+) -> list[Path]:
+    """Copy the first target's seeded data to the second's server and verify it (``dbbench migrate-data``); with
+    ``--from``, the team's database to the candidate's server (``migrate-data --app``)."""
+    if app is not None and source is not None:
+        from dbbench import fromsource
+
+        return [fromsource.rehearse(_project(app), source, targets[1], out / "rehearsal.json", echo, allow_foreign)]
     from dbbench.rehearsal import rehearse as rehearsal
     from dbbench.rehearsal.estimate import earlier_points
 
@@ -324,6 +390,15 @@ def _rehearsal(targets: list[Target], out: Path, allow_foreign: bool) -> list[Pa
         earlier=earlier,
     )
     return [rehearsal.write(result, out / "rehearsal.json")]
+
+
+def _replay(
+    app: AppRequest, source: Target, targets: list[Target], out: Path, echo: Callable[[str], None], allow_foreign: bool
+) -> list[Path]:
+    """The suite's captured queries replayed on copies of ``--from`` on both servers (``dbbench replay``)."""
+    from dbbench import fromsource
+
+    return fromsource.replay(_project(app), source, targets, out, echo, allow_foreign, app.replay_seconds)
 
 
 def _report(results: list[Path], out: Path) -> tuple[Path, Path]:

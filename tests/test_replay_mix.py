@@ -102,3 +102,24 @@ def test_errors_lose_the_values_the_server_quoted() -> None:
         == "(1062, \"Duplicate entry '...' for key 'u_key'\")"
     )
     assert "abc" not in redact("(1366, \"Incorrect integer value: 'abc' for column 'n' at row 1\")")
+
+
+def test_a_replay_alone_gets_a_verdict_about_its_shapes(tmp_path: Path) -> None:
+    """``dbbench run --app --from`` skips the quiz benchmarks: the replay's two servers are the backends compared,
+    named as they call themselves, and its own control judges the noise."""
+    from dbbench.report.build import build_report
+
+    data = _replay({"slowone": (0.9, 3.0), "fastone": (0.05, 0.9)})
+    data["servers"] = {
+        "postgres": {"vendor": "PostgreSQL", "version": "15.20"},
+        "mysql": {"vendor": "MariaDB", "version": "10.11.19"},
+    }
+    replay = write_result(tmp_path / "replay.json", "replay", data)
+    md, _ = build_report([replay], tmp_path / "report")
+    text = md.read_text()
+    assert text.startswith("# Should this Django app move from PostgreSQL 15.20 to MariaDB 10.11.19?")
+    verdict = text.split("## Verdict", 1)[1].split("\n## ", 1)[0]
+    assert "Stay on" in verdict and "shape slowone" in verdict
+    assert "Control: the baseline measured a second time" in verdict  # the replay's control, not "no control"
+    assert "quiz attempts" not in text and "student_recent" not in text  # nothing of the quiz site
+    assert "each replayed query shape by its share of the captured database time" in text

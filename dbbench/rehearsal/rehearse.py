@@ -245,17 +245,18 @@ def refuse_same_database(source: Target, copy: Target) -> None:
         )
     if source.family != copy.family:
         return
-
-    def identity(target: Target) -> tuple[str, str]:
-        with target.spec.connection(target, None) as conn:
-            cursor = conn.cursor()
-            return target.spec.server_identity(cursor), target.spec.resolved_database_name(cursor, target.database)
-
-    if identity(source) == identity(copy):
+    if database_identity(source) == database_identity(copy):
         raise ConfigError(
             f"the copy would overwrite its source: {copy.safe_url} is database {source.database!r} on the same "
             f"server as {source.safe_url}; choose another --into database"
         )
+
+
+def database_identity(target: Target) -> tuple[str, str]:
+    """(which server, the name it files the database under): equal for two targets that are one database."""
+    with target.spec.connection(target, None) as conn:
+        cursor = conn.cursor()
+        return target.spec.server_identity(cursor), target.spec.resolved_database_name(cursor, target.database)
 
 
 def _bound_lock_waits(dst: Target) -> None:

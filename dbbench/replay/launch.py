@@ -50,13 +50,19 @@ def load_capture(path: Path, project: Project | None) -> dict[str, Any]:
 def rehearsal_pair(targets: list[Target]) -> list[Target] | None:
     """The pair ``dbbench migrate-data --app`` leaves: the source (the first target) and its complete copy on the
     second target's server (``<database>_appcopy``), or None when there is no complete copy there."""
+    if len(targets) != 2:
+        return None
+    copy = complete_copy(*targets)
+    return None if copy is None else [targets[0], copy]
+
+
+def complete_copy(source: Target, target: Target) -> Target | None:
+    """The complete copy ``dbbench migrate-data --app`` made of ``source`` on ``target``'s server
+    (``<database>_appcopy``), or None when there is none (absent, not dbbench's, interrupted or failed)."""
     from dbbench.backends.database import is_owned
     from dbbench.rehearsal.appcopy import copy_target_for
     from dbbench.rehearsal.rehearse import STATE_TABLE
 
-    if len(targets) != 2:
-        return None
-    source, target = targets
     copy = copy_target_for(source, target, None)
     try:
         if not is_owned(copy):
@@ -67,7 +73,7 @@ def rehearsal_pair(targets: list[Target]) -> list[Target] | None:
             row = cursor.fetchone()
     except copy.spec.driver_errors:  # no state table: not a rehearsal's copy
         return None
-    return [source, copy] if row and row[0] == "complete" else None
+    return copy if row and row[0] == "complete" else None
 
 
 def replay(
@@ -118,5 +124,9 @@ def replay(
             raise StageFailed(mask_secrets(f"replay failed (exit {code}): {child.last_lines(2)}", targets))
         data = json.loads(output.read_text(encoding="utf-8"))
     data["targets"] = {t.name: t.safe_url for t in measured}
+    # What each server calls itself, and its version: the report names the backends by it when no benchmark did.
+    from dbbench.app.run import server_label
+
+    data["servers"] = {t.name: server_label(t) for t in (base, cand)}
     data["capture_file"] = str(capture_path)
     return data

@@ -34,7 +34,21 @@ class Mix:
     drivers: list[tuple[str, float]]  # (shape id, its pull on log(mix), as a share of the total pull)
 
 
+# The last replay's ratios: a report asks for them from several sections (verdict, mix, method, the replay's own
+# section), and each is a bootstrap per shape (about a second for a shape timed for 2 s, on a busy machine).
+_LAST: list[tuple[dict[str, Any], float, list[ShapeRatio]]] = []
+
+
 def shape_ratios(data: dict[str, Any], threshold: float = DEFAULT_THRESHOLD) -> list[ShapeRatio]:
+    for seen, at, ratios in _LAST:
+        if seen is data and at == threshold:  # the same loaded document, never changed after loading
+            return ratios
+    ratios = _shape_ratios(data, threshold)
+    _LAST[:] = [(data, threshold, ratios)]
+    return ratios
+
+
+def _shape_ratios(data: dict[str, Any], threshold: float) -> list[ShapeRatio]:
     base, cand, control = data["baseline"], data["candidate"], data.get("control")
     ratios = []
     for shape in data["shapes"]:

@@ -28,6 +28,7 @@ from dbbench.report.data import (
     environment_summary,
     fairness_flags,
     load_results,
+    replay_control,
     replayed_operations,
 )
 from dbbench.report.html import to_html
@@ -116,14 +117,15 @@ class _Document:
         self.threshold = threshold
         self.user_mix = user_mix
         self.flags = fairness_flags(results)
-        self.control = control_check(rows)
+        self.replay = next((doc["data"] for _, doc in results.documents.get("replay", [])), None)
+        # No benchmark rows (dbbench run --from): the replay's own control says what noise alone did.
+        self.control = control_check(rows) if rows else replay_control(self.replay, threshold)
         self.noise = self.control.caveat if self.control else None
         self.base = results.baseline
         self.cands = results.candidates
         self._mix_anchored: set[str] = set()  # operations whose anchor is on a row of the mix table
         self.verdicts: dict[str, Verdict] = {}
         self.evidence: dict[str, Evidence] = {}
-        self.replay = next((doc["data"] for _, doc in results.documents.get("replay", [])), None)
         for cand in self.cands:
             evidence = self._evidence(cand)
             if evidence.operations and any(evidence.mix.get(o.operation, 0) > 0 for o in evidence.operations):
@@ -195,7 +197,7 @@ class _Document:
         parts = [
             f"# {self.title}\n",
             self._verdict_section(),
-            self._measured_section(),
+            self._measured_section() if self.r.measurements else "",  # the quiz site's data and servers
             self._mix_section(),
             self._latency_section(),
             self._largest_section(),
@@ -229,7 +231,7 @@ class _Document:
                 out.append(f"{i}. {reason.text} ([numbers](#{reason.anchor}))")
             out.append("")
             ev, names = self.evidence[cand], (self.base_name, self.name(cand))
-            out += keynumbers.lines(ev.operations, self.rows, self.weights, verdict.mix, (self.base or "", cand), names)
+            out += keynumbers.lines(ev.operations, self.rows, ev.mix, verdict.mix, (self.base or "", cand), names)
             if verdict.changes:
                 out.append("What would change it:\n")
                 out += [f"- {change}." for change in verdict.changes]
@@ -349,8 +351,10 @@ class _Document:
             for o in sorted(ev.operations, key=lambda o: -ev.mix.get(o.operation, 0)):
                 c = o.comparison
                 share = ev.mix.get(o.operation, 0) / total
-                # The operation's anchor (the reasons' "numbers" links): on its first row here, which report.md keeps.
-                anchor = "" if o.operation in self._mix_anchored else f'<a id="{o.anchor}"></a>'
+                # The operation's anchor (the reasons' "numbers" links): on its first row here, which report.md keeps;
+                # a replayed shape's numbers are in the replay's section, which has that anchor.
+                own = o.anchor == _anchor(o.operation)
+                anchor = "" if o.operation in self._mix_anchored or not own else f'<a id="{o.anchor}"></a>'
                 self._mix_anchored.add(o.operation)
                 out.append(
                     f"| {anchor}{_code(o.operation)} | {share:.0%} | {o.rows:,} | {c.ratio:.2f} | {_ci(c)} | "
@@ -476,7 +480,10 @@ class _Document:
         )
 
     def _method_section(self) -> str:
-        return method.section(self.r, self.weights, self.threshold, self.figures.parent, user_mix=self.user_mix)
+        replayed = bool(self.replay) and any(self._replayed(c) for c in self.verdicts)
+        return method.section(
+            self.r, self.weights, self.threshold, self.figures.parent, user_mix=self.user_mix, replayed=replayed
+        )
 
 
 def _anchor(op: str) -> str:

@@ -163,6 +163,8 @@ def load_results(paths: Iterable[Path | str]) -> ResultSet:
     ]
     rank = {alias: i for i, alias in enumerate(dict.fromkeys(order))}
     backends = dict(sorted(backends.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    if not backends and documents.get("replay"):  # a replay without benchmarks: its two servers are compared
+        backends = _replay_backends(documents["replay"][0][1]["data"])
     _name_backends(backends)
     return ResultSet(files, list(by_key.values()), backends, documents, notes)
 
@@ -208,6 +210,20 @@ def _benchmark_measurements(path: Path, document: dict[str, Any], backends: dict
             Measurement(alias, operation, variant, size, rows, samples, info.get("seed"), data_bytes, path, interleaved)
         )
     return found
+
+
+def _replay_backends(data: dict[str, Any]) -> dict[str, Backend]:
+    """The baseline and the candidate of a replay, named as their servers called themselves (the vendor alone
+    for a replay written before it asked them their version)."""
+    servers, vendors = data.get("servers") or {}, data.get("vendors") or {}
+    backends = {}
+    for alias in (data.get("baseline"), data.get("candidate")):
+        if isinstance(alias, str):
+            found = servers.get(alias)
+            server: dict[str, Any] = found if isinstance(found, dict) else {}
+            vendor = str(server.get("vendor") or vendors.get(alias) or "?")
+            backends[alias] = Backend(alias, vendor, str(server.get("version") or "?"))
+    return backends
 
 
 def _name_backends(backends: dict[str, Backend]) -> None:
@@ -324,6 +340,20 @@ def control_check(rows: list[Row]) -> ControlCheck | None:
     unsteady = sum(r.unsteady for r in rows)
     ok = not false and floor <= CONTROL_FLOOR_LIMIT and unsteady < BUSY_SHARE * len(rows)
     return ControlCheck(len(controls), floor, false, ok, unsteady, len(rows))
+
+
+def replay_control(replay: dict[str, Any] | None, threshold: float = DEFAULT_THRESHOLD) -> ControlCheck | None:
+    """The control of a replay (every shape's baseline replayed twice), judged as a benchmark run's is."""
+    from dbbench.replay.mix import shape_ratios
+
+    shapes = [r for r in shape_ratios(replay, threshold) if r.control is not None] if replay else []
+    if not shapes:
+        return None
+    controls = [r.control for r in shapes if r.control is not None]
+    floor = noise_floor(controls) or 0.0
+    false = [f"shape `{r.id}`" for r in shapes if r.control and r.control.label in (Label.FASTER, Label.SLOWER)]
+    ok = not false and floor <= CONTROL_FLOOR_LIMIT
+    return ControlCheck(len(controls), floor, false, ok, 0, len(controls))
 
 
 def fairness_flags(results: ResultSet) -> list[str]:

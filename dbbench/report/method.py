@@ -13,9 +13,17 @@ from dbbench.stats import DEFAULT_THRESHOLD
 
 
 def section(
-    results: ResultSet, weights: Mapping[str, float], threshold: float, out_dir: Path, *, user_mix: bool
+    results: ResultSet,
+    weights: Mapping[str, float],
+    threshold: float,
+    out_dir: Path,
+    *,
+    user_mix: bool,
+    replayed: bool = False,
 ) -> str:
     mix = ", ".join(f"{markdown.text(op)} {w:g}" for op, w in (weights if user_mix else DEFAULT_MIX).items())
+    if replayed:  # the verdict weighed the team's own query shapes, not the quiz site's operations
+        mix = "each replayed query shape by its share of the captured database time (see Your queries, replayed)"
     return "\n".join(
         [
             '<a id="method"></a>\n## How to read this report\n',
@@ -28,7 +36,7 @@ def section(
             "*equivalent* when the interval excludes 1 but does not lie wholly beyond "
             f"{threshold:.0%} (a real difference, not shown to matter); *faster* or *slower* (the "
             f"candidate's) only when the whole interval is beyond {threshold:.0%}.",
-            _order_caveat(results),
+            _order_caveat(results, replayed),
             f"- **Mix** weights: {mix}.",
             rebuild_line(results, weights, threshold, out_dir, user_mix=user_mix),
             "",
@@ -36,8 +44,11 @@ def section(
     )
 
 
-def _order_caveat(results: ResultSet) -> str:
-    if results.measurements and all(m.interleaved for m in results.measurements):
+def _order_caveat(results: ResultSet, replayed: bool = False) -> str:
+    # A replay is measured by the benchmark suite's interleaved harness (dbbench.replay.run).
+    if (replayed and not results.measurements) or (
+        results.measurements and all(m.interleaved for m in results.measurements)
+    ):
         return (
             "- **Order**: the backends' rounds were interleaved (one round on each, the order rotating), so a "
             "machine that grew busier or quieter during a benchmark slowed every backend alike: it widens the "

@@ -314,8 +314,10 @@ def _rehearsal_section(data: dict[str, Any]) -> str:
             or "**did not verify** (see the smoke test)"
         )
     )
+    # A project's copy (migrate-data --app) is sized by its largest table's rows, the quiz's by its attempts.
+    unit = "rows in the largest table" if data.get("size_measure") else "attempts"
     out = [
-        f"{_cell(data.get('rows'))} rows ({_cell(data.get('attempts'))} attempts) were copied from "
+        f"{_cell(data.get('rows'))} rows ({_cell(data.get('attempts'))} {unit}) were copied from "
         f"{_cell(data.get('source'))} to {_cell(data.get('target'))} through {_cell(data.get('method'))} in "
         f"{_num(data.get('copy_seconds'))} s ({_num(data.get('rows_per_s'), 0)} rows/s) and verified in "
         f"{_num(data.get('verify_seconds'))} s: {verdict}. The ORM smoke test on the copy: "
@@ -346,10 +348,10 @@ def _rehearsal_section(data: dict[str, Any]) -> str:
     if estimates:
         fits = {k: f for k, f in (data.get("fits") or {}).items() if isinstance(f, dict)}
         basis = "; ".join(f"{k}: {_cell(f.get('text'))}" for k, f in fits.items()) or (
-            "in proportion to the attempts, from this one size (a lower bound far above it)"
+            f"in proportion to the {unit}, from this one size (a lower bound far above it)"
         )
         out.append(f"Estimated downtime at other sizes ({basis}):\n")
-        out += ["| attempts | copy s | verify s | downtime |", "|---:|---:|---:|---|"]
+        out += [f"| {unit} | copy s | verify s | downtime |", "|---:|---:|---:|---|"]
         out += [
             f"| {_cell(e.get('label'))} | {_num(e.get('copy_seconds'), 0)} | {_num(e.get('verify_seconds'), 0)} | "
             f"{_cell(e.get('downtime'))} |"

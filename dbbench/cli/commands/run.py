@@ -28,6 +28,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--app-settings", metavar="MODULE", help="its settings module (default: detected)")
     p.add_argument("--app-test-command", metavar="COMMAND", help="the command that runs its tests (default: detected)")
     p.add_argument("--app-python", metavar="PATH", help="the interpreter that runs its tests (default: its virtualenv)")
+    p.add_argument(
+        "--from",
+        dest="source",
+        metavar="SOURCE",
+        help="with --app: your PostgreSQL database's URL (only read): rehearse its data onto the candidate and "
+        "replay your suite's queries on copies of it; the verdict is then about your app (skips the quiz site)",
+    )
+    p.add_argument(
+        "--with-quiz", action="store_true", help="with --from: also run the quiz site's setup, benchmarks and load test"
+    )
+    p.add_argument(
+        "--replay-seconds",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="with --from: measuring time per replayed query shape, both targets together (default 2)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,10 +54,28 @@ def run(args: argparse.Namespace) -> int:
     (10k, 100k and 1M attempts), full (up to 10M). A failed stage stops the run with one line; the results of
     the stages before it stay in the run's folder. --skip parity,load leaves those stages out. --app PATH makes
     the answer about your own Django project: its code is audited and its test suite runs on every backend.
+    --from SOURCE (with --app) adds your data and your queries: SOURCE, your PostgreSQL database, is only read; its
+    data is copied to the candidate and verified (migrate-data --app), your suite's queries are captured on the
+    baseline and replayed on copies of SOURCE on both servers, and the verdict uses that replayed mix. The quiz
+    site's stages (setup, benchmarks, load) are left out unless --with-quiz.
     Example: dbbench run --profile quick --app ~/src/shop
+    Example: dbbench run --app ~/src/shop --from postgres://readonly@db.internal/shop --backend postgres,mysql
     """
     from dbbench import pipeline
+    from dbbench.errors import ConfigError
     from dbbench.units import parse_count
+
+    # Refused before any server starts: --from alone, a SOURCE that is not PostgreSQL, a bad measuring time.
+    if args.source is not None and not args.app:
+        raise ConfigError("--from SOURCE needs --app PATH: the Django project whose database SOURCE is")
+    if args.source is not None:
+        from dbbench.fromsource import parse_source
+
+        parse_source(args.source)
+    if (args.with_quiz or args.replay_seconds != 2.0) and args.source is None:
+        raise ConfigError("--with-quiz and --replay-seconds go with --from SOURCE")
+    if not args.replay_seconds > 0:
+        raise ConfigError(f"--replay-seconds must be positive, not {args.replay_seconds:g}")
 
     expected = parse_count(args.expected_users, what="--expected-users") if args.expected_users else None
     if args.box:
@@ -49,7 +84,14 @@ def run(args: argparse.Namespace) -> int:
         common.check_box(args, config_for_profile(args.profile, box=args.box).workers)  # before the servers start
     app = None
     if args.app:
-        app = pipeline.AppRequest(Path(args.app), args.app_settings, args.app_test_command, python=args.app_python)
+        app = pipeline.AppRequest(
+            Path(args.app),
+            args.app_settings,
+            args.app_test_command,
+            python=args.app_python,
+            source=args.source,
+            replay_seconds=args.replay_seconds,
+        )
     outcome = pipeline.run(
         args.profile,
         common.chosen(args),
@@ -60,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         expected_users=expected,
         keep_sizes=common.keep_sizes(args),
         box=args.box,
+        with_quiz=args.with_quiz,
     )
     assert outcome.report is not None
     print(f"done in {outcome.seconds / 60:.1f} min; report: {outcome.report[1]}\n        {outcome.report[0]}")
