@@ -251,3 +251,14 @@ def test_what_would_change_it_solves_for_the_share_of_json_queries() -> None:
     v = decide(_evidence(factors, mix={"pk_lookup": 98, "json_filter": 2}, n=2000))
     (change,) = [c for c in v.changes if "JSON key queries" in c]
     assert "more than 3% of your database time" in change and "slower" in change
+
+
+def test_equivalent_does_not_claim_the_difference_is_under_the_threshold() -> None:
+    """An "equivalent" label means the interval excludes 1 and reaches into the practical band: 0.66x (0.53-0.98) is so
+    labelled, and once read "equivalent (within 5%)" in the report, which it is not."""
+    from dbbench.report.verdict import _label_text
+    from dbbench.stats import Label, classify
+
+    assert classify(0.66, 0.53, 0.98, 0.05) is Label.EQUIVALENT
+    text = _label_text(Label.EQUIVALENT, 0.05)
+    assert "within" not in text and "5%" in text

@@ -477,7 +477,8 @@ def _ci(c: Comparison) -> str:
 
 def _label_text(label: Label, threshold: float | None = None) -> str:
     if label is Label.EQUIVALENT and threshold is not None:
-        return f"equivalent (within {threshold:.0%})"
+        # Not "within 5%": an interval of 0.53-0.98 is labelled so too (it excludes 1 and reaches into the band).
+        return f"equivalent (not shown to differ by more than {threshold:.0%})"
     return {
         Label.FASTER: "faster",
         Label.SLOWER: "slower",
