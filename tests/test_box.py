@@ -11,6 +11,7 @@ import pytest
 
 from dbbench import processes
 from dbbench.errors import ConfigError
+from dbbench.load.tiers import shared_cpus
 from dbbench.servers import cgroups
 from dbbench.servers.box import Box, Boxed, check_fits, need_bytes, parse_box
 from tests.helpers import run_cli
@@ -68,6 +69,8 @@ def test_the_box_holds_a_process_tree_and_gives_it_back(tmp_path: Path) -> None:
 
                 tree = [server.pid, *(c.pid for c in psutil.Process(server.pid).children(recursive=True))]
                 assert len(tree) == 2 and all(name in _groups(pid) for pid in tree)
+                # The tiers' sampler sees both sharing the box's one CPU (what the knee search's utilization uses).
+                assert shared_cpus([app.pid, server.pid]) == 1.0
             assert _groups(server.pid) == before and name not in _groups(tree[1])
         finally:
             processes.stop(app)

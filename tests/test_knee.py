@@ -4,6 +4,7 @@ Locust process is told from its CPU samples and log."""
 from __future__ import annotations
 
 import math
+import os
 import random
 from collections.abc import Callable
 from typing import Any
@@ -11,10 +12,11 @@ from typing import Any
 import pytest
 
 from dbbench.errors import ConfigError
+from dbbench.load import bottleneck
 from dbbench.load import stats as loadstats
-from dbbench.load.config import LoadConfig, build_config, config_for_profile
-from dbbench.load.knee import PHASE_GROW, PHASE_LIST, PHASE_REFINE, Plan, Probe, find_capacity
-from dbbench.load.locust import cpu_share, cpu_warned, saturated
+from dbbench.load.config import BOX_BUDGET_S, LoadConfig, build_config, config_for_profile
+from dbbench.load.knee import PHASE_GROW, PHASE_LIST, PHASE_REFINE, Plan, Probe, find_capacity, utilization
+from dbbench.load.locust import CpuSampler, cpu_share, cpu_warned, saturated
 
 pytestmark = pytest.mark.nodb  # runs on a machine without database servers
 
@@ -44,8 +46,10 @@ class Site:
         seed: int = 0,
         slowness: float = 1.0,
         config: LoadConfig | None = None,
+        capacity_rps: float | None = None,
     ) -> None:
         self.p95, self.failure_rate, self.noise, self.slowness = p95, failure_rate, noise, slowness
+        self.capacity_rps = capacity_rps  # given: each step says how near it was (utilization), as --measure on
         self.rng = random.Random(seed)
         self.config = config or LoadConfig()
         self.now = 0.0
@@ -63,8 +67,11 @@ class Site:
         p95 = self.p95(probe.users) * (1 + self.rng.uniform(-self.noise, self.noise))
         rps = probe.users / (THINK_S + p95 / 1000)
         requests = max(1, round(rps * probe.duration_s))
-        return {"users": probe.users, "requests": requests, "rps": rps, "p95_ms": p95,
+        step = {"users": probe.users, "requests": requests, "rps": rps, "p95_ms": p95,
                 "failure_rate": self.failure_rate(probe.users)}  # fmt: skip
+        if self.capacity_rps:
+            step["utilization"] = {"cpu": min(rps / self.capacity_rps, 1.0), "workers": None}
+        return step
 
     def run(self, plan: Plan, **kwargs: Any) -> Any:
         return find_capacity(self.measure, plan, cost=self.cost, clock=self.clock, **kwargs)
@@ -142,14 +149,15 @@ def test_no_request_completed_is_a_miss() -> None:
     assert found.reason == "no requests" and found.users is not None and 270 <= found.users <= 300
 
 
+@pytest.mark.parametrize("aimed", [False, True])
 @pytest.mark.parametrize("seed", range(40))
-def test_noise_neither_oscillates_nor_misplaces_the_knee(seed: int) -> None:
+def test_noise_neither_oscillates_nor_misplaces_the_knee(seed: int, aimed: bool) -> None:
     noise = 0.3
 
     def p95(u: int) -> float:
         return queue_p95(u, 150.0)
 
-    site = Site(p95, noise=noise, seed=seed)
+    site = Site(p95, noise=noise, seed=seed, capacity_rps=150.0 if aimed else None)
     capacity = site.run(PLAN)
     found = capacity.knee
     users = [p.users for p in site.probes]
@@ -199,6 +207,70 @@ def test_the_default_profile_finds_a_knee_for_five_configurations_within_eight_m
         assert found.reached and site.now <= config.budget_s, (capacity_rps, found)
     found = Site(lambda u: queue_p95(u, 400.0), config=config).run(config.plan()).knee
     assert (found.reached, found.search, found.users) == (False, "budget", 800)
+
+
+@pytest.mark.parametrize("capacity_rps", [40.0, 150.0, 300.0, 400.0])
+def test_growth_aims_just_short_of_the_users_that_saturate_the_site(capacity_rps: float) -> None:
+    """With each step's utilization, growth heads for where the busiest resource would be full (up to x4 a
+    step) instead of doubling: the same knee, bracketed in fewer steps, and a box's knee of 300-400 requests/s
+    (900-1,300 users) found within the box's budget, where doubling ran out of it at 800 users."""
+
+    def p95(u: int) -> float:
+        return queue_p95(u, capacity_rps)
+
+    aimed, doubling = Site(p95, capacity_rps=capacity_rps), Site(p95)
+    found, before = aimed.run(PLAN).knee, doubling.run(PLAN).knee
+    assert found.search == "knee" and found.users is not None and found.missed_at is not None
+    assert found.users <= true_knee(p95) < found.missed_at
+    assert len(aimed.probes) < len(doubling.probes) and before.search == "knee"
+    second = aimed.probes[1].users  # far from saturated: x4; near it (40 req/s at 100 users: 83%), less than x2
+    assert second == 400 if capacity_rps >= 150 else 100 < second < 200
+    box = build_config(box="1,512M")
+    assert box.budget_s == BOX_BUDGET_S == 200.0 and build_config(box="1,512M", budget="90s").budget_s == 90.0
+    in_box = Site(p95, capacity_rps=capacity_rps, config=box)
+    assert in_box.run(box.plan()).knee.search == "knee" and in_box.now <= box.budget_s
+    assert 3 * box.configuration_seconds() <= 11 * 60  # three configurations of the box in under 12 minutes
+
+
+def test_a_saturated_load_generator_ends_the_search_without_claiming_a_knee() -> None:
+    """Locust at its CPUs' limit under-drives the site: its slow answers are its own, so the step is no miss."""
+    site = Site(lambda u: queue_p95(u, 400.0))
+    original = site.measure
+
+    def generator_bound(probe: Probe) -> dict[str, Any]:
+        step = original(probe)
+        return {**step, "p95_ms": 3000.0, "locust_saturated": True} if probe.users >= 400 else step
+
+    site.measure = generator_bound  # type: ignore[method-assign]
+    capacity = site.run(PLAN)
+    found = capacity.knee
+    assert [p.users for p in site.probes] == [100, 200, 400]
+    assert (found.search, found.reached, found.users, found.missed_at) == ("locust", False, 200, None)
+    assert found.generator_limit_at == 400 and found.as_dict()["generator_limit_at"] == 400
+    assert found.describe().startswith(">= 200 users (not reached")
+    assert "the load generator (Locust) was the limit: it saturated its CPUs at 400 users" in found.describe()
+    run = {"vendor": "PostgreSQL", "knee": found.as_dict(), "steps": capacity.steps}
+    named = bottleneck.for_run(run)
+    assert named is not None and named["tier"] == "locust" and not named["gave_out"]
+    assert named["sentence"].startswith("the load generator (Locust) was the limit: it saturated its CPUs at 400")
+
+
+def test_utilization_is_the_busiest_share_of_the_sites_cpus_and_workers() -> None:
+    step = {
+        "rps": 250.0,
+        "timing": {"app_mean_ms": 12.0},
+        "tiers": {
+            "app": {"cpu_percent": 72.0, "cpu_core_percent": 72.0},
+            "database": {"cpu_percent": 18.0, "cpu_core_percent": 18.0},
+            "locust": {"cpu_percent": 95.0, "cpu_core_percent": 95.0},  # outside the site: not its limit
+            "pooler": {"unknown": "its processes were not found"},
+        },
+    }
+    # In a box of one CPU the two use 90% of it together; 250 req/s x 12 ms keep 3 of 5 workers busy.
+    assert bottleneck.utilization(step, 1.0, 5) == {"cpu": 0.9, "workers": 0.6}
+    assert bottleneck.utilization(step, 2.0, 5)["cpu"] == 0.72  # on two CPUs, the app server's own share
+    assert bottleneck.utilization({"rps": 10.0}, None, 5) == {}  # --measure off: the search doubles
+    assert utilization({"utilization": {"cpu": 0.4, "workers": None}}) == 0.4 and utilization({}) is None
 
 
 def test_callbacks_see_every_step_and_why_the_search_ended() -> None:
@@ -294,3 +366,12 @@ def test_locusts_own_warning_is_read_from_its_log() -> None:
     assert cpu_warned(lone) and cpu_warned(master) and not cpu_warned("All users spawned: {'Student': 10}")
     assert saturated(95.0, False, 90.0) and not saturated(60.0, True, 90.0)  # the window beats a ramp-up warning
     assert saturated(None, True, 90.0) and not saturated(None, False, 90.0)
+
+
+def test_workers_sharing_one_cpu_are_saturated_together() -> None:
+    """Two workers pinned to the one CPU beside a box each use half of it: neither passes 90%, together they do."""
+    sampler = CpuSampler()
+    sampler.watch(os.getpid())  # a real process: what CPUs it may use is read from the kernel
+    sampler.samples = {1: [(float(t), 0.47 * t) for t in range(11)], 2: [(float(t), 0.46 * t) for t in range(11)]}
+    assert sampler.share(0.0, 10.0) == pytest.approx(47.0) and sampler.together(0.0, 10.0) == pytest.approx(93.0)
+    assert sampler.cpus() == len(os.sched_getaffinity(os.getpid()))

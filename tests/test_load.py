@@ -288,7 +288,8 @@ def test_the_knee_search_and_a_saturated_locust_switching_to_workers(
     fixture_targets: list[Target], tmp_path: Path
 ) -> None:
     """A tiny search (2 users, then 4, its ceiling) with every Locust process counted as saturated (a CPU limit
-    of 0%): the first step is measured again with two workers, and the next one starts with them."""
+    of 0%): the first step is measured again with two workers, which saturate too, so the load generator was the
+    limit: the search stops there and claims no knee (its step is not counted as the site's)."""
     out = tmp_path / "load.json"
     result = run_cli(
         "load",
@@ -301,16 +302,16 @@ def test_the_knee_search_and_a_saturated_locust_switching_to_workers(
     )
     assert result.returncode == 0, result.stderr
     (run,) = _runs(out)
-    assert [(s["users"], s["phase"], s["locust_workers"]) for s in run["steps"]] == [(2, "grow", 2), (4, "grow", 2)]
-    first, second = run["steps"]
-    assert first["locust_note"].startswith("locust saturated (") and first["locust_note"].endswith("2 workers used")
-    assert "under-driven" in second["locust_note"]  # already workers: nothing more to switch to, and it says so
-    assert all(s["locust_saturated"] and 0 <= s["locust_cpu_percent"] <= 100 for s in run["steps"])
-    assert all(s["failures"] == 0 and s["tool_errors"] == 0 and s["requests"] >= 2 for s in run["steps"])
+    assert [(s["users"], s["phase"], s["locust_workers"]) for s in run["steps"]] == [(2, "grow", 2)]
+    (step,) = run["steps"]
+    assert step["locust_note"].startswith("locust saturated (")
+    assert step["locust_note"].endswith("again with 2 workers: the site was under-driven")
+    assert step["locust_saturated"] and 0 <= step["locust_cpu_percent"] <= 100
+    assert step["failures"] == 0 and step["tool_errors"] == 0 and step["requests"] >= 2
     knee = loadstats.Knee.from_dict(run["knee"])
-    assert (knee.search, knee.users, knee.reached, knee.max_users) == ("max_users", 4, False, 4)
-    assert 0 < (knee.spent_s or 0) <= 90 and knee.describe().startswith("no knee up to 4 users")
-    assert "knee search (max_users, " in result.stdout and "2 workers used" in result.stdout
+    assert (knee.search, knee.users, knee.reached, knee.generator_limit_at) == ("locust", None, False, 2)
+    assert 0 < (knee.spent_s or 0) <= 90 and "the load generator (Locust) was the limit" in knee.describe()
+    assert run["bottleneck"]["tier"] == "locust" and "knee search (locust, " in result.stdout
     assert _leftovers(str(tmp_path)) == []
 
 

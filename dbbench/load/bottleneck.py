@@ -162,6 +162,28 @@ def _starved(step: Mapping[str, Any]) -> tuple[str, str] | None:
     )
 
 
+def utilization(step: Mapping[str, Any], site_cpus: float | None, slots: int) -> dict[str, float]:
+    """How near a step was to the site's capacity, as shares (1: fully used) the knee search grows by.
+
+    ``cpu``: the busiest of the app server's and the database server's (and pooler's) shares of the CPUs each may
+    use, and of their use together of the ``site_cpus`` they share (the CPUs of the box, or those both may run
+    on). ``workers``: the app server's ``slots`` (workers x threads) busy with a request, requests/s x the mean
+    time inside Django (from Server-Timing; a sync worker waiting for SQL or for a CPU is busy too). Left out when
+    not measured (``--measure off``).
+    """
+    tiers = [t for k, t in (step.get("tiers") or {}).items() if k in (APP, DATABASE, POOLER) and not t.get("unknown")]
+    found: dict[str, float] = {}
+    shares = [float(t["cpu_percent"]) / 100 for t in tiers if t.get("cpu_percent") is not None]
+    if site_cpus:
+        shares.append(sum(float(t.get("cpu_core_percent") or 0) for t in tiers) / 100 / site_cpus)
+    if tiers and shares:
+        found["cpu"] = round(max(shares), 3)
+    app_mean = (step.get("timing") or {}).get("app_mean_ms")
+    if app_mean is not None and slots > 0:
+        found["workers"] = round(float(step.get("rps") or 0) * float(app_mean) / 1000 / slots, 3)
+    return found
+
+
 def for_run(run: Mapping[str, Any]) -> dict[str, Any] | None:
     """The bottleneck of one load run (its knee, or its largest step)."""
     knee = run.get("knee") or {}
@@ -171,7 +193,14 @@ def for_run(run: Mapping[str, Any]) -> dict[str, Any] | None:
     found = name(step, str(run.get("vendor") or "the database"))
     # No step past the limits: nothing gave out yet, the figures say which tier was nearest to it.
     found["gave_out"] = bool(knee.get("reached")) and knee.get("missed_at") is not None
-    if not found["gave_out"]:
+    limit_at = knee.get("generator_limit_at")
+    if limit_at is not None and not found["gave_out"]:  # the search stopped there: that is the limit found
+        found["tier"] = LOCUST
+        found["sentence"] = (
+            f"the load generator (Locust) was the limit: it saturated its CPUs at {limit_at} users before the site "
+            f"reached its limits, so its capacity is further; {found['sentence']}"
+        )
+    elif not found["gave_out"]:
         found["sentence"] = (
             f"still within the limits (nearest to its limit: {found['tier'] or 'none'}); {found['sentence']}"
         )

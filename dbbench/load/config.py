@@ -17,6 +17,10 @@ from dbbench.units import parse_counts
 MAX_USERS = 5_000  # per step: more than one machine's Locust (and this test's site) can sensibly do
 STEP_OVERHEAD_S = 3.0  # per step on top of Locust's run time: its start and exit, the health check, the figures
 SITE_OVERHEAD_S = 10.0  # per configuration: gunicorn's start and warm-up, removing the attempts afterwards
+# The search's budget per configuration in a single box (--box) unless --budget says: one CPU with its own database
+# serves some 250-350 requests/s with persistent connections, about 1,000 users at a 1-5 s think time, and the
+# steps that bracket and narrow such a knee take 25-35 s each (their ramp-up grows with the users).
+BOX_BUDGET_S = 200.0
 
 
 def _cores() -> int:
@@ -269,6 +273,8 @@ def build_config(
 
         parsed = parse_box(box)
         changes["box_cpus"], changes["box_memory_bytes"] = parsed.cpus, parsed.memory_bytes
+        if budget is None:
+            changes["budget_s"] = max(config.budget_s, BOX_BUDGET_S)
     config = replace(config, **changes)
     config.validate()
     return config

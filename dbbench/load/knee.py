@@ -1,15 +1,25 @@
 """The adaptive knee search: how many users one configuration serves within the limits, in a time budget.
 
-Grow the user count geometrically in short *coarse* steps (doubling, less once p95 gets within half of the
-threshold: threshold / p95, at least 1 + 2 x resolution) until a step misses the limits (p95 over the threshold,
-failures over the limit, or no request completed), then bisect between the last step served and the first one
-missed, in full-length steps, until the two are within the resolution. Before every step its estimated cost
+Grow the user count geometrically in short *coarse* steps until a step misses the limits (p95 over the
+threshold, failures over the limit, or no request completed), then bisect between the last step served and the
+first one missed, in full-length steps, until the two are within the resolution. Growth: doubling, less once p95
+gets within half of the threshold (threshold / p95), at least 1 + 2 x resolution. When the step says how near the
+site was to saturating (``utilization``: the busiest share of its CPUs or of its app workers, 0-1), growth aims
+just short of the users that saturate it (``aim / utilization``, up to ``max_growth``): with think time,
+requests/s grow in step with users until a resource saturates, and p95 passes the threshold a little beyond. A
+site far from its limits is reached in fewer steps; the step short of saturation is then most likely served, and
+the least growth from there brackets the knee within twice the resolution (overshooting it instead would leave
+the bracket from the step before, which bisection narrows in many more steps). Before every step its estimated cost
 (ramp-up, settling, the measured duration, Locust's start and stop) must fit in what is left of the budget;
 otherwise the search stops and says so (``Knee.search == "budget"``).
 
 Pure over ``measure(probe) -> step`` (a mapping with ``users``, ``requests``, ``failure_rate``, ``p95_ms`` and
 ``rps``, as ``StepFigures.as_dict()``), ``cost(users, duration_s) -> seconds`` and a clock: it is tested on
 synthetic response models, without any server.
+
+A step whose load generator saturated (``locust_saturated``: Locust at its CPUs' limit even with its workers)
+under-drove the site: its figures are not the site's, so the search stops there (``Knee.search == "locust"``),
+leaves it out of the knee and records ``generator_limit_at``.
 
 Every step served lies below every step missed (the next probe always lies strictly between the two), so noise
 cannot make the search oscillate, it ends (growth is at least 1 + 2 x resolution, bisection halves), and
@@ -50,7 +60,9 @@ class Plan:
     users: tuple[int, ...] = ()
     start_users: int = 100
     max_users: int = 1600
-    growth: float = 2.0
+    growth: float = 2.0  # without a utilization figure (--measure off): doubling
+    max_growth: float = 4.0  # with one: towards the users that saturate the site, at most this factor per step
+    aim: float = 0.9  # that share of the users that would use the busiest resource fully
     resolution: float = 0.10  # stop when the first miss is within this share of the last served...
     min_step: int = 5  # ...or within this many users of it
     budget_s: float = 100.0
@@ -119,6 +131,8 @@ class _Search:
         self.steps: list[Mapping[str, Any]] = []
         self.served: int | None = None  # the most users a step served so far
         self.served_p95 = 0.0  # and its p95
+        self.served_load: float | None = None  # and its utilization (the busiest resource's share), if known
+        self.generator_limit_at: int | None = None  # the users at which Locust saturated (the search stopped)
         self.missed: int | None = None  # the fewest users a step missed at so far
         self.state = loadstats.SEARCH_RUNNING
         self.pending = list(plan.users)
@@ -148,15 +162,15 @@ class _Search:
         plan = self.plan
         if not self.steps:
             return Probe(min(plan.start_users, plan.max_users), plan.coarse_duration_s, PHASE_GROW)
+        if self.generator_limit_at is not None:  # Locust could not drive more: the site's limit is further
+            self.state = loadstats.SEARCH_LOCUST
+            return None
         if self.missed is None:  # every step so far was served: grow
             last = self.served or 0
             if last >= plan.max_users:
                 self.state = loadstats.SEARCH_MAX_USERS
                 return None
-            # Near the threshold a doubling would overshoot far, and the narrowing after it cost more steps.
-            headroom = plan.threshold_ms / self.served_p95 if self.served_p95 > 0 else plan.growth
-            factor = min(plan.growth, max(1 + 2 * plan.resolution, headroom))
-            grown = max(last + 1, math.ceil(last * factor))
+            grown = max(last + 1, math.ceil(last * self._growth()))
             return Probe(min(grown, plan.max_users), plan.coarse_duration_s, PHASE_GROW)
         low = self.served or 0  # even the first step missed: look below it, down to no users
         if self.missed - low <= max(plan.min_step, plan.resolution * low, 1):
@@ -164,26 +178,49 @@ class _Search:
             return None
         return Probe((low + self.missed) // 2, plan.duration_s, PHASE_REFINE)
 
+    def _growth(self) -> float:
+        """The factor from the last step served to the next: see the module's docstring."""
+        plan = self.plan
+        least = 1 + 2 * plan.resolution
+        # Near the threshold a doubling would overshoot far, and the narrowing after it cost more steps.
+        headroom = plan.threshold_ms / self.served_p95 if self.served_p95 > 0 else plan.growth
+        if not self.served_load:
+            return min(plan.growth, max(least, headroom))
+        return max(least, min(plan.max_growth, headroom, plan.aim / self.served_load))
+
     def record(self, probe: Probe, step: Mapping[str, Any]) -> None:
         if self._estimate > 0:
             self.overruns.append((self.clock() - self._step_started) / self._estimate)
         self.steps.append(step)
-        if loadstats.miss(step, self.plan.threshold_ms, self.plan.max_failure_rate) is None:
+        if step.get("locust_saturated"):
+            self.generator_limit_at = probe.users
+        elif loadstats.miss(step, self.plan.threshold_ms, self.plan.max_failure_rate) is None:
             if probe.users > (self.served or 0):
                 self.served, self.served_p95 = probe.users, float(step["p95_ms"])
+                self.served_load = utilization(step)
         else:
             self.missed = min(self.missed or probe.users, probe.users)
 
     def knee(self) -> loadstats.Knee:
         plan = self.plan
-        found = loadstats.knee(self.steps, threshold_ms=plan.threshold_ms, max_failure_rate=plan.max_failure_rate)
+        # A step Locust under-drove says nothing of the site's limits.
+        steps = [s for s in self.steps if not s.get("locust_saturated")] if plan.search else self.steps
+        found = loadstats.knee(steps, threshold_ms=plan.threshold_ms, max_failure_rate=plan.max_failure_rate)
         if not plan.search:
             return found
         return replace(
             found,
             search=self.state,
+            generator_limit_at=self.generator_limit_at,
             max_users=plan.max_users,
             resolution=plan.resolution,
             budget_s=plan.budget_s,
             spent_s=round(self.spent(), 1),
         )
+
+
+def utilization(step: Mapping[str, Any]) -> float | None:
+    """The busiest resource's share in a step (``step["utilization"]``: e.g. ``{"cpu": 0.6, "workers": 0.9}``),
+    or None when the step did not measure it."""
+    values = [float(v) for v in (step.get("utilization") or {}).values() if v is not None]
+    return max(values) if values and max(values) > 0 else None

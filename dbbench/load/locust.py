@@ -137,14 +137,18 @@ def run_step(
     if document.get("reset_at") is None:
         raise BackendFailed(f"Locust stopped before the measured window of the {users}-user step began")
     text = log.read_text(errors="replace") if log.exists() else ""
-    share = cpu.share(float(document["reset_at"]), float(document.get("stopped_at") or time.time()))
+    window = float(document["reset_at"]), float(document.get("stopped_at") or time.time())
+    share, together = cpu.share(*window), cpu.together(*window)
     step = loadstats.step_figures(document, users)
+    # Workers that share the CPUs they may use with one another add no capacity: together at those CPUs' limit,
+    # they under-drive the site as one saturated process does.
+    full = together is not None and together >= config.locust_cpu_limit * cpu.cpus()
     return replace(
         step,
         locust_workers=step.locust_workers if config.distributed else 0,  # a lone runner calls itself one worker
         tool_errors=text.count("Traceback"),
         locust_cpu_percent=None if share is None else round(share, 1),
-        locust_saturated=saturated(share, cpu_warned(text), config.locust_cpu_limit),
+        locust_saturated=full or saturated(share, cpu_warned(text), config.locust_cpu_limit),
     )
 
 
@@ -171,10 +175,28 @@ class CpuSampler:
                 continue  # exited: its last samples stand
             self.samples[pid].append((now, times.user + times.system))
 
+    def _shares(self, start: float, end: float) -> list[float]:
+        return [s for s in (cpu_share(samples, start, end) for samples in self.samples.values()) if s is not None]
+
     def share(self, start: float, end: float) -> float | None:
         """The busiest process's CPU share between ``start`` and ``end``, in % of one core."""
-        shares = [s for s in (cpu_share(samples, start, end) for samples in self.samples.values()) if s is not None]
+        shares = self._shares(start, end)
         return max(shares) if shares else None
+
+    def together(self, start: float, end: float) -> float | None:
+        """The processes' CPU share together between ``start`` and ``end``, in % of one core."""
+        shares = self._shares(start, end)
+        return sum(shares) if shares else None
+
+    def cpus(self) -> int:
+        """How many CPUs the processes may run on together (their affinity: dbbench pins Locust beside a box)."""
+        allowed: set[int] = set()
+        for process in self.processes.values():
+            try:
+                allowed |= set(process.cpu_affinity() or [])
+            except (psutil.Error, AttributeError):
+                continue
+        return len(allowed) or os.cpu_count() or 1
 
 
 def cpu_share(samples: Sequence[tuple[float, float]], start: float, end: float) -> float | None:
@@ -229,6 +251,12 @@ class LoadGenerator:
         self.config = replace(self.config, locust_workers=workers)
         wait_for_site(url, check)
         again = run_step(url, users, replace(config, locust_workers=workers), student_ids, workdir, check, self.spawned)
+        if again.locust_saturated:  # the workers share the CPUs Locust may use: they could not drive more
+            return replace(
+                again,
+                locust_note=f"locust saturated ({cpu}) in one process and again with {workers} workers: the site "
+                "was under-driven",
+            )
         return replace(again, locust_note=f"locust saturated ({cpu}) in one process: {workers} workers used")
 
 

@@ -76,6 +76,7 @@ SEARCH_RUNNING = "running"
 SEARCH_KNEE = "knee"  # the first step over the limits is within the resolution of the last one under them
 SEARCH_BUDGET = "budget"  # the time budget could not hold another step
 SEARCH_MAX_USERS = "max_users"  # the largest user count allowed was served within the limits
+SEARCH_LOCUST = "locust"  # the load generator saturated before the site reached its limits
 SEARCH_FAILED = "failed"  # the run broke (the site died, its errors passed the limit)
 SEARCH_INTERRUPTED = "interrupted"
 
@@ -89,7 +90,8 @@ class Knee:
     (over ``max_failure_rate``, at ``value``), ``p95`` (over ``threshold_ms``, at ``value`` ms) or ``no requests``.
     ``rps`` is the requests/s served at ``users``. An adaptive search also records its state (``search``: running,
     or why it stopped, ``SEARCH_*``), its ``max_users``, ``resolution``, ``budget_s`` and the seconds it
-    ``spent_s``; these are None for a fixed list of user counts.
+    ``spent_s``; these are None for a fixed list of user counts. ``generator_limit_at``: the users at which the
+    load generator saturated (the search stopped there; that step is not counted).
     """
 
     users: int | None
@@ -105,6 +107,7 @@ class Knee:
     resolution: float | None = None
     budget_s: float | None = None
     spent_s: float | None = None
+    generator_limit_at: int | None = None  # the step at which Locust saturated and the search stopped
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,7 +139,8 @@ class Knee:
             else:  # the search looked down to a handful of users
                 text = f"below {self.missed_at} users ({self.why()})"
         elif not self.reached:
-            text = f">= {self.users} users (not reached{rps})" if self.users is not None else "no step measured"
+            unknown = "unknown" if self.search == SEARCH_LOCUST else "no step measured"
+            text = f">= {self.users} users (not reached{rps})" if self.users is not None else unknown
         else:
             text = f"{self.users} users{rps} ({self.why()}{at})" if self.reason else f"{self.users} users{rps}"
         return text + self._search_note()
@@ -147,6 +151,11 @@ class Knee:
             spent = f"{self.spent_s:.0f} s of " if self.spent_s is not None else ""
             short = "it narrowed the knee down further" if self.reached else "a step passed the limits"
             return f" [the search's budget ({spent}{self.budget_s or 0:.0f} s) ran out before {short}]"
+        if self.search == SEARCH_LOCUST:
+            return (
+                f" [the load generator (Locust) was the limit: it saturated its CPUs at {self.generator_limit_at} "
+                "users before the site reached its limits]"
+            )
         if self.search in (SEARCH_FAILED, SEARCH_INTERRUPTED):
             return f" [the search {self.search}]"
         return ""

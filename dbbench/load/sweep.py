@@ -49,7 +49,7 @@ from dbbench.load.site import (
     shapes_dir,
     start_site,
 )
-from dbbench.load.tiers import APP, DATABASE, DBBENCH, LOCUST, POOLER, TierSampler, listener
+from dbbench.load.tiers import APP, DATABASE, DBBENCH, LOCUST, POOLER, TierSampler, listener, shared_cpus
 from dbbench.load.tiers import summary as tier_summary
 from dbbench.load.variants import ServiceFailed, Variant, variants_for
 from dbbench.results import DEFAULT_RESULTS_DIR, stamp, write_result
@@ -307,9 +307,11 @@ def _sweep(
         ):
             workdir = Path(tmp)
             site_url, server = start_site(front, variant, config, workdir, enter=boxed.plan.enter if boxed else None)
+            site_cpus: float | None = None
             if sampler is not None:
-                declare_tiers(sampler, variant, front, server.pid, run, config)
+                site_cpus = declare_tiers(sampler, variant, front, server.pid, run, config)
                 sampler.shapes_dir = shapes_dir(workdir)
+            workers, threads = variant.gunicorn(config)
 
             def running() -> None:
                 if not server.running():
@@ -337,6 +339,10 @@ def _sweep(
                     tiers: dict[str, Any] = {}
                     if sampler is not None and step.started_at and step.stopped_at:
                         tiers = sampler.window(step.started_at, step.stopped_at)
+                    if tiers:  # how near the site was to its limits: what the knee search grows by
+                        tiers["utilization"] = bottleneck.utilization(
+                            {**step.as_dict(), **tiers}, site_cpus, workers * threads
+                        )
                     run["steps"].append({**step.as_dict(), "machine": machine, "phase": probe.phase, **tiers})
                     say(_step_line(label, step, machine) + (f"\n    {step.locust_note}" if step.locust_note else ""))
                     if tiers:
@@ -387,9 +393,10 @@ def _in_box(boxed: Boxed | None, target: Target) -> contextlib.AbstractContextMa
 
 def declare_tiers(
     sampler: TierSampler, variant: Variant, front: Target, site_pid: int, run: dict[str, Any], config: LoadConfig
-) -> None:
+) -> float | None:
     """The tiers of one variant's sweep: the app server, the database server (found by its listening port, so a
-    server given by URL is measured too when it runs here), the pooler in front of it, and dbbench itself."""
+    server given by URL is measured too when it runs here), the pooler in front of it, and dbbench itself.
+    Returns the CPUs the site's tiers may use between them (None: not known)."""
     workers, threads = variant.gunicorn(config)
     each = f" x {threads} threads" if threads > 1 else ""
     sampler.set(APP, f"app server (gunicorn, {workers} workers{each})", [site_pid], cap=workers)
@@ -400,6 +407,9 @@ def declare_tiers(
         pid, why = listener(front.host, front.port)
         sampler.set(POOLER, variant.service, [pid] if pid else [], unknown=why)
     sampler.set(DBBENCH, "dbbench (the sweep and this sampler)", [os.getpid()])
+    return shared_cpus(
+        root for key in (APP, DATABASE, POOLER) if key in sampler.tiers for root in sampler.tiers[key].roots
+    )
 
 
 def _step_line(label: str, step: loadstats.StepFigures, machine: dict[str, float]) -> str:

@@ -352,6 +352,20 @@ def allowed_cpus(pid: int) -> float | None:
     return min(counts) if counts else None
 
 
+def shared_cpus(pids: Iterable[int]) -> float | None:
+    """The CPUs some processes may use between them: the union of their allowed CPUs, or less when a CPU quota
+    limits every one (the app server and the database server in one box share the box's quota)."""
+    from dbbench.servers.limits import read_back
+
+    applied = [read_back(pid) for pid in pids]
+    allowed = {cpu for a in applied for cpu in a.cpus}
+    if not allowed:
+        return None
+    quotas = [a.cpu_quota for a in applied if a.cpu_quota]
+    # Separate groups' quotas would add up; the largest one alone errs towards "nearer its limit" (slower growth).
+    return min(float(len(allowed)), max(quotas)) if quotas and len(quotas) == len(applied) else float(len(allowed))
+
+
 def memory_limit(pid: int) -> int | None:
     from dbbench.servers.limits import read_back
 
@@ -414,6 +428,9 @@ def summary(step: Mapping[str, Any]) -> str:
             f"SQL p95 {timing['sql_p95_ms']:.1f} ms, request p95 {timing['request_p95_ms']:.0f} ms"
             + (f", SQL {100 * share:.0f}% of request time" if share is not None else "")
         )
+    used = {k: v for k, v in (step.get("utilization") or {}).items() if v is not None}
+    if used:  # how near the site's capacity: what the knee search grows by
+        parts.append("utilization " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in used.items()))
     check = step.get("cpu_accounting")
     if check:
         parts.append(f"CPU accounted within {abs(check['unaccounted_percent']):.1f}%")

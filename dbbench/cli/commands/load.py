@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start-users", help="the knee search's first step, doubled until a step misses (default 100)")
     p.add_argument("--max-users", help="the knee search's ceiling: served there, 'no knee up to N' (default 1600)")
     p.add_argument("--resolution", help="narrow the knee down to this share of its users, e.g. 10%% (default)")
-    p.add_argument("--budget", help="the knee search's time per variant, e.g. 100s (default) or 5m")
+    p.add_argument("--budget", help="the knee search's time per variant, e.g. 100s (default; 200s with --box) or 5m")
     p.add_argument("--duration", help="measured time per step, ramp-up excluded, e.g. 10s (default) or 1m")
     p.add_argument("--coarse-duration", help="measured time of the search's growing steps (default 5s)")
     p.add_argument("--spawn-rate", help="users started per second during ramp-up (default 100)")
@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     Django's pool and behind PgBouncer; pick some with --variants), gunicorn serves the quiz site on that backend
     alone (127.0.0.1, a free port) and Locust students take quizzes with think time, each step for a fixed time
     (ramp-up excluded). Each variant searches its knee, the most users served with p95 under --p95-threshold and
-    failures under --max-failure-rate: doubling from --start-users until a step misses, then bisecting to
-    --resolution, within --budget per variant; --users measures a fixed list instead. Prints requests/s,
+    failures under --max-failure-rate: growing from --start-users (towards where the busiest CPU or the app
+    workers would be full) until a step misses, then bisecting to --resolution, within --budget per variant; it
+    says when Locust, not the site, was the limit. --users measures a fixed list instead. Prints requests/s,
     p50/p95/p99 latency and failures per step, and the knee. Seeds to --attempts first. Results (kind load) are
     saved after every step; gunicorn and Locust never outlive the command. --locust-workers N: a Locust master and
     N workers; one Locust process that saturates its core is replaced by --saturated-workers workers.
