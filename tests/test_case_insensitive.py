@@ -38,7 +38,9 @@ def lctn_server() -> Iterator[Target]:
     home = Path(tempfile.mkdtemp(prefix="dbbench-lctn-", dir="/tmp"))
     data, sock = home / "data", home / "mariadb.sock"
     as_root = ["--user=root"] if os.geteuid() == 0 else []
-    install = [str(programs["mariadb-install-db"]), "--no-defaults", f"--datadir={data}", "--skip-test-db"]
+    # A temporary folder of its own: bootstraps sharing /tmp at once clash on their temporary tables' files.
+    install = [str(programs["mariadb-install-db"]), "--no-defaults", f"--datadir={data}", f"--tmpdir={home}"]
+    install.append("--skip-test-db")
     subprocess.run([*install, "--auth-root-authentication-method=normal", *as_root], check=True, capture_output=True)
     port = free_port()
     argv = [
@@ -47,6 +49,7 @@ def lctn_server() -> Iterator[Target]:
         f"--datadir={data}",
         f"--socket={sock}",
         f"--pid-file={home / 'mariadb.pid'}",
+        f"--tmpdir={home}",
         f"--port={port}",
         "--bind-address=127.0.0.1",
         "--skip-name-resolve",

@@ -55,6 +55,7 @@ class PrivateMariaDB:
             f"--port={self.port}",
             "--bind-address=127.0.0.1",
             f"--socket={self.folder / 'sock'}",
+            f"--tmpdir={self.folder}",
             "--user=root",
             "--skip-log-bin",
             "--innodb-buffer-pool-size=64M",
@@ -88,6 +89,7 @@ def private_mariadb() -> Iterator[PrivateMariaDB]:
             INSTALL_DB,
             "--no-defaults",
             f"--datadir={folder / 'data'}",
+            f"--tmpdir={folder}",  # not the shared /tmp: bootstraps at once clash on their temporary tables' files
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
             "--user=root",

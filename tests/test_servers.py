@@ -129,6 +129,9 @@ def test_settings_are_applied(state: Path) -> None:
         # Named time zones need the time zone tables: without them CONVERT_TZ returns NULL.
         cur.execute("SELECT CONVERT_TZ('2024-07-01 12:00:00', 'UTC', 'Europe/Paris')")
         assert cur.fetchone()[0] == dt.datetime(2024, 7, 1, 14, 0)
+        # Temporary tables in the state directory, not the shared /tmp (where two servers' files once clashed).
+        cur.execute("SELECT @@tmpdir")
+        assert Path(cur.fetchone()[0]).resolve() == (state / "run").resolve()
 
 
 def test_doctor_without_targets_uses_the_managed_servers(state: Path) -> None:
