@@ -42,6 +42,17 @@ def admin_sql(target: Target, sql: str, database: str | None = None) -> None:
         conn.cursor().execute(sql)
 
 
+def row_counts(target: Target, tables: list[str] | tuple[str, ...]) -> dict[str, int]:
+    """``COUNT(*)`` of each of ``tables`` in ``target``'s database."""
+    with target.spec.connection(target, target.database) as conn:
+        cur = conn.cursor()
+        counts = {}
+        for table in tables:
+            cur.execute(f"SELECT COUNT(*) FROM {target.spec.quote_name(table)}")
+            counts[table] = int(cur.fetchone()[0])
+        return counts
+
+
 def url_for(target: Target, user: str, password: str, database: str | None = None) -> str:
     """``target``'s server as another user (and database), in URL form."""
     scheme = target.url.split("://", 1)[0]

@@ -22,7 +22,7 @@ from dbbench.errors import ConfigError
 from dbbench.processes import free_port
 from dbbench.rehearsal.rehearse import copy_target_for, refuse_same_database
 from dbbench.servers.mariadb import MariaDBEngine
-from tests.helpers import admin_sql, run_cli
+from tests.helpers import admin_sql, row_counts, run_cli
 
 pytestmark = pytest.mark.slow
 DATABASE = "dbbench_lctn"
@@ -116,13 +116,7 @@ def test_the_copys_sessions_wait_for_locks_a_bounded_time(lctn_server: Target) -
 
 
 def _counts(target: Target) -> dict[str, int]:
-    with target.spec.connection(target, target.database) as conn:
-        cur = conn.cursor()
-        counts = {}
-        for table in ("quiz_student", "quiz_quiz", "quiz_question", "quiz_quizattempt"):
-            cur.execute(f"SELECT COUNT(*) FROM {table}")
-            counts[table] = int(cur.fetchone()[0])
-        return counts
+    return row_counts(target, ("quiz_student", "quiz_quiz", "quiz_question", "quiz_quizattempt"))
 
 
 def test_a_case_variant_on_a_case_sensitive_server_is_refused_before_anything_is_made() -> None:

@@ -21,7 +21,7 @@ from dbbench.backends.database import drop_database, exclusive, is_owned, lock_n
 from dbbench.backends.targets import Target, parse_target
 from dbbench.errors import DbbenchError
 from dbbench.results import load_result
-from tests.helpers import ROOT, run_cli, scratch_user, url_for
+from tests.helpers import ROOT, row_counts, run_cli, scratch_user, url_for
 
 
 def _other_spelling(target: Target) -> Target:
@@ -31,10 +31,7 @@ def _other_spelling(target: Target) -> Target:
 
 
 def _count(target: Target, table: str) -> int:
-    with target.spec.connection(target, target.database) as conn:
-        cur = conn.cursor()
-        cur.execute(f"SELECT COUNT(*) FROM {target.spec.quote_name(table)}")
-        return int(cur.fetchone()[0])
+    return row_counts(target, (table,))[table]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from dbbench.backends.database import drop_database, ensure_database
 from dbbench.backends.targets import Target
-from tests.helpers import FIXTURES, TARGETS, run_cli
+from tests.helpers import FIXTURES, TARGETS, row_counts, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -143,13 +143,7 @@ def notes_pair() -> Iterator[list[Target]]:
 
 
 def _row_counts(target: Target) -> dict[str, int]:
-    with target.spec.connection(target, target.database) as conn:
-        cur = conn.cursor()
-        counts = {}
-        for table in ("notes_account", "notes_doc"):
-            cur.execute(f"SELECT COUNT(*) FROM {table}")
-            counts[table] = cur.fetchone()[0]
-        return counts
+    return row_counts(target, ("notes_account", "notes_doc"))
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 
 from dbbench.backends.database import drop_database
 from dbbench.backends.targets import Target
-from tests.helpers import FIXTURES, TARGETS, admin_sql, run_cli, scratch_user, url_for
+from tests.helpers import FIXTURES, TARGETS, admin_sql, row_counts, run_cli, scratch_user, url_for
 
 SHOP = FIXTURES / "app_projects" / "shop"
 PASSWORD = "s3cret-Fr0m-pw"
@@ -51,13 +51,7 @@ def _env(pair: list[Target]) -> dict[str, str]:
 
 
 def _counts(source: Target) -> dict[str, int]:
-    with source.spec.connection(source, source.database) as conn:
-        cursor = conn.cursor()
-        counts = {}
-        for table in ("catalog_product", "catalog_tag", "catalog_product_tags", "django_migrations"):
-            cursor.execute(f"SELECT COUNT(*) FROM {table}")
-            counts[table] = cursor.fetchone()[0]
-        return counts
+    return row_counts(source, ("catalog_product", "catalog_tag", "catalog_product_tags", "django_migrations"))
 
 
 @pytest.fixture(scope="module")
