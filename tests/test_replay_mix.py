@@ -123,3 +123,14 @@ def test_a_replay_alone_gets_a_verdict_about_its_shapes(tmp_path: Path) -> None:
     assert "Control: the baseline measured a second time" in verdict  # the replay's control, not "no control"
     assert "quiz attempts" not in text and "student_recent" not in text  # nothing of the quiz site
     assert "each replayed query shape by its share of the captured database time" in text
+
+
+def test_a_string_in_lookup_is_explained_as_exact_is() -> None:
+    """``name__in=[...]`` compares as ``name=...`` does, under the column's collation: django-taggit's
+    ``name IN (...)`` shape answered differently on MariaDB and was left without an explanation."""
+    from dbbench.quiz.models import Student
+    from dbbench.replay.answers import explaining_probe
+
+    for qs in (Student.objects.filter(name__in=["Ada", "ada"]), Student.objects.filter(name="Ada")):
+        assert explaining_probe(qs.query, str(qs.query)) == "str_exact_case"
+    assert explaining_probe(Student.objects.filter(pk__gt=3).query, "") is None

@@ -23,6 +23,7 @@ PROBES: dict[tuple[str, bool], str] = {
     ("exact", True): "json_key_int_vs_float",
     ("has_key", True): "json_has_numeric_key",
     ("exact", False): "str_exact_case",
+    ("in", False): "str_exact_case",  # IN compares each value as exact does, under the column's collation
     ("iexact", False): "str_iexact_accent",
     ("contains", False): "str_contains_case",
     ("icontains", False): "str_icontains_accent",
