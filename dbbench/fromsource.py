@@ -127,6 +127,8 @@ def rehearse(
     if code != 0 or not output.exists():
         tail = " | ".join(line.strip() for line in text.splitlines()[-2:] if line.strip())
         why = errors[-1] if errors else f"exit {code}: {tail}"
+        # run has no --into: the copy's name follows the target's database, so that is what to change.
+        why = why.replace("copy --into another database", "point the target at another database (copy: <db>_appcopy)")
         raise ConfigError(mask_secrets(f"copy to {target.name}: {why}", [source, target]))
     _, document = load_result(output, "rehearsal")
     data = document["data"]
