@@ -16,8 +16,8 @@ def kept_cursor(connection: Any) -> Any:
     """One DB-API cursor per driver connection, reused by every timed raw call (the suite's raw twins and the
     replay's statements alike, so the two time the same thing).
 
-    Opening a cursor per call costs client CPU, and not alike on every driver (psycopg 3: 2-8 us per call,
-    mysqlclient: 0-2 us, on 2 busy cores: ``scripts/replay_consistency.py``): it made PostgreSQL look slower in the
+    Opening a cursor per call costs client CPU, and not alike on every driver (psycopg 3: 0.5-7.7 us per call,
+    mysqlclient: -3 to +2 us, on 2 busy cores: ``scripts/replay_consistency.py``): it made PostgreSQL look slower in the
     raw twins than in a replay of the same statement, and it is neither the server's work nor the driver's
     per-statement work.
     """
