@@ -2,10 +2,11 @@
 
 ``site``: the quiz site's requests per second at a fixed load (one client, the same request mix every round: its
 views through Django's request handler) with capture off, on (every statement counted, the default number of
-instances kept per shape) and sampled (the staging middleware drawing 1% of requests). Rounds are short and
-interleaved, every mode once per round in a rotating order, after warm-up rounds; each mode's cost is the median
-over rounds of its per-request time against the "off" round beside it (a paired ratio), with a 95% bootstrap
-interval over rounds, for wall time (requests/s lost) and the site process's CPU time.
+instances kept per shape, or --keep) and sampled (the staging middleware drawing 1% of requests). Rounds are
+short and interleaved, every mode once per round in each of the six orders in turn, after warm-up rounds; each
+mode's cost is the median over rounds of its per-request time against the "off" round beside it (a paired
+ratio), with a 95% bootstrap interval over rounds, for wall time (requests/s lost) and the site process's CPU
+time. The pickling of kept instances and the flushes are timed where they happen.
 
 ``hook``: the recorder's own CPU per statement, isolated from everything else (Django's two patched methods around
 a compiler method and an executor that do nothing): off, recording, and installed but not drawn (what a staging
@@ -18,7 +19,7 @@ microseconds of CPU: median and fastest round.
 driver loop (``bench.measure.calibrate``), medians per call, alternated.
 
 Run with the targets configured (DBBENCH_POSTGRES_URL...) on a seeded quiz database:
-    python scripts/capture_cost.py site --rounds 60
+    python scripts/capture_cost.py site --rounds 60 --warmup 20
     python scripts/capture_cost.py hook --rounds 5
     python scripts/capture_cost.py harness
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import base64
+import itertools
 import os
 import pickle
 import random
@@ -80,7 +82,7 @@ def site(args: argparse.Namespace) -> None:
     ]
     plain = _snapshot()
     with tempfile.TemporaryDirectory() as tmp:
-        recorder = hook.install({"dir": tmp, "keep": hook.KEEP_FIRST, "params": True, "project": {"name": "quiz"}})
+        recorder = hook.install({"dir": tmp, "keep": args.keep, "params": True, "project": {"name": "quiz"}})
         patched = _snapshot()
         # The recorder's occasional work, timed where it happens: pickling a kept instance, writing its part file.
         spent = {"instances": [0, 0.0], "flushes": [0, 0.0]}
@@ -107,11 +109,13 @@ def site(args: argparse.Namespace) -> None:
                 run(mode)
         walls: dict[str, list[float]] = {m: [] for m in modes}
         cpus: dict[str, list[float]] = {m: [] for m in modes}
+        # Every mode once per round: a round's three figures are taken seconds apart, so each mode's cost is judged
+        # against the "off" round beside it (a paired ratio), not against "off" minutes away on a machine whose
+        # load changes. The order goes through all six permutations: in a plain rotation "sampled" follows "full"
+        # in two rounds of three, which can charge it for what recording every statement leaves (garbage, caches).
+        orders = list(itertools.permutations(modes))
         for r in range(args.rounds):
-            # Every mode once per round, in a rotating order: a round's three figures are taken seconds apart, so
-            # each mode's cost is judged against the "off" round next to it (a paired ratio), not against "off"
-            # minutes away on a machine whose load changes.
-            for mode in modes[r % 3 :] + modes[: r % 3]:
+            for mode in orders[r % len(orders)]:
                 wall, cpu = run(mode)
                 walls[mode].append(wall)
                 cpus[mode].append(cpu)
@@ -120,6 +124,7 @@ def site(args: argparse.Namespace) -> None:
     print(f"load average before/after: {args.load} / {_load()}")
     print(
         f"one client, the same {args.requests} requests per round (student history, leaderboard, start quiz), "
+        f"{args.keep} instances kept per shape, "
         f"{args.rounds} rounds, {args.warmup} warm-up; cost = paired ratio to 'off' in the same round, median "
         "and 95% bootstrap interval over rounds"
     )
@@ -331,9 +336,14 @@ def main() -> None:
     parser.add_argument(
         "--requests", type=int, default=100, help="requests per round (site), ORM statements (statement)"
     )
+    parser.add_argument("--keep", type=int, default=None, help="instances kept per shape (site; default: capture's)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up rounds of every mode (site)")
     args = parser.parse_args()
     args.load = _load()
+    if args.keep is None:
+        from dbbench.capture.hook import KEEP_FIRST
+
+        args.keep = KEEP_FIRST
     {"site": site, "statement": statement, "hook": hook_cost, "harness": harness}[args.what](args)
 
 

@@ -252,7 +252,7 @@ def install(config: dict[str, Any]) -> Recorder:
     for cls in (compiler.SQLCompiler, compiler.SQLInsertCompiler, compiler.SQLUpdateCompiler):
         if "execute_sql" in vars(cls):
             _originals.append((cls, "execute_sql", vars(cls)["execute_sql"]))
-            cls.execute_sql = _noting(cls.execute_sql)  # type: ignore[method-assign]
+            cls.execute_sql = _noting(cls.execute_sql, recorder)  # type: ignore[method-assign]
     original = utils.CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]  # Django's private hook
     _originals.append((utils.CursorWrapper, "_execute_with_wrappers", original))
 
@@ -288,8 +288,12 @@ def uninstall() -> Recorder | None:
     return recorder
 
 
-def _noting(method: Callable[..., Any]) -> Callable[..., Any]:
+def _noting(method: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
     def execute_sql(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not recorder.active or not getattr(_local, "on", recorder.default_on):
+            # Not recording this thread (a request the middleware did not draw): no bookkeeping, which every ORM
+            # query of an unsampled request would otherwise pay.
+            return method(self, *args, **kwargs)
         outer = getattr(_local, "query", None)
         _local.query = self.query
         try:
