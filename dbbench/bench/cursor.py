@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-_cursors: dict[int, tuple[Any, Any]] = {}
+_cursors: dict[int, tuple[Any, Any]] = {}  # id(connection) -> (connection, its cursor), oldest first
+KEPT_MAX = 32  # far more connections than one process times at once
 
 
 def kept_cursor(connection: Any) -> Any:
@@ -24,4 +25,6 @@ def kept_cursor(connection: Any) -> Any:
     kept = _cursors.get(id(connection))
     if kept is None or kept[0] is not connection:  # a new connection (the old one closed): a new cursor
         kept = _cursors[id(connection)] = (connection, connection.cursor())
+        while len(_cursors) > KEPT_MAX:  # the oldest go: connections Django has closed and replaced since
+            del _cursors[next(iter(_cursors))]
     return kept[1]
