@@ -194,3 +194,49 @@ def test_app_capture_records_the_suite_on_the_baseline(tmp_path: Path) -> None:
     assert sites == {"catalog/tests.py"}, sites  # relative to the project, no set-up from manage.py
     assert not [s for s in data["shapes"] if s["kind"] == "other"]  # no CREATE/ALTER/DROP
     assert {s["model"] for s in data["shapes"]} >= {"catalog.Product", "catalog.Tag"}
+
+
+def test_merge_draws_instances_in_proportion_to_each_process_statements() -> None:
+    """Two workers saw one shape 990 and 10 times; the merged sample stands for all 1,000 statements, so nearly
+    all of it comes from the busy worker (taking the first part's instances would give the idle one's half)."""
+
+    def part(pid: int, count: int) -> dict:
+        instances = [{"seconds": 0.001, "site": f"worker{pid}", "params": None} for _ in range(10)]
+        shape = {"vendor": "postgresql", "sql": "SELECT 1", "count": count, "seconds": count / 1e3}
+        return {"started": 1.0, "ended": 2.0, "keep": 10, "shapes": [dict(shape, instances=instances)]}
+
+    merged = capfile.merge([part(1, 10), part(2, 990)])
+    (shape,) = merged["shapes"]
+    assert shape["count"] == 1000 and len(shape["instances"]) == 10
+    assert sum(i["site"] == "worker2" for i in shape["instances"]) >= 8
+    assert capfile.merge([part(1, 10), part(2, 990)]) == merged  # seeded: the same parts, the same capture
+
+
+UNINSTALL = """
+import tempfile
+import django
+from django.conf import settings
+
+settings.configure(DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}})
+django.setup()
+from django.db.backends import utils
+from django.db.models.sql import compiler
+from dbbench.capture import hook
+
+before = (utils.CursorWrapper._execute_with_wrappers, compiler.SQLCompiler.execute_sql)
+with tempfile.TemporaryDirectory() as tmp:
+    recorder = hook.install({"dir": tmp})
+    assert utils.CursorWrapper._execute_with_wrappers is not before[0]
+    assert hook.uninstall() is recorder and not recorder.active
+after = (utils.CursorWrapper._execute_with_wrappers, compiler.SQLCompiler.execute_sql)
+assert after == before, "uninstall left a patch"
+print("restored")
+"""
+
+
+def test_uninstall_restores_django() -> None:
+    """A process that records a while and then measures (scripts/replay_consistency.py) gets Django back as it was."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", UNINSTALL], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "restored", proc.stderr

@@ -21,6 +21,7 @@ from django.db.models.query import MAX_GET_RESULTS
 from django.db.models.sql import InsertQuery, UpdateQuery
 
 from dbbench.backends.targets import Target
+from dbbench.bench.cursor import kept_cursor
 from dbbench.bench.dataset import (  # noqa: F401 - the data an operation uses, re-exported as workloads.*
     BROWSERS,
     DEVICES,
@@ -263,51 +264,51 @@ def _returned_id(cursor: Any) -> int:
 
 
 def raw_insert(call: RawCall) -> int:
-    with call.connection.cursor() as cur:
-        cur.execute(*call.statements[0])
-        return _returned_id(cur)
+    cur = kept_cursor(call.connection)
+    cur.execute(*call.statements[0])
+    return _returned_id(cur)
 
 
 def raw_bulk_insert(call: RawCall) -> int:
     inserted = 0
-    with call.connection.cursor() as cur:
-        for sql, params in call.statements:
-            cur.execute(sql, params)
-            inserted += len(cur.fetchall()) if cur.description else cur.rowcount
+    cur = kept_cursor(call.connection)
+    for sql, params in call.statements:
+        cur.execute(sql, params)
+        inserted += len(cur.fetchall()) if cur.description else cur.rowcount
     return inserted
 
 
 def raw_select(call: RawCall) -> list[tuple[Any, ...]]:
-    with call.connection.cursor() as cur:
-        cur.execute(*call.statements[0])
-        return list(cur.fetchall())
+    cur = kept_cursor(call.connection)
+    cur.execute(*call.statements[0])
+    return list(cur.fetchall())
 
 
 def raw_update(call: RawCall) -> int:
-    with call.connection.cursor() as cur:
-        cur.execute(*call.statements[0])
-        return int(cur.rowcount)
+    cur = kept_cursor(call.connection)
+    cur.execute(*call.statements[0])
+    return int(cur.rowcount)
 
 
 def raw_submit_quiz(call: RawSubmit) -> tuple[int, int]:
     # START TRANSACTION/COMMIT are the same words on both servers; the connection is in autocommit otherwise.
-    with call.connection.cursor() as cur:
-        cur.execute("START TRANSACTION")
-        try:
-            cur.execute(*call.quiz)
-            if not cur.fetchall():
-                raise LookupError("quiz not found")
-            cur.execute(*call.questions)
-            keys = [(row[call.position_col], row[call.correct_col]) for row in cur.fetchall()]
-            score = score_answers(keys, call.answers)
-            params = list(call.insert[1])
-            params[call.score_index] = score
-            cur.execute(call.insert[0], params)
-            new_id = _returned_id(cur)
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+    cur = kept_cursor(call.connection)
+    cur.execute("START TRANSACTION")
+    try:
+        cur.execute(*call.quiz)
+        if not cur.fetchall():
+            raise LookupError("quiz not found")
+        cur.execute(*call.questions)
+        keys = [(row[call.position_col], row[call.correct_col]) for row in cur.fetchall()]
+        score = score_answers(keys, call.answers)
+        params = list(call.insert[1])
+        params[call.score_index] = score
+        cur.execute(call.insert[0], params)
+        new_id = _returned_id(cur)
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
     return new_id, score
 
 

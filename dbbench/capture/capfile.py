@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from dbbench.capture.hook import FORMAT
+from dbbench.capture.hook import FORMAT, KEEP_FIRST
 from dbbench.errors import ResultsError
 from dbbench.results import load_result, write_result
 
@@ -34,6 +35,7 @@ def shape_id(vendor: str, sql: str) -> str:
 def merge(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """One capture from the parts of several processes (gunicorn workers, runserver's reloader child...)."""
     shapes: dict[tuple[str, str], dict[str, Any]] = {}
+    samples: dict[tuple[str, str], list[tuple[list[dict[str, Any]], int]]] = {}  # per part: (instances, count)
     first: dict[str, Any] = {}
     processes, started, ended = 0, None, None
     for part in parts:
@@ -43,13 +45,16 @@ def merge(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
         ended = max(ended, part["ended"]) if ended else part["ended"]
         for shape in part["shapes"]:
             key = (shape["vendor"], shape["sql"])
+            samples.setdefault(key, []).append((list(shape["instances"]), shape["count"]))
             into = shapes.get(key)
             if into is None:
-                shapes[key] = dict(shape, id=shape_id(*key), instances=list(shape["instances"]))
+                shapes[key] = dict(shape, id=shape_id(*key))
                 continue
             into["count"] += shape["count"]
             into["seconds"] += shape["seconds"]
-            into["instances"] = (into["instances"] + shape["instances"])[: max(first.get("keep", 20), 1)]
+    keep = max(int(first.get("keep") or KEEP_FIRST), 1)
+    for key, shape in shapes.items():
+        shape["instances"] = _weighted_sample(samples[key], keep)
     ordered = sorted(shapes.values(), key=lambda s: -s["seconds"])
     return {
         "format": FORMAT,
@@ -63,6 +68,27 @@ def merge(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "statements": sum(s["count"] for s in ordered),
         "shapes": ordered,
     }
+
+
+def _weighted_sample(parts: list[tuple[list[dict[str, Any]], int]], keep: int) -> list[dict[str, Any]]:
+    """``keep`` instances drawn from the processes' samples in proportion to the statements each one saw.
+
+    Each part's instances are a uniform sample of its own statements, so an instance stands for ``count / kept``
+    of them; a weighted draw without replacement (Efraimidis-Spirakis: the largest ``u ** (1 / weight)``) keeps
+    the merged sample uniform over all processes' statements. Taking the first process's instances instead left a
+    replay with one gunicorn worker's arguments. Seeded: merging the same parts gives the same capture.
+    """
+    rng = random.Random(0)
+    keyed = [
+        (rng.random() ** (len(instances) / count), instance)
+        for instances, count in parts
+        if instances and count > 0
+        for instance in instances
+    ]
+    if len(keyed) <= keep:
+        return [instance for _, instance in keyed]
+    keyed.sort(key=lambda pair: -pair[0])
+    return [instance for _, instance in keyed[:keep]]
 
 
 def read_parts(folder: Path) -> list[dict[str, Any]]:

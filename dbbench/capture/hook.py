@@ -33,7 +33,10 @@ from typing import Any
 
 CONFIG_ENV = "DBBENCH_CAPTURE"  # JSON: {"dir": ..., "keep": ..., "params": ..., "project": {...}, ...}
 FORMAT = 1
-KEEP_FIRST = 20
+# Instances kept per shape. A query whose cost depends on its arguments (a leaderboard over quizzes of very
+# different sizes) replayed on 20 captured instances came out at 0.62x where the benchmark, drawing its own
+# arguments, measured 0.77x (0.65-0.90); on 100 at 0.75x (scripts/replay_consistency.py, docs/commands/replay.md).
+KEEP_FIRST = 100
 FLUSH_EVERY_S = 5.0
 # Statements that are Django's own transaction bookkeeping (atomic blocks, test cases): not the app's queries.
 _BOOKKEEPING = ("SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "COMMIT", "START TRANSACTION", "SET ")
@@ -52,6 +55,7 @@ _SETUP_PARTS = tuple(
 
 _local = threading.local()
 _recorder: Recorder | None = None
+_originals: list[tuple[type, str, Any]] = []  # what install() replaced, for uninstall()
 
 
 def statement_kind(sql: str) -> str:
@@ -247,8 +251,10 @@ def install(config: dict[str, Any]) -> Recorder:
     recorder = _recorder = Recorder(config)
     for cls in (compiler.SQLCompiler, compiler.SQLInsertCompiler, compiler.SQLUpdateCompiler):
         if "execute_sql" in vars(cls):
-            cls.execute_sql = _noting(cls.execute_sql)  # type: ignore[method-assign]
+            _originals.append((cls, "execute_sql", vars(cls)["execute_sql"]))
+            cls.execute_sql = _noting(cls.execute_sql, recorder)  # type: ignore[method-assign]
     original = utils.CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]  # Django's private hook
+    _originals.append((utils.CursorWrapper, "_execute_with_wrappers", original))
 
     def execute(self: Any, sql: str, params: Any, many: bool, executor: Callable[..., Any]) -> Any:
         if not recorder.active or not getattr(_local, "on", recorder.default_on):
@@ -268,8 +274,26 @@ def install(config: dict[str, Any]) -> Recorder:
     return recorder
 
 
-def _noting(method: Callable[..., Any]) -> Callable[..., Any]:
+def uninstall() -> Recorder | None:
+    """Undo :func:`install` in this process (Django's methods as they were, no flush at exit); returns the recorder
+    with what it recorded. For a process that records a while and then measures without the recorder."""
+    global _recorder
+    recorder, _recorder = _recorder, None
+    while _originals:
+        cls, name, method = _originals.pop()
+        setattr(cls, name, method)
+    if recorder is not None:
+        recorder.active = False
+        atexit.unregister(recorder.flush)
+    return recorder
+
+
+def _noting(method: Callable[..., Any], recorder: Recorder) -> Callable[..., Any]:
     def execute_sql(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not recorder.active or not getattr(_local, "on", recorder.default_on):
+            # Not recording this thread (a request the middleware did not draw): no bookkeeping, which every ORM
+            # query of an unsampled request would otherwise pay.
+            return method(self, *args, **kwargs)
         outer = getattr(_local, "query", None)
         _local.query = self.query
         try:

@@ -21,6 +21,7 @@ from django.db import connections
 
 from dbbench.bench import measure
 from dbbench.bench.runner import Profile
+from dbbench.capture.hook import KEEP_FIRST
 from dbbench.errors import ConfigError, one_line
 from dbbench.replay import answers
 from dbbench.replay.statements import (
@@ -50,7 +51,7 @@ PROFILE = Profile(
 
 @dataclass(frozen=True)
 class Options:
-    instances: int = 20  # per shape
+    instances: int = KEEP_FIRST  # per shape: every instance a capture keeps by default
     shapes: int = 40  # the shapes with the most captured time; the rest are listed, not replayed
     cap_s: float = PROFILE.cap_s
 

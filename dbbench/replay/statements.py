@@ -16,6 +16,8 @@ from typing import Any
 
 from django.db import connections
 
+from dbbench.bench.cursor import kept_cursor
+
 READ, WRITE = "read", "write"
 # Statements the replay sends: a read as it is; a write only inside START TRANSACTION ... ROLLBACK. Anything
 # else (DDL commits implicitly on MySQL/MariaDB, SET changes the session, transaction control ends our
@@ -48,19 +50,13 @@ class Call:
     statement: Statement
 
 
-_cursors: dict[int, tuple[Any, Any]] = {}
-
-
 def call_for(alias: str, statement: Statement) -> Call:
-    """A call on ``alias``'s driver connection through one cursor kept per connection: opening a cursor per call
-    (as the benchmark's raw twins do) cost a pk read 10-15% over a bare driver loop that reuses one."""
+    """A call on ``alias``'s driver connection through the cursor the benchmark's raw twins use too
+    (:func:`dbbench.bench.measure.kept_cursor`): one per connection, so a replayed statement and its benchmark
+    operation are timed alike (a cursor opened per call cost a pk read 10-15% over a bare driver loop)."""
     wrapper = connections[alias]
     wrapper.ensure_connection()
-    connection = wrapper.connection
-    kept = _cursors.get(id(connection))
-    if kept is None or kept[0] is not connection:
-        kept = _cursors[id(connection)] = (connection, connection.cursor())
-    return Call(kept[1], statement)
+    return Call(kept_cursor(wrapper.connection), statement)
 
 
 def mode_of(sql: str, kind: str) -> str:

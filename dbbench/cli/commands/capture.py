@@ -3,6 +3,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dbbench.capture import hook
+
 NAME = "capture"
 
 
@@ -10,7 +12,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--app", metavar="PATH", help="your Django project's folder (default: dbbench's quiz site)")
     p.add_argument("--settings", help="the project's settings module (default: found as dbbench app finds it)")
     p.add_argument("--output", required=True, help="capture file to write (mode 0600)")
-    p.add_argument("--keep", type=int, default=20, help="instances kept per query shape (default 20)")
+    p.add_argument(
+        "--keep", type=int, default=hook.KEEP_FIRST, help=f"instances kept per query shape (default {hook.KEEP_FIRST})"
+    )
     p.add_argument("--no-params", action="store_true", help="keep no parameter values (shapes, counts and times only)")
     p.add_argument("--max-seconds", type=float, default=0, help="stop recording after this many seconds")
     p.add_argument(

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import dbbench.cli.common as common
+from dbbench.capture.hook import KEEP_FIRST
 
 NAME = "replay"
 
@@ -14,7 +15,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--app", metavar="PATH", help="the captured Django project (default: dbbench's quiz site)")
     p.add_argument("--settings", help="the project's settings module (default: found as dbbench app finds it)")
     common.add_targets(p)
-    p.add_argument("--instances", type=int, default=20, help="captured instances replayed per shape (default 20)")
+    p.add_argument(
+        "--instances",
+        type=int,
+        default=KEEP_FIRST,
+        help=f"captured instances replayed per shape (default {KEEP_FIRST})",
+    )
     p.add_argument("--shapes", type=int, default=40, help="shapes replayed, by captured time (default 40)")
     p.add_argument("--seconds", type=float, default=2.0, help="measuring time per shape, all targets (default 2)")
     p.add_argument("--no-control", action="store_true", help="do not measure the baseline a second time")
