@@ -157,6 +157,12 @@ def main() -> None:
         c = {kind: compare(timings[(op, kind)][base], timings[(op, kind)][cand]) for kind in ("replay", "raw", "orm")}
         within = "yes" if c["raw"].low <= c["replay"].ratio <= c["raw"].high else "NO"
         print(f"{op:16}{_fmt(c['replay']):>24}{_fmt(c['raw']):>24}  {within:6}  {_fmt(c['orm']):>22}")
+        medians = "  ".join(
+            f"{kind} {names[a]} {statistics.median(timings[(op, kind)][a]) * 1e6:.0f} us"
+            for kind in ("replay", "raw")
+            for a in (base, cand)
+        )
+        print(f"{'':16}medians per call: {medians}")
     print(f"load average before/after: {load_before} / {_load()}; {time.monotonic() - started:.0f} s")
 
 
