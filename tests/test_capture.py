@@ -120,17 +120,27 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 
 call_command("migrate", verbosity=0)
+from django.db.backends import utils
+from django.db.models.sql import compiler
+
 from dbbench.capture.middleware import CaptureMiddleware
+
+DJANGOS = (compiler.SQLCompiler.execute_sql, utils.CursorWrapper._execute_with_wrappers)
+patched = []
 
 
 def view(request):
+    patched.append((compiler.SQLCompiler.execute_sql, utils.CursorWrapper._execute_with_wrappers) != DJANGOS)
     return Group.objects.filter(pk=request).count()
 
 
 middleware = CaptureMiddleware(view)
 for i in range(200):
     middleware(i)
+# Django's own methods between requests: one that is not drawn pays nothing for the capture.
+assert (compiler.SQLCompiler.execute_sql, utils.CursorWrapper._execute_with_wrappers) == DJANGOS
 Group.objects.count()  # outside a request: not recorded
+print(sum(patched))
 """
 
 
@@ -150,12 +160,14 @@ def test_middleware_records_a_sample_of_requests(tmp_path: Path) -> None:
             timeout=120,
         )
         assert proc.returncode == 0, proc.stderr
+        drawn = int(proc.stdout.split()[-1])  # requests that ran with Django's methods patched
         out = tmp_path / f"staging{sample}.json"
         merged = run_cli("capture", "--from-dir", str(parts), "--output", str(out))
         assert merged.returncode == 0, merged.stderr
         data = json.loads(out.read_text())["data"]
         assert data["project"] == {"name": "shop", "settings": "shop.settings"}
         counts[sample] = {s["sql"]: s["count"] for s in data["shapes"]}
+        assert sum(counts[sample].values()) == drawn  # patched exactly while a drawn request ran
     everything = counts["1.0"]
     assert len(everything) == 1 and next(iter(everything.values())) == 200  # the request's query only
     sampled = next(iter(counts["0.1"].values()))
