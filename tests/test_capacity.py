@@ -106,9 +106,13 @@ def test_when_the_database_was_not_the_limit_the_verdict_says_what_helps_instead
     assert sentence.count("capacity is no reason to migrate") == 1  # said once, not once per clause
     assert "gunicorn `--workers`" in sentence and "`--threads`" in sentence
     text = capacity.render(found, None, 1000.0)
-    assert "What limited each configuration" in text and "- postgresql: at 200 users, the app server used 97%" in text
-    # The database as the limit: no such advice.
+    assert "What limited each configuration" in text
+    assert "- postgresql: **the app server**; at 200 users, the app server used 97%" in text
+    # The database as the limit: no such advice, and the report names it.
     db_bound = _limited(_run("postgresql", "PostgreSQL", "as is", "nothing", 100), app=20, db=95, sql_share=0.8)
+    assert "- postgresql: **the database server**; at 200 users" in capacity.render(
+        capacity.options(_doc(db_bound, move), "PostgreSQL"), None, 1000.0
+    )
     best = capacity.alternatives(capacity.options(_doc(db_bound, move), "PostgreSQL"))
     assert best is not None and not best.database_not_the_limit
     assert "its CPU was the limit" in best.sentence() and "the database was not the limit" not in best.sentence()

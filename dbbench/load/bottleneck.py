@@ -31,6 +31,19 @@ STARVED = 1.0  # run-queue wait over CPU time used, for the tiers under test tog
 STARVED_MIN = 20.0  # % of one core: less waiting than this is scheduling noise
 
 APP, DATABASE, POOLER, LOCUST, MACHINE = "app", "database", "pooler", "locust", "machine"
+# How a report names the tier that gave out (None: none was saturated).
+NAMES = {
+    APP: "the app server",
+    DATABASE: "the database server",
+    POOLER: "the pooler (PgBouncer)",
+    LOCUST: "the load generator (Locust)",
+    MACHINE: "other work on the machine",
+}
+
+
+def limit_name(tier: str | None) -> str:
+    """``the database server``...: the limiting tier in words."""
+    return NAMES.get(tier or "", "no tier measured saturated")
 
 
 def deciding_step(steps: Sequence[Mapping[str, Any]], knee: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

@@ -171,7 +171,8 @@ def render(found: Sequence[Option], expected_users: int | None, p95_limit_ms: fl
         "measured. Capacities within 15% of each other are the same within the search's resolution.\n"
     )
     limits = [
-        f"- {o.label}: at {o.bottleneck.get('users')} users, {o.bottleneck['sentence']}"
+        f"- {o.label}: **{bottleneck.limit_name(o.bottleneck.get('tier'))}**; at {o.bottleneck.get('users')} "
+        f"users, {o.bottleneck['sentence']}"
         for o in found
         if o.bottleneck and o.bottleneck.get("sentence")
     ]
