@@ -99,10 +99,8 @@ def run(
         from dbbench.load.config import config_for_profile
 
         config_for_profile(profile, expected_users, box)
-    if app is not None:  # a path that is no Django project is refused before anything runs
-        from dbbench.app import detect
-
-        detect.detect(app.path, settings=app.settings, test_command=app.test_command, python=app.python)
+    # A path that is no Django project is refused before anything runs; found once, for every stage that uses it.
+    project = _project(app) if app is not None else None
     source = None
     if app is not None and app.source is not None:  # parsed, reached, and not a database this run writes
         from dbbench import fromsource
@@ -113,7 +111,19 @@ def run(
     not_run = {} if source is None or with_quiz else dict.fromkeys(QUIZ_STAGES, FROM_NOTE)
     with folder_lock(out):
         return _run_stages(
-            profile, targets, out, allow_foreign, skip, echo, app, expected_users, keep_sizes, box, source, not_run
+            profile,
+            targets,
+            out,
+            allow_foreign,
+            skip,
+            echo,
+            app,
+            expected_users,
+            keep_sizes,
+            box,
+            source,
+            not_run,
+            project,
         )
 
 
@@ -162,6 +172,7 @@ def _run_stages(
     box: str | None = None,
     source: Target | None = None,
     not_run: dict[str, str] | None = None,
+    project: Project | None = None,
 ) -> RunOutcome:
     started = time.perf_counter()
     outcome = RunOutcome(profile, out, [], 0.0)
@@ -171,10 +182,14 @@ def _run_stages(
         ("benchmarks", lambda: _benchmarks(targets, profile, out, allow_foreign, keep_sizes)),
         ("parity", lambda: _parity(targets, out)),
         ("audit", lambda: _audit_app(out, app.path if app else None)),
-        *([("app", lambda: _app(app, targets, out, capture=source is not None))] if app else []),
+        *([("app", lambda: _app(app, project, targets, out, capture=source is not None))] if app and project else []),
         ("load", lambda: _load(targets, profile, out, allow_foreign, echo, expected_users, box)),
-        ("rehearsal", lambda: _rehearsal(targets, out, allow_foreign, app, source, echo)),
-        *([("replay", lambda: _replay(app, source, targets, out, echo, allow_foreign))] if app and source else []),
+        ("rehearsal", lambda: _rehearsal(targets, out, allow_foreign, project, source, echo)),
+        *(
+            [("replay", lambda: _replay(app, project, source, targets, out, echo, allow_foreign))]
+            if app and project and source
+            else []
+        ),
     ]
     for number, (name, call) in enumerate(stages, 1):
         echo(f"[{number}/{len(stages) + 1}] {name} ...")
@@ -319,14 +334,16 @@ def _project(request: AppRequest) -> Project:
     )
 
 
-def _app(request: AppRequest, targets: list[Target], out: Path, *, capture: bool = False) -> list[Path]:
+def _app(
+    request: AppRequest, project: Project, targets: list[Target], out: Path, *, capture: bool = False
+) -> list[Path]:
     """The user's project's own test suite on every target (``dbbench app``); breaks do not stop the run.
     ``capture``: its queries on the baseline are recorded for the replay (``app.capture.json``)."""
     from dbbench.app import run as app
     from dbbench.fromsource import CAPTURE_FILE
 
     captured = out / CAPTURE_FILE if capture else None
-    data = app.run_app(_project(request), targets, timeout=request.timeout_s, capture=captured)
+    data = app.run_app(project, targets, timeout=request.timeout_s, capture=captured)
     if captured is not None and not captured.exists():
         raise StageFailed(f"stage app failed: the suite on {targets[0].name} wrote no capture of its queries")
     return [write_result(out / "app.json", "app", data)]
@@ -365,16 +382,16 @@ def _rehearsal(
     targets: list[Target],
     out: Path,
     allow_foreign: bool,
-    app: AppRequest | None = None,
+    project: Project | None = None,
     source: Target | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[Path]:
     """Copy the first target's seeded data to the second's server and verify it (``dbbench migrate-data``); with
     ``--from``, the team's database to the candidate's server (``migrate-data --app``)."""
-    if app is not None and source is not None:
+    if project is not None and source is not None:
         from dbbench import fromsource
 
-        return [fromsource.rehearse(_project(app), source, targets[1], out / "rehearsal.json", echo, allow_foreign)]
+        return [fromsource.rehearse(project, source, targets[1], out / "rehearsal.json", echo, allow_foreign)]
     from dbbench.rehearsal import rehearse as rehearsal
     from dbbench.rehearsal.estimate import earlier_points
 
@@ -393,12 +410,18 @@ def _rehearsal(
 
 
 def _replay(
-    app: AppRequest, source: Target, targets: list[Target], out: Path, echo: Callable[[str], None], allow_foreign: bool
+    app: AppRequest,
+    project: Project,
+    source: Target,
+    targets: list[Target],
+    out: Path,
+    echo: Callable[[str], None],
+    allow_foreign: bool,
 ) -> list[Path]:
     """The suite's captured queries replayed on copies of ``--from`` on both servers (``dbbench replay``)."""
     from dbbench import fromsource
 
-    return fromsource.replay(_project(app), source, targets, out, echo, allow_foreign, app.replay_seconds)
+    return fromsource.replay(project, source, targets, out, echo, allow_foreign, app.replay_seconds)
 
 
 def _report(results: list[Path], out: Path) -> tuple[Path, Path]:

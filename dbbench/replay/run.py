@@ -1,11 +1,11 @@
 """Replay a capture on two aliases that hold the same data: per shape, same answers? and how much faster or slower.
 
 Needs a configured Django with the baseline, the candidate and (for the run's control) the baseline again under a
-third alias. Per shape, up to ``instances`` captured instances are compiled for each alias
-(:mod:`dbbench.replay.statements`), run once on each backend to compare their answers
-(:mod:`dbbench.replay.answers`), then measured in interleaved rounds by the benchmark suite's own
+third alias. Per shape, up to ``instances`` captured instances are compiled for the baseline and the candidate
+(:mod:`dbbench.replay.statements`), run once on each to compare their answers (:mod:`dbbench.replay.answers`),
+then measured in interleaved rounds by the benchmark suite's own
 :func:`dbbench.bench.measure.measure_interleaved` (the same rotation, blocks and stopping rule), every round on
-the same instance for every backend.
+the same instance for every alias, compiled just before it is sent, as the app and the benchmark compile theirs.
 """
 
 from __future__ import annotations
@@ -115,11 +115,12 @@ def replay(capture: dict[str, Any], aliases: Aliases, options: Options = Options
 
 def _replay_shape(shape: dict[str, Any], aliases: Aliases, options: Options, profile: Profile) -> dict[str, Any]:
     base, cand = aliases.baseline, aliases.candidate
-    compiled: dict[str, list[Statement]] = {a: [] for a in aliases.measured}
+    # For the answers pass, once per instance; the timed rounds compile each call's instance again (_measure).
+    compiled: dict[str, list[Statement]] = {a: [] for a in (base, cand)}
     query = None
     try:
         for instance in shape["instances"][: options.instances]:
-            for alias in aliases.measured:
+            for alias in (base, cand):
                 compiled[alias].append(compile_instance(shape, instance, alias))
             if shape["source"] == "orm" and query is None:
                 query = compiled[base][-1].compiler.query if compiled[base][-1].compiler else None

@@ -52,7 +52,7 @@ class Call:
 
 def call_for(alias: str, statement: Statement) -> Call:
     """A call on ``alias``'s driver connection through the cursor the benchmark's raw twins use too
-    (:func:`dbbench.bench.measure.kept_cursor`): one per connection, so a replayed statement and its benchmark
+    (:func:`dbbench.bench.cursor.kept_cursor`): one per connection, so a replayed statement and its benchmark
     operation are timed alike (a cursor opened per call cost a pk read 10-15% over a bare driver loop)."""
     wrapper = connections[alias]
     wrapper.ensure_connection()

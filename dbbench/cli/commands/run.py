@@ -41,7 +41,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--replay-seconds",
         type=float,
-        default=2.0,
         metavar="S",
         help="with --from: measuring time per replayed query shape, both targets together (default 2)",
     )
@@ -72,10 +71,11 @@ def run(args: argparse.Namespace) -> int:
         from dbbench.fromsource import parse_source
 
         parse_source(args.source)
-    if (args.with_quiz or args.replay_seconds != 2.0) and args.source is None:
+    if (args.with_quiz or args.replay_seconds is not None) and args.source is None:
         raise ConfigError("--with-quiz and --replay-seconds go with --from SOURCE")
-    if not args.replay_seconds > 0:
-        raise ConfigError(f"--replay-seconds must be positive, not {args.replay_seconds:g}")
+    replay_seconds = pipeline.AppRequest.replay_seconds if args.replay_seconds is None else args.replay_seconds
+    if not replay_seconds > 0:
+        raise ConfigError(f"--replay-seconds must be positive, not {replay_seconds:g}")
 
     expected = parse_count(args.expected_users, what="--expected-users") if args.expected_users else None
     if args.box:
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             args.app_test_command,
             python=args.app_python,
             source=args.source,
-            replay_seconds=args.replay_seconds,
+            replay_seconds=replay_seconds,
         )
     outcome = pipeline.run(
         args.profile,
